@@ -1,0 +1,485 @@
+//! Checks the parsed catalogue and lowers it to the IR, collecting every problem instead of
+//! stopping at the first, so a maintainer fixes a broken YAML in one round.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use super::ir::*;
+use super::model::{self, Sp};
+
+/// One problem, printed as `FILE:LINE:COL: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: &'static str,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+struct Sink {
+    file: &'static str,
+    out: Vec<Diagnostic>,
+}
+
+impl Sink {
+    fn at<T>(&mut self, at: &Sp<T>, message: String) {
+        self.out.push(Diagnostic {
+            file: self.file,
+            line: at.line,
+            column: at.column,
+            message,
+        });
+    }
+}
+
+/// MCP tool names (SEP-986): 1 to 128 characters of letters, digits, `_`, `-` and `.`.
+pub fn valid_tool_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn valid_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn one_of(value: &str, allowed: &[&str]) -> bool {
+    allowed.contains(&value)
+}
+
+/// Parses and checks both files; either the whole catalogue or every problem found.
+pub fn check(tools_yaml: &str, signals_yaml: &str) -> Result<Catalogue, Vec<Diagnostic>> {
+    let mut problems = Vec::new();
+    let tools = model::parse_tools(tools_yaml).map_err(|e| Diagnostic {
+        file: "tools.yaml",
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    });
+    let signals = model::parse_signals(signals_yaml).map_err(|e| Diagnostic {
+        file: "signals.yaml",
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    });
+    let (tools, signals) = match (tools, signals) {
+        (Ok(t), Ok(s)) => (t, s),
+        (t, s) => {
+            problems.extend(t.err());
+            problems.extend(s.err());
+            return Err(problems);
+        }
+    };
+    let mut sink = Sink {
+        file: "signals.yaml",
+        out: Vec::new(),
+    };
+    let (groups, unmapped) = lower_signals(&signals, &mut sink);
+    problems.append(&mut sink.out);
+    let mut sink = Sink {
+        file: "tools.yaml",
+        out: Vec::new(),
+    };
+    let tools = lower_tools(&tools, &mut sink);
+    problems.append(&mut sink.out);
+    if problems.is_empty() {
+        Ok(Catalogue {
+            tools,
+            groups,
+            unmapped,
+        })
+    } else {
+        problems.sort_by(|a, b| (a.file, a.line, a.column).cmp(&(b.file, b.line, b.column)));
+        Err(problems)
+    }
+}
+
+fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Group>, Vec<Unmapped>) {
+    let mut codes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut aliases: BTreeMap<String, String> = BTreeMap::new();
+    let mut groups = Vec::new();
+    let mut group_names = BTreeSet::new();
+    for g in &file.groups {
+        if !group_names.insert(g.group.value.clone()) {
+            sink.at(&g.group, format!("group `{}`: declared twice", g.group.value));
+        }
+        if g.signals.is_empty() {
+            sink.at(&g.group, format!("group `{}`: has no signals", g.group.value));
+        }
+        let mut signals = Vec::new();
+        for s in &g.signals {
+            let code = &s.code.value;
+            let ctx = format!("signal `{code}`");
+            let prefix = format!("{}-", g.group.value);
+            let rest = code.strip_prefix(&prefix);
+            if rest.is_none_or(|r| {
+                r.is_empty() || !r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            }) {
+                sink.at(
+                    &s.code,
+                    format!(
+                        "{ctx}: a code must be `{prefix}NAME` with NAME in lowercase letters and digits"
+                    ),
+                );
+            }
+            if let Some((l, c)) = codes.insert(code.clone(), (s.code.line, s.code.column)) {
+                sink.at(&s.code, format!("{ctx}: duplicate code (first declared at line {l}, column {c})"));
+            }
+            if !one_of(&s.kind.value, SIGNAL_KINDS) {
+                sink.at(
+                    &s.kind,
+                    format!(
+                        "{ctx}: unknown kind `{}` (expected one of {})",
+                        s.kind.value,
+                        SIGNAL_KINDS.join(", ")
+                    ),
+                );
+            }
+            if s.description.value.trim().is_empty() {
+                sink.at(&s.description, format!("{ctx}: description is empty"));
+            }
+            for a in &s.aliases {
+                if a.value.is_empty() || a.value.contains(char::is_whitespace) {
+                    sink.at(a, format!("{ctx}: alias `{}` must be a non-empty word", a.value));
+                }
+                if let Some(other) = aliases.insert(a.value.clone(), code.clone()) {
+                    sink.at(
+                        a,
+                        format!("{ctx}: alias `{}` is already an alias of `{other}`", a.value),
+                    );
+                }
+            }
+            signals.push(Signal {
+                code: code.clone(),
+                name: s.name.value.clone(),
+                description: s.description.value.trim().to_string(),
+                unit: s.unit.as_ref().map(|u| u.value.clone()),
+                kind: s.kind.value.clone(),
+                aliases: s.aliases.iter().map(|a| a.value.clone()).collect(),
+            });
+        }
+        groups.push(Group {
+            group: g.group.value.clone(),
+            title: g.title.value.clone(),
+            signals,
+        });
+    }
+    // An alias spelled like a real code would make a code mean two things.
+    for g in &file.groups {
+        for s in &g.signals {
+            for a in &s.aliases {
+                if codes.contains_key(&a.value) {
+                    sink.at(
+                        a,
+                        format!(
+                            "signal `{}`: alias `{}` clashes with the signal code `{}`",
+                            s.code.value, a.value, a.value
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let mut unmapped = Vec::new();
+    for u in &file.unmapped {
+        if let Some(code) = aliases.get(&u.alias.value) {
+            sink.at(
+                &u.alias,
+                format!("unmapped `{}`: is an alias of `{code}`", u.alias.value),
+            );
+        }
+        if codes.contains_key(&u.alias.value) {
+            sink.at(&u.alias, format!("unmapped `{}`: is a signal code", u.alias.value));
+        }
+        if u.near.is_empty() {
+            sink.at(&u.alias, format!("unmapped `{}`: `near` is empty", u.alias.value));
+        }
+        for n in &u.near {
+            if !codes.contains_key(&n.value) {
+                sink.at(
+                    n,
+                    format!("unmapped `{}`: near code `{}` is not a signal code", u.alias.value, n.value),
+                );
+            }
+        }
+        unmapped.push(Unmapped {
+            alias: u.alias.value.clone(),
+            near: u.near.iter().map(|n| n.value.clone()).collect(),
+        });
+    }
+    (groups, unmapped)
+}
+
+fn lower_tools(file: &model::ToolsFile, sink: &mut Sink) -> Vec<Tool> {
+    let mut names: BTreeMap<String, u64> = BTreeMap::new();
+    let mut tools = Vec::new();
+    if file.tools.is_empty() {
+        sink.out.push(Diagnostic {
+            file: sink.file,
+            line: 1,
+            column: 1,
+            message: "no tools declared".into(),
+        });
+    }
+    for t in &file.tools {
+        let name = &t.name.value;
+        let ctx = format!("tool `{name}`");
+        if !valid_tool_name(name) {
+            sink.at(
+                &t.name,
+                format!("{ctx}: a tool name is 1 to 128 characters of A-Z a-z 0-9 _ - ."),
+            );
+        }
+        if let Some(first) = names.insert(name.clone(), t.name.line) {
+            sink.at(&t.name, format!("{ctx}: duplicate tool name (first declared at line {first})"));
+        }
+        for (field, value, allowed) in [
+            ("toolset", &t.toolset, TOOLSETS),
+            ("method", &t.method, METHODS),
+            ("api", &t.api, APIS),
+        ] {
+            if !one_of(&value.value, allowed) {
+                sink.at(
+                    value,
+                    format!(
+                        "{ctx}: unknown {field} `{}` (expected one of {})",
+                        value.value,
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+        for (field, value) in [("title", &t.title), ("description", &t.description)] {
+            if value.value.trim().is_empty() {
+                sink.at(value, format!("{ctx}: {field} is empty"));
+            }
+        }
+        let a = &t.annotations.value;
+        if a.read_only && a.destructive {
+            sink.at(
+                &t.annotations,
+                format!("{ctx}: a tool cannot be both read_only and destructive"),
+            );
+        }
+        if a.read_only && t.method.value != "GET" {
+            sink.at(
+                &t.annotations,
+                format!("{ctx}: read_only is only for GET tools (method is {})", t.method.value),
+            );
+        }
+        if t.confirm && a.read_only {
+            sink.at(
+                &t.annotations,
+                format!("{ctx}: confirm is for tools that change something, not read_only ones"),
+            );
+        }
+        for r in &t.redact {
+            if r.value.trim().is_empty() {
+                sink.at(r, format!("{ctx}: an empty redact key"));
+            }
+        }
+        let params = lower_params(t, &ctx, sink);
+        let segments = lower_path(t, &params, &ctx, sink);
+        tools.push(Tool {
+            name: name.clone(),
+            toolset: t.toolset.value.clone(),
+            title: t.title.value.trim().to_string(),
+            description: t.description.value.trim().to_string(),
+            method: t.method.value.clone(),
+            api: t.api.value.clone(),
+            path: t.path.value.clone(),
+            segments,
+            confirm: t.confirm,
+            redact: t.redact.iter().map(|r| r.value.clone()).collect(),
+            annotations: Annotations {
+                read_only: a.read_only,
+                destructive: a.destructive,
+                idempotent: a.idempotent,
+                open_world: a.open_world,
+            },
+            params,
+        });
+    }
+    tools
+}
+
+fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
+    let mut out = Vec::new();
+    let mut seen_names = BTreeSet::new();
+    let mut seen_wire = BTreeSet::new();
+    for p in &t.params {
+        let pname = &p.name.value;
+        let ctx = format!("{ctx}: param `{pname}`");
+        if pname.is_empty()
+            || !pname.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || pname.starts_with(|c: char| c.is_ascii_digit())
+        {
+            sink.at(
+                &p.name,
+                format!("{ctx}: a parameter name is letters, digits and `_`, not starting with a digit"),
+            );
+        }
+        if !seen_names.insert(pname.clone()) {
+            sink.at(&p.name, format!("{ctx}: declared twice"));
+        }
+        let location = Location::parse(&p.location.value);
+        if location.is_none() {
+            sink.at(
+                &p.location,
+                format!(
+                    "{ctx}: unknown location `{}` (expected one of path, query, header, body)",
+                    p.location.value
+                ),
+            );
+        }
+        let ty = ParamType::parse(&p.ty.value);
+        if ty.is_none() {
+            sink.at(
+                &p.ty,
+                format!(
+                    "{ctx}: unknown type `{}` (expected one of id, string, integer, number, boolean, signal_code)",
+                    p.ty.value
+                ),
+            );
+        }
+        let wire = p.wire.as_ref().map(|w| w.value.clone()).unwrap_or_else(|| pname.clone());
+        let wire_at = p.wire.as_ref().unwrap_or(&p.name);
+        match location {
+            Some(Location::Path) => {
+                if p.wire.is_some() {
+                    sink.at(wire_at, format!("{ctx}: a path parameter takes no `wire` name"));
+                }
+                if !p.required {
+                    sink.at(&p.name, format!("{ctx}: a path parameter must be required"));
+                }
+                if matches!(ty, Some(ParamType::Integer | ParamType::Number | ParamType::Boolean)) {
+                    sink.at(&p.ty, format!("{ctx}: a path parameter must be a string type"));
+                }
+            }
+            Some(Location::Header) if !valid_header_name(&wire) => sink.at(
+                wire_at,
+                format!("{ctx}: header `{wire}` must be lowercase letters, digits and `-`"),
+            ),
+            Some(Location::Body)
+                if wire.split('.').any(|s| s.is_empty() || s.contains(char::is_whitespace)) =>
+            {
+                sink.at(wire_at, format!("{ctx}: body path `{wire}` has an empty or spaced segment"))
+            }
+            Some(Location::Body) if t.method.value == "GET" || t.method.value == "DELETE" => sink
+                .at(
+                    &p.location,
+                    format!("{ctx}: a {} request has no body", t.method.value),
+                ),
+            Some(Location::Query) if wire.is_empty() || wire.contains(char::is_whitespace) => {
+                sink.at(wire_at, format!("{ctx}: query key `{wire}` is empty or spaced"))
+            }
+            _ => {}
+        }
+        if let Some(loc) = location
+            && !seen_wire.insert((loc, wire.clone()))
+        {
+            sink.at(
+                wire_at,
+                format!("{ctx}: {} `{wire}` is already used by another parameter", loc.as_str()),
+            );
+        }
+        let mut enum_values = Vec::new();
+        if let Some(e) = &p.enum_values {
+            if !matches!(ty, Some(ParamType::String)) {
+                sink.at(e, format!("{ctx}: `enum` is only for type string"));
+            }
+            if e.value.is_empty() {
+                sink.at(e, format!("{ctx}: `enum` is empty"));
+            }
+            for v in &e.value {
+                if enum_values.contains(&v.value) {
+                    sink.at(v, format!("{ctx}: enum value `{}` is listed twice", v.value));
+                } else {
+                    enum_values.push(v.value.clone());
+                }
+            }
+        }
+        for bound in [&p.minimum, &p.maximum].into_iter().flatten() {
+            if !ty.is_some_and(ParamType::is_numeric) {
+                sink.at(bound, format!("{ctx}: minimum/maximum are only for integer and number"));
+            } else if ty == Some(ParamType::Integer) && bound.value.fract() != 0.0 {
+                sink.at(bound, format!("{ctx}: an integer bound must be whole (got {})", bound.value));
+            }
+        }
+        if let (Some(min), Some(max)) = (&p.minimum, &p.maximum)
+            && min.value > max.value
+        {
+            sink.at(
+                min,
+                format!("{ctx}: minimum {} is above maximum {}", min.value, max.value),
+            );
+        }
+        if p.description.value.trim().is_empty() {
+            sink.at(&p.description, format!("{ctx}: description is empty"));
+        }
+        out.push(Param {
+            name: pname.clone(),
+            location: location.unwrap_or(Location::Query),
+            wire,
+            ty: ty.unwrap_or(ParamType::String),
+            required: p.required,
+            enum_values,
+            minimum: p.minimum.as_ref().map(|m| m.value),
+            maximum: p.maximum.as_ref().map(|m| m.value),
+            description: p.description.value.trim().to_string(),
+        });
+    }
+    out
+}
+
+fn lower_path(t: &model::ToolDef, params: &[Param], ctx: &str, sink: &mut Sink) -> Vec<Segment> {
+    let path = &t.path.value;
+    let mut segments = Vec::new();
+    if !path.starts_with('/') {
+        sink.at(&t.path, format!("{ctx}: path `{path}` must start with `/`"));
+    }
+    let mut used = BTreeSet::new();
+    for raw in path.split('/').filter(|s| !s.is_empty()) {
+        if let Some(inner) = raw.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+            match params.iter().position(|p| p.name == inner) {
+                Some(i) if params[i].location == Location::Path => {
+                    used.insert(i);
+                    segments.push(Segment::Param(i));
+                }
+                Some(_) => sink.at(
+                    &t.path,
+                    format!("{ctx}: path placeholder `{{{inner}}}` names a parameter that is not `in: path`"),
+                ),
+                None => sink.at(
+                    &t.path,
+                    format!("{ctx}: path placeholder `{{{inner}}}` is not a declared parameter"),
+                ),
+            }
+        } else if raw.contains(['{', '}', '?', '#', ' ']) {
+            sink.at(&t.path, format!("{ctx}: path segment `{raw}` is malformed"));
+        } else {
+            segments.push(Segment::Literal(raw.to_string()));
+        }
+    }
+    for (i, p) in params.iter().enumerate() {
+        if p.location == Location::Path && !used.contains(&i) {
+            let at = &t.params[i].name;
+            sink.at(
+                at,
+                format!("{ctx}: param `{}`: path parameter is not used in path `{path}`", p.name),
+            );
+        }
+    }
+    segments
+}
