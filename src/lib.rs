@@ -3,3 +3,4 @@
 //! # Layout
 //! - `catalogue`: the tool and signal tables generated from tools.yaml and signals.yaml.
 pub mod catalogue;
+pub mod simulator;

@@ -1,0 +1,1 @@
+//! A local stand-in of Smartcar's API (placeholder; being written).
