@@ -180,7 +180,10 @@ pub fn resolve_signal(code_or_alias: &str) -> Option<&'static Signal> {
 /// Up to three codes closest to something that is not a known code, for "did you mean".
 pub fn closest_signals(input: &str) -> Vec<&'static str> {
     let lower = input.trim().to_ascii_lowercase();
-    if let Some(u) = UNMAPPED.iter().find(|u| u.alias.eq_ignore_ascii_case(&lower)) {
+    if let Some(u) = UNMAPPED
+        .iter()
+        .find(|u| u.alias.eq_ignore_ascii_case(&lower))
+    {
         return u.near.iter().take(3).copied().collect();
     }
     // Compare the dotted or spaced spelling as if it were hyphenated; every candidate is scored
@@ -200,7 +203,9 @@ pub fn closest_signals(input: &str) -> Vec<&'static str> {
         .iter()
         .map(|(cand, code)| {
             let mut score = strsim::jaro_winkler(&normalized, cand);
-            if !normalized.is_empty() && (cand.contains(&normalized) || normalized.contains(cand.as_str())) {
+            if !normalized.is_empty()
+                && (cand.contains(&normalized) || normalized.contains(cand.as_str()))
+            {
                 score += 0.2;
             }
             (score, *code)

@@ -173,7 +173,8 @@ pub fn render(cat: &Catalogue, t: &Templates) -> Result<(String, String), String
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
-    env.add_template("tools", &t.tools).map_err(|e| format!("templates/tools.md.j2: {e}"))?;
+    env.add_template("tools", &t.tools)
+        .map_err(|e| format!("templates/tools.md.j2: {e}"))?;
     env.add_template("signals", &t.signals)
         .map_err(|e| format!("templates/signals.md.j2: {e}"))?;
     let tool_count = cat.tools.len();

@@ -223,7 +223,10 @@ pub fn tokens(cat: &Catalogue) -> TokenStream {
         .flat_map(|g| g.signals.iter().map(move |s| signal(g, s)))
         .collect();
     let signal_count = signals.len();
-    let code_arms = codes.iter().enumerate().map(|(i, c)| quote!(#c => ::core::option::Option::Some(#i),));
+    let code_arms = codes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| quote!(#c => ::core::option::Option::Some(#i),));
     let mut alias_pairs: Vec<(String, usize)> = Vec::new();
     let mut i = 0usize;
     for g in &cat.groups {

@@ -18,7 +18,11 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -112,10 +116,16 @@ fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Group>, Vec
     let mut group_names = BTreeSet::new();
     for g in &file.groups {
         if !group_names.insert(g.group.value.clone()) {
-            sink.at(&g.group, format!("group `{}`: declared twice", g.group.value));
+            sink.at(
+                &g.group,
+                format!("group `{}`: declared twice", g.group.value),
+            );
         }
         if g.signals.is_empty() {
-            sink.at(&g.group, format!("group `{}`: has no signals", g.group.value));
+            sink.at(
+                &g.group,
+                format!("group `{}`: has no signals", g.group.value),
+            );
         }
         let mut signals = Vec::new();
         for s in &g.signals {
@@ -124,7 +134,10 @@ fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Group>, Vec
             let prefix = format!("{}-", g.group.value);
             let rest = code.strip_prefix(&prefix);
             if rest.is_none_or(|r| {
-                r.is_empty() || !r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                r.is_empty()
+                    || !r
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             }) {
                 sink.at(
                     &s.code,
@@ -134,7 +147,10 @@ fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Group>, Vec
                 );
             }
             if let Some((l, c)) = codes.insert(code.clone(), (s.code.line, s.code.column)) {
-                sink.at(&s.code, format!("{ctx}: duplicate code (first declared at line {l}, column {c})"));
+                sink.at(
+                    &s.code,
+                    format!("{ctx}: duplicate code (first declared at line {l}, column {c})"),
+                );
             }
             if !one_of(&s.kind.value, SIGNAL_KINDS) {
                 sink.at(
@@ -151,12 +167,18 @@ fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Group>, Vec
             }
             for a in &s.aliases {
                 if a.value.is_empty() || a.value.contains(char::is_whitespace) {
-                    sink.at(a, format!("{ctx}: alias `{}` must be a non-empty word", a.value));
+                    sink.at(
+                        a,
+                        format!("{ctx}: alias `{}` must be a non-empty word", a.value),
+                    );
                 }
                 if let Some(other) = aliases.insert(a.value.clone(), code.clone()) {
                     sink.at(
                         a,
-                        format!("{ctx}: alias `{}` is already an alias of `{other}`", a.value),
+                        format!(
+                            "{ctx}: alias `{}` is already an alias of `{other}`",
+                            a.value
+                        ),
                     );
                 }
             }
@@ -200,16 +222,25 @@ fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Group>, Vec
             );
         }
         if codes.contains_key(&u.alias.value) {
-            sink.at(&u.alias, format!("unmapped `{}`: is a signal code", u.alias.value));
+            sink.at(
+                &u.alias,
+                format!("unmapped `{}`: is a signal code", u.alias.value),
+            );
         }
         if u.near.is_empty() {
-            sink.at(&u.alias, format!("unmapped `{}`: `near` is empty", u.alias.value));
+            sink.at(
+                &u.alias,
+                format!("unmapped `{}`: `near` is empty", u.alias.value),
+            );
         }
         for n in &u.near {
             if !codes.contains_key(&n.value) {
                 sink.at(
                     n,
-                    format!("unmapped `{}`: near code `{}` is not a signal code", u.alias.value, n.value),
+                    format!(
+                        "unmapped `{}`: near code `{}` is not a signal code",
+                        u.alias.value, n.value
+                    ),
                 );
             }
         }
@@ -242,7 +273,10 @@ fn lower_tools(file: &model::ToolsFile, sink: &mut Sink) -> Vec<Tool> {
             );
         }
         if let Some(first) = names.insert(name.clone(), t.name.line) {
-            sink.at(&t.name, format!("{ctx}: duplicate tool name (first declared at line {first})"));
+            sink.at(
+                &t.name,
+                format!("{ctx}: duplicate tool name (first declared at line {first})"),
+            );
         }
         for (field, value, allowed) in [
             ("toolset", &t.toolset, TOOLSETS),
@@ -275,7 +309,10 @@ fn lower_tools(file: &model::ToolsFile, sink: &mut Sink) -> Vec<Tool> {
         if a.read_only && t.method.value != "GET" {
             sink.at(
                 &t.annotations,
-                format!("{ctx}: read_only is only for GET tools (method is {})", t.method.value),
+                format!(
+                    "{ctx}: read_only is only for GET tools (method is {})",
+                    t.method.value
+                ),
             );
         }
         if t.confirm && a.read_only {
@@ -327,7 +364,9 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
         {
             sink.at(
                 &p.name,
-                format!("{ctx}: a parameter name is letters, digits and `_`, not starting with a digit"),
+                format!(
+                    "{ctx}: a parameter name is letters, digits and `_`, not starting with a digit"
+                ),
             );
         }
         if !seen_names.insert(pname.clone()) {
@@ -353,18 +392,31 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
                 ),
             );
         }
-        let wire = p.wire.as_ref().map(|w| w.value.clone()).unwrap_or_else(|| pname.clone());
+        let wire = p
+            .wire
+            .as_ref()
+            .map(|w| w.value.clone())
+            .unwrap_or_else(|| pname.clone());
         let wire_at = p.wire.as_ref().unwrap_or(&p.name);
         match location {
             Some(Location::Path) => {
                 if p.wire.is_some() {
-                    sink.at(wire_at, format!("{ctx}: a path parameter takes no `wire` name"));
+                    sink.at(
+                        wire_at,
+                        format!("{ctx}: a path parameter takes no `wire` name"),
+                    );
                 }
                 if !p.required {
                     sink.at(&p.name, format!("{ctx}: a path parameter must be required"));
                 }
-                if matches!(ty, Some(ParamType::Integer | ParamType::Number | ParamType::Boolean)) {
-                    sink.at(&p.ty, format!("{ctx}: a path parameter must be a string type"));
+                if matches!(
+                    ty,
+                    Some(ParamType::Integer | ParamType::Number | ParamType::Boolean)
+                ) {
+                    sink.at(
+                        &p.ty,
+                        format!("{ctx}: a path parameter must be a string type"),
+                    );
                 }
             }
             Some(Location::Header) if !valid_header_name(&wire) => sink.at(
@@ -372,18 +424,25 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
                 format!("{ctx}: header `{wire}` must be lowercase letters, digits and `-`"),
             ),
             Some(Location::Body)
-                if wire.split('.').any(|s| s.is_empty() || s.contains(char::is_whitespace)) =>
+                if wire
+                    .split('.')
+                    .any(|s| s.is_empty() || s.contains(char::is_whitespace)) =>
             {
-                sink.at(wire_at, format!("{ctx}: body path `{wire}` has an empty or spaced segment"))
+                sink.at(
+                    wire_at,
+                    format!("{ctx}: body path `{wire}` has an empty or spaced segment"),
+                )
             }
             Some(Location::Body) if t.method.value == "GET" || t.method.value == "DELETE" => sink
                 .at(
                     &p.location,
                     format!("{ctx}: a {} request has no body", t.method.value),
                 ),
-            Some(Location::Query) if wire.is_empty() || wire.contains(char::is_whitespace) => {
-                sink.at(wire_at, format!("{ctx}: query key `{wire}` is empty or spaced"))
-            }
+            Some(Location::Query) if wire.is_empty() || wire.contains(char::is_whitespace) => sink
+                .at(
+                    wire_at,
+                    format!("{ctx}: query key `{wire}` is empty or spaced"),
+                ),
             _ => {}
         }
         if let Some(loc) = location
@@ -391,7 +450,10 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
         {
             sink.at(
                 wire_at,
-                format!("{ctx}: {} `{wire}` is already used by another parameter", loc.as_str()),
+                format!(
+                    "{ctx}: {} `{wire}` is already used by another parameter",
+                    loc.as_str()
+                ),
             );
         }
         let mut enum_values = Vec::new();
@@ -404,7 +466,10 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
             }
             for v in &e.value {
                 if enum_values.contains(&v.value) {
-                    sink.at(v, format!("{ctx}: enum value `{}` is listed twice", v.value));
+                    sink.at(
+                        v,
+                        format!("{ctx}: enum value `{}` is listed twice", v.value),
+                    );
                 } else {
                     enum_values.push(v.value.clone());
                 }
@@ -412,9 +477,18 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
         }
         for bound in [&p.minimum, &p.maximum].into_iter().flatten() {
             if !ty.is_some_and(ParamType::is_numeric) {
-                sink.at(bound, format!("{ctx}: minimum/maximum are only for integer and number"));
+                sink.at(
+                    bound,
+                    format!("{ctx}: minimum/maximum are only for integer and number"),
+                );
             } else if ty == Some(ParamType::Integer) && bound.value.fract() != 0.0 {
-                sink.at(bound, format!("{ctx}: an integer bound must be whole (got {})", bound.value));
+                sink.at(
+                    bound,
+                    format!(
+                        "{ctx}: an integer bound must be whole (got {})",
+                        bound.value
+                    ),
+                );
             }
         }
         if let (Some(min), Some(max)) = (&p.minimum, &p.maximum)
@@ -422,7 +496,10 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
         {
             sink.at(
                 min,
-                format!("{ctx}: minimum {} is above maximum {}", min.value, max.value),
+                format!(
+                    "{ctx}: minimum {} is above maximum {}",
+                    min.value, max.value
+                ),
             );
         }
         if p.description.value.trim().is_empty() {
@@ -477,7 +554,10 @@ fn lower_path(t: &model::ToolDef, params: &[Param], ctx: &str, sink: &mut Sink) 
             let at = &t.params[i].name;
             sink.at(
                 at,
-                format!("{ctx}: param `{}`: path parameter is not used in path `{path}`", p.name),
+                format!(
+                    "{ctx}: param `{}`: path parameter is not used in path `{path}`",
+                    p.name
+                ),
             );
         }
     }

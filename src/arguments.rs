@@ -1,0 +1,241 @@
+//! Argument checking before any request: aliases mapped, the published schema enforced (jsonschema,
+//! compiled once per tool), whole floats made integers, then the generated struct's canonical form.
+
+use std::sync::LazyLock;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde_json::{Map, Value};
+
+use crate::catalogue::{self, ParamType, TOOLS, ToolSpec};
+
+/// Arguments larger than this are refused before parsing further: no tool needs more.
+pub const MAX_ARGUMENT_BYTES: usize = 16 * 1024;
+
+/// Published input schemas, parsed once.
+pub static SCHEMAS: LazyLock<Vec<Map<String, Value>>> = LazyLock::new(|| {
+    TOOLS
+        .iter()
+        .map(|t| match serde_json::from_str(t.input_schema) {
+            Ok(Value::Object(o)) => o,
+            _ => unreachable!("build.rs emits object schemas"),
+        })
+        .collect()
+});
+
+static VALIDATORS: LazyLock<Vec<jsonschema::Validator>> = LazyLock::new(|| {
+    SCHEMAS
+        .iter()
+        .map(|s| {
+            jsonschema::options()
+                .should_validate_formats(false)
+                .build(&Value::Object(s.clone()))
+                .expect("build.rs emits valid schemas")
+        })
+        .collect()
+});
+
+/// Compiles every validator now rather than on the first call.
+pub fn warm_up() {
+    LazyLock::force(&VALIDATORS);
+}
+
+fn show(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 60 {
+        format!("{}...", s.chars().take(57).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn type_word(kind: &TypeKind) -> String {
+    let one = |t: &jsonschema::JsonType| match format!("{t}").as_str() {
+        "integer" => "a whole number".to_string(),
+        "number" => "a number".to_string(),
+        "string" => "a string".to_string(),
+        "boolean" => "true or false".to_string(),
+        "object" => "an object".to_string(),
+        other => other.to_string(),
+    };
+    match kind {
+        TypeKind::Single(t) => one(t),
+        TypeKind::Multiple(ts) => ts.iter().map(|t| one(&t)).collect::<Vec<_>>().join(" or "),
+    }
+}
+
+/// A schema violation in words a model can act on, naming the parameter and the rule.
+fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
+    let path = e.instance_path().to_string();
+    let param = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let got = show(e.instance());
+    let names = || {
+        spec.params
+            .iter()
+            .map(|p| p.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match e.kind() {
+        ValidationErrorKind::Required { property } => {
+            format!("`{}` is required", property.as_str().unwrap_or(""))
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let takes = if spec.params.is_empty() {
+                "this tool takes no arguments".to_string()
+            } else {
+                format!("this tool takes: {}", names())
+            };
+            format!(
+                "unknown argument{} {} ({takes})",
+                if unexpected.len() > 1 { "s" } else { "" },
+                unexpected
+                    .iter()
+                    .map(|u| format!("`{u}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        ValidationErrorKind::Type { kind } if param.is_empty() => {
+            format!("arguments must be {} (got {got})", type_word(kind))
+        }
+        ValidationErrorKind::Type { kind } => {
+            format!("`{param}` must be {} (got {got})", type_word(kind))
+        }
+        ValidationErrorKind::Minimum { limit } => {
+            format!("`{param}` must be at least {limit} (got {got})")
+        }
+        ValidationErrorKind::Maximum { limit } => {
+            format!("`{param}` must be at most {limit} (got {got})")
+        }
+        ValidationErrorKind::Enum { options } => {
+            let opts = options
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|o| o.as_str().unwrap_or("").to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            format!("`{param}` must be one of {opts} (got {got})")
+        }
+        ValidationErrorKind::MinLength { .. } => format!("`{param}` must not be empty"),
+        ValidationErrorKind::MaxLength { limit } => format!(
+            "`{param}` must be at most {limit} characters (got {})",
+            e.instance()
+                .as_str()
+                .map(|s| s.chars().count())
+                .unwrap_or(0)
+        ),
+        ValidationErrorKind::Pattern { .. } => {
+            format!("`{param}` must not contain control characters (got {got})")
+        }
+        ValidationErrorKind::Not { .. } => format!("`{param}` must not be `.` or `..`"),
+        _ => format!("`{param}`: {e}"),
+    }
+}
+
+/// Why a call's arguments were refused; no request was made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgumentError {
+    pub problems: Vec<String>,
+    /// For an unknown signal code: the closest real codes.
+    pub suggestions: Vec<String>,
+}
+
+impl ArgumentError {
+    pub fn message(&self, tool: &str) -> String {
+        format!(
+            "Invalid arguments for {tool}: {}. Nothing was sent to Smartcar.",
+            self.problems.join("; ")
+        )
+    }
+}
+
+/// Maps signal aliases to codes, or refuses an unknown code with the closest ones.
+fn resolve_signal_codes(
+    spec: &ToolSpec,
+    args: &mut Map<String, Value>,
+) -> Result<(), ArgumentError> {
+    for p in spec.params.iter().filter(|p| p.ty == ParamType::SignalCode) {
+        let Some(Value::String(given)) = args.get(p.name) else {
+            continue;
+        };
+        match catalogue::resolve_signal(given) {
+            Some(sig) => {
+                args.insert(p.name.to_string(), Value::String(sig.code.to_string()));
+            }
+            None => {
+                let near = catalogue::closest_signals(given);
+                return Err(ArgumentError {
+                    problems: vec![format!(
+                        "`{}` {} is not a Smartcar signal code; did you mean {}?",
+                        p.name,
+                        show(&Value::String(given.clone())),
+                        near.join(", ")
+                    )],
+                    suggestions: near.iter().map(|s| s.to_string()).collect(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Turns 80.0 into 80 for integer parameters: JSON Schema calls it an integer, serde would not.
+fn normalize_integers(spec: &ToolSpec, args: &mut Map<String, Value>) {
+    for p in spec.params.iter().filter(|p| p.ty == ParamType::Integer) {
+        if let Some(Value::Number(n)) = args.get(p.name)
+            && n.as_i64().is_none()
+            && let Some(f) = n.as_f64()
+            && f.fract() == 0.0
+            && f.abs() < 9.0e15
+        {
+            args.insert(p.name.to_string(), Value::from(f as i64));
+        }
+    }
+}
+
+/// Checks a call's arguments and returns their canonical form, or every problem found.
+pub fn prepare(
+    index: usize,
+    raw: Option<&Map<String, Value>>,
+) -> Result<Map<String, Value>, ArgumentError> {
+    let spec = &TOOLS[index];
+    let mut args = raw.cloned().unwrap_or_default();
+    let size = serde_json::to_vec(&args)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_ARGUMENT_BYTES {
+        return Err(ArgumentError {
+            problems: vec![format!(
+                "arguments are {size} bytes, more than the {MAX_ARGUMENT_BYTES} bytes any tool accepts"
+            )],
+            suggestions: vec![],
+        });
+    }
+    resolve_signal_codes(spec, &mut args)?;
+    let instance = Value::Object(args);
+    let problems: Vec<String> = VALIDATORS[index]
+        .iter_errors(&instance)
+        .map(|e| describe(spec, &e))
+        .collect();
+    if !problems.is_empty() {
+        return Err(ArgumentError {
+            problems,
+            suggestions: vec![],
+        });
+    }
+    let Value::Object(mut args) = instance else {
+        unreachable!("built from a map")
+    };
+    normalize_integers(spec, &mut args);
+    match catalogue::canonical_args(index, Value::Object(args)) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => unreachable!("argument structs serialize to objects"),
+        Err(e) => Err(ArgumentError {
+            problems: vec![e.to_string()],
+            suggestions: vec![],
+        }),
+    }
+}

@@ -1,0 +1,50 @@
+//! Shared test helpers: a simulator, settings pointed at it, and one-call shortcuts.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use smartcar_mcp::catalogue::{TOOLS, tool_index};
+use smartcar_mcp::config::{ConfirmMode, Secret, Settings};
+use smartcar_mcp::dispatch::{self, ToolResult};
+use smartcar_mcp::server::Shared;
+use smartcar_mcp::simulator::{SimConfig, Simulator};
+
+pub const CLIENT_SECRET: &str = "sc-test-secret-d41d8cd98f00b204";
+
+pub async fn simulator() -> Simulator {
+    Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator starts on loopback")
+}
+
+/// Settings aimed at the simulator; confirmation off, because request-level tests have no human.
+pub fn settings(sim: &Simulator) -> Settings {
+    let mut s = Settings::for_urls(&sim.auth_url(), &sim.api_url(), &sim.management_url());
+    s.client_id = Some("client_test".into());
+    s.client_secret = Some(Secret::new(CLIENT_SECRET));
+    s.confirm = ConfirmMode::Off;
+    s
+}
+
+pub fn all_tools() -> Vec<usize> {
+    (0..TOOLS.len()).collect()
+}
+
+pub fn shared(settings: Settings) -> Arc<Shared> {
+    Shared::new(settings, &all_tools()).expect("shared state builds")
+}
+
+/// Validates and runs one call the way the server does (after confirmation).
+pub async fn call(shared: &Shared, tool: &str, args: Value) -> ToolResult {
+    let index = tool_index(tool).unwrap_or_else(|| panic!("no tool {tool}"));
+    let args = args.as_object().cloned().expect("args are an object");
+    match dispatch::validate(index, Some(&args)) {
+        Ok(a) => dispatch::execute(&shared.exec, index, &a).await,
+        Err(r) => r,
+    }
+}
+
+/// The path of the built binary, for end-to-end tests.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_smartcar-mcp")
+}

@@ -1,0 +1,237 @@
+//! The catalogue generator: the real YAML passes, and each broken form is reported with its line.
+
+use crate::codegen::{self, docs::Templates};
+
+const TOOLS_YAML: &str = include_str!("../tools.yaml");
+const SIGNALS_YAML: &str = include_str!("../signals.yaml");
+
+fn templates() -> Templates {
+    Templates {
+        tools: include_str!("../templates/tools.md.j2").into(),
+        signals: include_str!("../templates/signals.md.j2").into(),
+    }
+}
+
+/// Diagnostics for a tools.yaml with `from` replaced by `to` (which must occur exactly once).
+fn tools_problems(from: &str, to: &str) -> (Vec<String>, usize) {
+    assert_eq!(
+        TOOLS_YAML.matches(from).count(),
+        1,
+        "fixture anchor `{from}` must be unique"
+    );
+    let text = TOOLS_YAML.replacen(from, to, 1);
+    let line = TOOLS_YAML[..TOOLS_YAML.find(from).unwrap()].lines().count() + 1;
+    let problems = codegen::validate::check(&text, SIGNALS_YAML)
+        .expect_err("the broken catalogue must be refused")
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    (problems, line)
+}
+
+fn signals_problems(from: &str, to: &str) -> Vec<String> {
+    assert!(
+        SIGNALS_YAML.contains(from),
+        "anchor `{from}` not in signals.yaml"
+    );
+    let text = SIGNALS_YAML.replacen(from, to, 1);
+    codegen::validate::check(TOOLS_YAML, &text)
+        .expect_err("the broken catalogue must be refused")
+        .iter()
+        .map(|d| d.to_string())
+        .collect()
+}
+
+fn assert_has(problems: &[String], needle: &str) {
+    assert!(
+        problems.iter().any(|p| p.contains(needle)),
+        "no diagnostic contains {needle:?}; got:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_real_catalogue_generates() {
+    let out = codegen::generate(TOOLS_YAML, SIGNALS_YAML, &templates()).unwrap_or_else(|e| {
+        panic!(
+            "{}",
+            e.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    });
+    assert_eq!(out.catalogue.tools.len(), 16);
+    assert_eq!(out.catalogue.signal_codes().len(), 93);
+    assert!(out.rust.starts_with("// @generated"));
+    assert!(out.tools_md.contains("`set_charge_limit`"));
+    assert!(out.signals_md.contains("`closure-islocked`"));
+}
+
+#[test]
+fn a_duplicate_tool_name_is_reported_at_its_line() {
+    let (p, line) = tools_problems("  - name: get_connection\n", "  - name: list_connections\n");
+    assert_has(
+        &p,
+        &format!("tools.yaml:{line}:11: tool `list_connections`: duplicate tool name"),
+    );
+}
+
+#[test]
+fn a_minimum_above_its_maximum_is_reported_at_its_line() {
+    let (p, line) = tools_problems("        minimum: 50\n", "        minimum: 150\n");
+    assert_has(
+        &p,
+        &format!(
+            "tools.yaml:{line}:18: tool `set_charge_limit`: param `percent`: minimum 150 is above maximum 100"
+        ),
+    );
+}
+
+#[test]
+fn path_placeholders_and_path_params_must_match() {
+    let (p, line) = tools_problems("    path: /users/{id}\n", "    path: /users/{user}\n");
+    assert_has(
+        &p,
+        &format!(
+            "tools.yaml:{line}:11: tool `delete_user`: path placeholder `{{user}}` is not a declared parameter"
+        ),
+    );
+    assert_has(
+        &p,
+        "tool `delete_user`: param `id`: path parameter is not used in path `/users/{user}`",
+    );
+}
+
+#[test]
+fn unknown_types_locations_toolsets_and_methods_are_named() {
+    let (p, _) = tools_problems(
+        "    path: /applications/{id}/secrets\n",
+        "    path: /applications/{id}/secrets\n    confirm: maybe\n",
+    );
+    assert!(!p.is_empty());
+    let (p, _) = tools_problems(
+        "        wire: filter[vehicle.mode]\n        type: string\n",
+        "        wire: filter[vehicle.mode]\n        type: text\n",
+    );
+    assert_has(&p, "param `vehicleMode`: unknown type `text`");
+    assert_has(&p, "param `vehicleMode`: `enum` is only for type string");
+    let (p, _) = tools_problems(
+        "    toolset: management\n    title: List applications\n",
+        "    toolset: admin\n    title: List applications\n",
+    );
+    assert_has(
+        &p,
+        "tool `list_applications`: unknown toolset `admin` (expected one of connections, signals, commands, management)",
+    );
+    let (p, _) = tools_problems(
+        "    method: DELETE\n    api: vehicle\n    path: /users/{id}\n",
+        "    method: REMOVE\n    api: vehicle\n    path: /users/{id}\n",
+    );
+    assert_has(&p, "tool `delete_user`: unknown method `REMOVE`");
+}
+
+#[test]
+fn enums_must_be_non_empty_and_unique() {
+    let (p, _) = tools_problems("enum: [live, simulated]", "enum: [live, live]");
+    assert_has(&p, "param `vehicleMode`: enum value `live` is listed twice");
+    let (p, _) = tools_problems("enum: [live, simulated]", "enum: []");
+    assert_has(&p, "param `vehicleMode`: `enum` is empty");
+}
+
+#[test]
+fn tool_names_follow_the_mcp_rules() {
+    let (p, _) = tools_problems("  - name: get_vehicle\n", "  - name: get vehicle!\n");
+    assert_has(
+        &p,
+        "tool `get vehicle!`: a tool name is 1 to 128 characters",
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_with_a_line() {
+    let (p, line) = tools_problems(
+        "    api: management\n    path: /applications\n",
+        "    api: management\n    pathh: /applications\n",
+    );
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with(&format!("tools.yaml:{}:", line + 1)),
+        "{p:?}"
+    );
+    assert!(p[0].contains("pathh"), "{p:?}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = TOOLS_YAML
+        .replacen(
+            "  - name: get_connection\n",
+            "  - name: list_connections\n",
+            1,
+        )
+        .replacen("        minimum: 50\n", "        minimum: 150\n", 1)
+        .replacen(
+            "    toolset: management\n    title: List applications\n",
+            "    toolset: admin\n    title: List applications\n",
+            1,
+        );
+    let problems = codegen::validate::check(&text, SIGNALS_YAML).unwrap_err();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    let lines: Vec<u64> = problems.iter().map(|d| d.line).collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted, "diagnostics come in file order");
+}
+
+#[test]
+fn a_broken_catalogue_generates_nothing() {
+    let text = TOOLS_YAML.replacen("        minimum: 50\n", "        minimum: 150\n", 1);
+    assert!(codegen::generate(&text, SIGNALS_YAML, &templates()).is_err());
+}
+
+#[test]
+fn signal_alias_clashes_are_reported() {
+    let p = signals_problems(
+        "aliases: [charge.voltage]",
+        "aliases: [charge.voltage, charge.ischarging]",
+    );
+    assert_has(
+        &p,
+        "alias `charge.ischarging` is already an alias of `charge-ischarging`",
+    );
+    let p = signals_problems(
+        "aliases: [charge.voltage]",
+        "aliases: [charge.voltage, charge-wattage]",
+    );
+    assert_has(
+        &p,
+        "alias `charge-wattage` clashes with the signal code `charge-wattage`",
+    );
+}
+
+#[test]
+fn signal_codes_must_carry_their_group_and_be_unique() {
+    let p = signals_problems("code: charge-voltage", "code: charging-voltage");
+    assert_has(
+        &p,
+        "signal `charging-voltage`: a code must be `charge-NAME`",
+    );
+    let p = signals_problems("code: charge-voltage", "code: charge-wattage");
+    assert_has(&p, "signal `charge-wattage`: duplicate code");
+}
+
+#[test]
+fn fixture_file_reports_each_problem_with_its_location() {
+    let text = include_str!("fixtures/broken_tools.yaml");
+    let expected: Vec<&str> = include_str!("fixtures/broken_tools.expected")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let got: Vec<String> = codegen::validate::check(text, SIGNALS_YAML)
+        .unwrap_err()
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(got, expected);
+}
