@@ -39,6 +39,14 @@ pub fn warm_up() {
     LazyLock::force(&VALIDATORS);
 }
 
+/// A bound as a person writes it: 90, not 90.0.
+fn number(v: &Value) -> String {
+    match v.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+        _ => v.to_string(),
+    }
+}
+
 fn show(v: &Value) -> String {
     let s = v.to_string();
     if s.chars().count() > 60 {
@@ -102,10 +110,10 @@ fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
             format!("`{param}` must be {} (got {got})", type_word(kind))
         }
         ValidationErrorKind::Minimum { limit } => {
-            format!("`{param}` must be at least {limit} (got {got})")
+            format!("`{param}` must be at least {} (got {got})", number(limit))
         }
         ValidationErrorKind::Maximum { limit } => {
-            format!("`{param}` must be at most {limit} (got {got})")
+            format!("`{param}` must be at most {} (got {got})", number(limit))
         }
         ValidationErrorKind::Enum { options } => {
             let opts = options

@@ -396,12 +396,14 @@ impl Executor {
                 continue;
             }
             let retry_wait = match status {
+                // A Retry-After beyond the cap is Smartcar asking for a pause longer than a
+                // model should sit through: report it rather than sleep.
                 429 => {
                     let wait = retry_after
                         .map(Duration::from_secs)
-                        .unwrap_or_else(|| Self::backoff(attempts))
-                        .min(self.settings.max_retry_after);
-                    (is_read || !rate_limit_resent).then_some(wait)
+                        .unwrap_or_else(|| Self::backoff(attempts));
+                    (wait <= self.settings.max_retry_after && (is_read || !rate_limit_resent))
+                        .then_some(wait)
                 }
                 500 | 502 | 503 | 504 if is_read => Some(Self::backoff(attempts)),
                 _ => None,

@@ -7,6 +7,11 @@ mod codegen;
 mod common;
 
 mod auth;
+mod cli;
+mod docs;
 mod e2e;
+mod faults;
 mod generator;
 mod golden;
+mod secrets;
+mod validation;

@@ -49,7 +49,7 @@ struct SignalView {
     code: String,
     description: String,
     unit: String,
-    aliases: String,
+    aliases: Vec<String>,
 }
 
 /// The first sentence of a description: the one-line summary tables and CLIs show.
@@ -86,11 +86,12 @@ fn rule(p: &super::ir::Param) -> String {
         (None, None) => {}
     }
     if !p.enum_values.is_empty() {
-        parts.push(format!("one of {}", p.enum_values.join(", ")));
+        let quoted: Vec<String> = p.enum_values.iter().map(|v| format!("`{v}`")).collect();
+        parts.push(format!("one of {}", quoted.join(", ")));
     }
     match p.ty {
         ParamType::Id => parts.push("1-128 chars".into()),
-        ParamType::SignalCode => parts.push("a code below (aliases accepted)".into()),
+        ParamType::SignalCode => parts.push("a [signal code](#signals), aliases accepted".into()),
         _ => {}
     }
     parts.join("; ")
@@ -164,7 +165,7 @@ pub fn render(cat: &Catalogue, t: &Templates) -> Result<(String, String), String
                     code: s.code.clone(),
                     description: md_cell(&s.description),
                     unit: s.unit.clone().unwrap_or_default(),
-                    aliases: s.aliases.join(", "),
+                    aliases: s.aliases.clone(),
                 })
                 .collect(),
         })
