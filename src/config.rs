@@ -45,8 +45,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve MCP over stdio (the default).
-    Serve,
+    /// Serve MCP over stdio (the default), or over Streamable HTTP with --http.
+    Serve {
+        /// Serve Streamable HTTP on this address (e.g. 127.0.0.1:8765) instead of stdio.
+        #[arg(long, env = "SMARTCAR_HTTP_ADDR")]
+        http: Option<String>,
+        /// Extra Host header values to accept (loopback names are always accepted).
+        #[arg(long, env = "SMARTCAR_ALLOWED_HOSTS", value_delimiter = ',')]
+        allowed_hosts: Vec<String>,
+    },
+    /// A short scripted session against the built-in simulator, offline, in seconds.
+    Demo,
     /// Print the tool catalogue (no credentials needed).
     Tools {
         /// Print the tools/list JSON instead of the table.
@@ -212,6 +221,11 @@ pub struct Settings {
     pub confirm: ConfirmMode,
     pub confirm_ttl: Duration,
     pub dry_run: bool,
+    /// Bearer token HTTP clients must present (`SMARTCAR_MCP_HTTP_TOKEN`); required off loopback.
+    pub http_token: Option<Secret>,
+    /// Key sealing confirmation rounds (`SMARTCAR_MCP_CONFIRM_KEY`), shared by replicas behind a
+    /// load balancer; unset, each process makes a random one.
+    pub confirm_key: Option<Secret>,
 }
 
 impl Settings {
@@ -242,6 +256,15 @@ impl Settings {
             confirm: o.confirm,
             confirm_ttl: Duration::from_secs(o.confirm_ttl_s),
             dry_run: o.dry_run,
+            // Read from the environment only: a flag would show the token in `ps`.
+            http_token: std::env::var("SMARTCAR_MCP_HTTP_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .map(Secret),
+            confirm_key: std::env::var("SMARTCAR_MCP_CONFIRM_KEY")
+                .ok()
+                .filter(|k| !k.is_empty())
+                .map(Secret),
         }
     }
 }

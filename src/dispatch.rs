@@ -4,8 +4,9 @@
 use serde_json::{Map, Value, json};
 
 use crate::arguments::{self, ArgumentError};
-use crate::catalogue::{Location, Method, TOOLS, ToolSpec};
+use crate::catalogue::{Location, TOOLS, ToolSpec};
 use crate::executor::{self, Executor, Failure, Outcome};
+use crate::shape;
 
 /// A tool's answer before it becomes an MCP `CallToolResult`.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,57 +171,37 @@ pub async fn execute(exec: &Executor, index: usize, args: &Map<String, Value>) -
     let mut result = match &outcome.result {
         Err(f) => failure_result(spec, f),
         Ok(ok) => {
-            let mut body = ok
-                .body
-                .clone()
-                .unwrap_or_else(|| json!({ "status": ok.status, "ok": true }));
-            executor::redact(&mut body, spec.redact);
-            if !body.is_object() {
-                body = json!({ "data": body });
+            let mut body = ok.body.clone();
+            // Redaction comes first so neither the compact nor the raw form can carry a secret.
+            if let Some(b) = &mut body {
+                executor::redact(b, spec.redact);
             }
-            if spec.method == Method::Get {
-                ToolResult::new(false, None, body)
-            } else {
-                let status = executor::command_status(&body);
-                let target = confirmation_question(spec, args);
-                let target = target.trim_end_matches('?');
-                match status.as_deref() {
-                    Some("ERROR" | "FAILURE" | "FAILED") => {
-                        let err = body
-                            .pointer("/data/attributes/status/error")
-                            .or_else(|| body.pointer("/error"))
-                            .cloned();
-                        ToolResult::new(
-                            true,
-                            Some(format!(
-                                "{} failed: Smartcar answered HTTP {} but the command's status is ERROR{}.",
-                                spec.name,
-                                ok.status,
-                                err.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
-                            )),
-                            json!({ "error": {
-                                "status": ok.status,
-                                "type": "COMMAND_FAILED",
-                                "detail": err,
-                                "hint": "The vehicle did not carry the command out; read its signals before trying again.",
-                                "retriable": false,
-                            }, "response": body }),
-                        )
-                    }
-                    Some("PENDING" | "IN_PROGRESS") => ToolResult::new(
-                        false,
-                        Some(format!(
-                            "{target}: accepted and still PENDING; read the matching signal to confirm it took effect."
-                        )),
-                        body,
-                    ),
-                    Some(s) => ToolResult::new(false, Some(format!("{target}: {s}.")), body),
-                    None => ToolResult::new(
-                        false,
-                        Some(format!("{target}: done (HTTP {}).", ok.status)),
-                        body,
-                    ),
-                }
+            match shape::shape(spec, args, ok.status, body.as_ref()) {
+                Ok(shaped) => ToolResult::new(
+                    false,
+                    shaped.sentence,
+                    shape::bound(shaped.structured, exec.settings().max_result_bytes),
+                ),
+                Err(failed) => ToolResult::new(
+                    true,
+                    Some(format!(
+                        "{} failed: Smartcar answered HTTP {} but the command's status is ERROR{}.",
+                        spec.name,
+                        ok.status,
+                        failed
+                            .detail
+                            .as_ref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
+                    )),
+                    json!({ "error": {
+                        "status": ok.status,
+                        "type": "COMMAND_FAILED",
+                        "detail": failed.detail,
+                        "hint": "The vehicle did not carry the command out; read its signals before trying again.",
+                        "retriable": false,
+                    }, "response": failed.response }),
+                ),
             }
         }
     };

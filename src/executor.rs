@@ -126,7 +126,7 @@ pub fn build_request(
             continue;
         };
         match p.location {
-            Location::Path => {}
+            Location::Path | Location::Local => {}
             Location::Query => query.push((p.wire.to_string(), scalar(v))),
             Location::Header => headers.push((p.wire.to_string(), scalar(v))),
             Location::Body => insert_dotted(body.get_or_insert_with(Map::new), p.wire, v.clone()),

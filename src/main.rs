@@ -68,14 +68,13 @@ fn print_tools(json: bool, enabled: &[usize]) -> anyhow::Result<()> {
         if t.confirm {
             hints.push("confirm");
         }
-        let summary = t.description.split(". ").next().unwrap_or(t.description);
         writeln!(
             out,
             "{:<28} {:<12} {:<24} {}",
             t.name,
             t.toolset.as_str(),
             hints.join(","),
-            summary.trim_end_matches('.')
+            t.summary.trim_end_matches('.')
         )?;
     }
     Ok(())
@@ -170,7 +169,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Signals { group }) => print_signals(group.as_deref())?,
         Some(Command::Call { tool, args }) => return call(o, tool, args).await,
         Some(Command::Simulator { port }) => simulator::run_standalone(*port).await?,
-        None | Some(Command::Serve) => {
+        Some(Command::Demo) => return smartcar_mcp::demo::run().await,
+        Some(Command::Serve {
+            http: Some(addr),
+            allowed_hosts,
+        }) => {
+            let enabled = enabled_tools(o)?;
+            let (settings, _sim) = settings_for(o).await?;
+            smartcar_mcp::http::serve(Shared::new(settings, &enabled)?, addr, allowed_hosts)
+                .await?;
+        }
+        None | Some(Command::Serve { http: None, .. }) => {
             let enabled = enabled_tools(o)?;
             let (settings, _sim) = settings_for(o).await?;
             if settings.client_id.is_none() || settings.client_secret.is_none() {

@@ -15,7 +15,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
 use crate::arguments::SCHEMAS;
 use crate::catalogue::{TOOLS, ToolSpec, tool_index};
-use crate::config::{ConfirmMode, Settings};
+use crate::config::{ConfirmMode, Secret, Settings};
 use crate::dispatch::{self, ToolResult};
 use crate::executor::Executor;
 
@@ -40,10 +40,7 @@ impl Shared {
             on[*i] = true;
         }
         let tools = enabled.iter().map(|i| mcp_tool(*i)).collect();
-        // A fresh random key per process: a confirmation never outlives the server that asked.
-        let key: Vec<u8> = (0..32).map(|_| fastrand::u8(..)).collect();
-        let sealer = RequestStateCodec::try_new(key)
-            .map_err(|e| anyhow::anyhow!("confirmation sealing key: {e}"))?;
+        let sealer = sealer(exec.settings().confirm_key.as_ref())?;
         Ok(Arc::new(Shared {
             exec,
             enabled: on,
@@ -55,6 +52,35 @@ impl Shared {
     fn lookup(&self, name: &str) -> Option<usize> {
         tool_index(name).filter(|i| self.enabled[*i])
     }
+
+    /// How many tools this server lists.
+    pub fn tool_count(&self) -> usize {
+        self.tools.len()
+    }
+}
+
+/// The codec that seals confirmation rounds. Replicas behind a load balancer share
+/// `SMARTCAR_MCP_CONFIRM_KEY`, so an answer may reach another replica than the one that asked;
+/// without it, a fresh random key per process means a confirmation never outlives its server.
+fn sealer(shared_key: Option<&Secret>) -> anyhow::Result<RequestStateCodec> {
+    let key = match shared_key {
+        Some(k) => k.expose().as_bytes().to_vec(),
+        None => {
+            let mut k = vec![0u8; 32];
+            getrandom::fill(&mut k)
+                .map_err(|e| anyhow::anyhow!("no OS randomness for the confirmation key: {e}"))?;
+            k
+        }
+    };
+    if key.len() < RequestStateCodec::MIN_KEY_LENGTH {
+        anyhow::bail!(
+            "SMARTCAR_MCP_CONFIRM_KEY must be at least {} bytes (for example the output of `openssl rand -hex 32`)",
+            RequestStateCodec::MIN_KEY_LENGTH
+        );
+    }
+    // The error can only be about the key's length, checked above; never echo the key.
+    RequestStateCodec::try_new(key)
+        .map_err(|_| anyhow::anyhow!("the confirmation sealing key was refused"))
 }
 
 /// The tools/list entry of a catalogue tool.
@@ -62,8 +88,10 @@ pub fn mcp_tool(index: usize) -> Tool {
     let spec: &ToolSpec = &TOOLS[index];
     let a = spec.annotations;
     let schema: JsonObject = SCHEMAS[index].clone();
+    let output: JsonObject = crate::catalogue::OUTPUT_SCHEMAS[index].clone();
     Tool::new(spec.name, spec.description, Arc::new(schema))
         .with_title(spec.title)
+        .with_raw_output_schema(Arc::new(output))
         .with_annotations(
             ToolAnnotations::with_title(spec.title)
                 .read_only(a.read_only)
@@ -118,10 +146,10 @@ impl SmartcarServer {
         // The sealed state binds the answer to this tool and these exact canonical arguments.
         let bound = format!("{}\n{}", spec.name, serde_json::Value::Object(args.clone()));
         let modern = ctx.protocol_version() == Some(ProtocolVersion::V_2026_07_28);
-        let can_elicit = ctx
-            .client_capabilities()
-            .is_some_and(|c| c.elicitation.is_some());
         if modern {
+            let can_elicit = ctx
+                .client_capabilities()
+                .is_some_and(|c| c.elicitation.is_some());
             if let Some(answer) = request
                 .input_responses
                 .as_ref()
@@ -158,6 +186,14 @@ impl SmartcarServer {
             );
             return Ok(Some(InputRequiredResult::new(Some(asks), Some(sealed))));
         }
+        // Handshake revisions: only what the client declared in `initialize` counts. A request
+        // served without a session (stateless HTTP) has capabilities rmcp made up as empty and no
+        // channel back to the client, so `_meta` claiming elicitation there is not believed:
+        // asking would wait out the TTL for an answer that cannot come.
+        let can_elicit = ctx
+            .peer
+            .peer_info()
+            .is_some_and(|i| i.capabilities.elicitation.is_some());
         if !can_elicit {
             return Err(cannot_ask(spec, &question));
         }

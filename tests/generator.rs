@@ -61,8 +61,10 @@ fn the_real_catalogue_generates() {
                 .join("\n")
         )
     });
-    assert_eq!(out.catalogue.tools.len(), 16);
-    assert_eq!(out.catalogue.signal_codes().len(), 93);
+    // At least the TypeScript server's tools plus get_vehicle, and every documented signal code;
+    // more are a YAML-only addition.
+    assert!(out.catalogue.tools.len() >= 16);
+    assert!(out.catalogue.signal_codes().len() >= 93);
     assert!(out.rust.starts_with("// @generated"));
     assert!(out.tools_md.contains("`set_charge_limit`"));
     assert!(out.signals_md.contains("`closure-islocked`"));

@@ -13,5 +13,8 @@ mod e2e;
 mod faults;
 mod generator;
 mod golden;
+mod operator;
+mod results;
 mod secrets;
+mod simulated;
 mod validation;

@@ -65,6 +65,8 @@ pub enum Location {
     Query,
     Header,
     Body,
+    /// Read by the server itself (e.g. `raw`), never sent to Smartcar.
+    Local,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +114,8 @@ pub struct ToolSpec {
     pub name: &'static str,
     pub title: &'static str,
     pub description: &'static str,
+    /// The description's first sentence, for one-line listings.
+    pub summary: &'static str,
     pub toolset: Toolset,
     pub method: Method,
     pub api: Api,
@@ -125,6 +129,14 @@ pub struct ToolSpec {
     pub redact: &'static [&'static str],
     /// The published JSON Schema of the arguments, as JSON text.
     pub input_schema: &'static str,
+    /// Name of the result shape (tools.yaml `shapes`).
+    pub output: &'static str,
+    /// The published JSON Schema of the results (shape, error, dry run, raw), as JSON text.
+    pub output_schema: &'static str,
+    /// Sentence a successful change opens with; `{param}` is replaced by the argument.
+    pub says: Option<&'static str>,
+    /// Signal that confirms a pending command took effect.
+    pub confirm_signal: Option<&'static str>,
 }
 
 impl ToolSpec {
@@ -161,6 +173,18 @@ pub struct Unmapped {
     pub alias: &'static str,
     pub near: &'static [&'static str],
 }
+
+/// Published output schemas, parsed once.
+pub static OUTPUT_SCHEMAS: LazyLock<Vec<serde_json::Map<String, serde_json::Value>>> =
+    LazyLock::new(|| {
+        TOOLS
+            .iter()
+            .map(|t| match serde_json::from_str(t.output_schema) {
+                Ok(serde_json::Value::Object(o)) => o,
+                _ => unreachable!("build.rs emits object schemas"),
+            })
+            .collect()
+    });
 
 pub fn tool(name: &str) -> Option<&'static ToolSpec> {
     tool_index(name).map(|i| &TOOLS[i])

@@ -89,6 +89,9 @@ fn rule(p: &super::ir::Param) -> String {
         let quoted: Vec<String> = p.enum_values.iter().map(|v| format!("`{v}`")).collect();
         parts.push(format!("one of {}", quoted.join(", ")));
     }
+    if p.location == super::ir::Location::Local {
+        parts.push("read by the server, not sent to Smartcar".into());
+    }
     match p.ty {
         ParamType::Id => parts.push("1-128 chars".into()),
         ParamType::SignalCode => parts.push("a [signal code](#signals), aliases accepted".into()),

@@ -3,6 +3,7 @@
 #[derive(Debug, Clone, PartialEq)]
 pub struct Catalogue {
     pub tools: Vec<Tool>,
+    pub shapes: Vec<Shape>,
     pub groups: Vec<Group>,
     pub unmapped: Vec<Unmapped>,
 }
@@ -21,7 +22,20 @@ pub struct Tool {
     pub confirm: bool,
     pub redact: Vec<String>,
     pub annotations: Annotations,
+    /// Name of the result shape.
+    pub output: String,
+    /// Sentence a successful change opens with; `{param}` placeholders.
+    pub says: Option<String>,
+    /// Signal that confirms a pending command.
+    pub confirm_signal: Option<String>,
     pub params: Vec<Param>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    pub name: String,
+    pub description: String,
+    pub schema: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +73,7 @@ pub enum Location {
     Query,
     Header,
     Body,
+    Local,
 }
 
 impl Location {
@@ -68,6 +83,7 @@ impl Location {
             "query" => Self::Query,
             "header" => Self::Header,
             "body" => Self::Body,
+            "local" => Self::Local,
             _ => return None,
         })
     }
@@ -77,6 +93,7 @@ impl Location {
             Self::Query => "query",
             Self::Header => "header",
             Self::Body => "body",
+            Self::Local => "local",
         }
     }
 }

@@ -29,6 +29,15 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
 #[serde(deny_unknown_fields)]
 pub struct ToolsFile {
     pub tools: Vec<ToolDef>,
+    #[serde(default)]
+    pub shapes: std::collections::BTreeMap<String, ShapeDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeDef {
+    pub description: Sp<String>,
+    pub schema: Sp<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +55,11 @@ pub struct ToolDef {
     #[serde(default)]
     pub redact: Vec<Sp<String>>,
     pub annotations: Sp<AnnotationsDef>,
+    pub output: Sp<String>,
+    #[serde(default)]
+    pub says: Option<Sp<String>>,
+    #[serde(default)]
+    pub confirm_signal: Option<Sp<String>>,
     pub params: Vec<ParamDef>,
 }
 

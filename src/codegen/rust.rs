@@ -112,10 +112,18 @@ fn args_struct(tool: &Tool) -> TokenStream {
     }
 }
 
-fn tool_spec(tool: &Tool, codes: &[String]) -> TokenStream {
+fn opt_str(v: &Option<String>) -> TokenStream {
+    match v {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+fn tool_spec(tool: &Tool, codes: &[String], cat: &Catalogue) -> TokenStream {
     let name = &tool.name;
     let title = &tool.title;
     let description = &tool.description;
+    let summary = super::docs::summary(&tool.description);
     let toolset = variant(&tool.toolset);
     let method = variant(&tool.method.to_ascii_lowercase());
     let api = variant(&tool.api);
@@ -153,11 +161,16 @@ fn tool_spec(tool: &Tool, codes: &[String]) -> TokenStream {
     let a = tool.annotations;
     let (ro, de, id, ow) = (a.read_only, a.destructive, a.idempotent, a.open_world);
     let schema = schema::input_schema(tool, codes).to_string();
+    let output = &tool.output;
+    let output_schema = schema::output_schema(tool, cat).to_string();
+    let says = opt_str(&tool.says);
+    let confirm_signal = opt_str(&tool.confirm_signal);
     quote! {
         crate::catalogue::ToolSpec {
             name: #name,
             title: #title,
             description: #description,
+            summary: #summary,
             toolset: crate::catalogue::Toolset::#toolset,
             method: crate::catalogue::Method::#method,
             api: crate::catalogue::Api::#api,
@@ -173,6 +186,10 @@ fn tool_spec(tool: &Tool, codes: &[String]) -> TokenStream {
             confirm: #confirm,
             redact: &[#(#redact),*],
             input_schema: #schema,
+            output: #output,
+            output_schema: #output_schema,
+            says: #says,
+            confirm_signal: #confirm_signal,
         }
     }
 }
@@ -207,7 +224,7 @@ fn signal(group: &Group, s: &Signal) -> TokenStream {
 pub fn tokens(cat: &Catalogue) -> TokenStream {
     let codes = cat.signal_codes();
     let structs = cat.tools.iter().map(args_struct);
-    let specs = cat.tools.iter().map(|t| tool_spec(t, &codes));
+    let specs = cat.tools.iter().map(|t| tool_spec(t, &codes, cat));
     let tool_count = cat.tools.len();
     let index_arms = cat.tools.iter().enumerate().map(|(i, t)| {
         let n = &t.name;

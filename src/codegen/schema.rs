@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::ir::{Param, ParamType, Tool};
+use super::ir::{Catalogue, Location, Param, ParamType, Tool};
 
 /// The one schema every id shares: a single, clean path segment or header value.
 pub fn id_schema() -> Value {
@@ -63,4 +63,62 @@ pub fn input_schema(tool: &Tool, signal_codes: &[String]) -> Value {
         "required": required,
         "additionalProperties": false
     })
+}
+
+/// What every tool error carries in `structuredContent.error`.
+pub fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "status": { "type": ["integer", "null"] },
+                    "type": { "type": ["string", "null"] },
+                    "code": { "type": ["string", "null"] },
+                    "detail": {},
+                    "hint": { "type": ["string", "null"] },
+                    "retriable": { "type": ["boolean", "null"] },
+                    "retry_after_seconds": { "type": ["integer", "null"] },
+                    "request_id": { "type": ["string", "null"] }
+                }
+            }
+        }
+    })
+}
+
+/// The result of a dry run: the request that would have been sent.
+pub fn dry_run_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["dry_run", "request"],
+        "properties": { "dry_run": { "type": "boolean" }, "request": { "type": "object" } }
+    })
+}
+
+/// Smartcar's own JSON:API document, returned unchanged with `raw: true`.
+pub fn raw_schema() -> Value {
+    // A document (`data`), or a bare resource as the single-signal endpoint answers.
+    json!({ "type": "object", "anyOf": [{ "required": ["data"] }, { "required": ["id", "type"] }] })
+}
+
+/// A tool's published outputSchema: everything it can return, so clients that validate
+/// structuredContent (even on errors) never reject a real answer.
+pub fn output_schema(tool: &Tool, cat: &Catalogue) -> Value {
+    let shape = cat
+        .shapes
+        .iter()
+        .find(|s| s.name == tool.output)
+        .map(|s| s.schema.clone())
+        .unwrap_or_else(|| json!({ "type": "object" }));
+    let mut branches = vec![shape, error_schema(), dry_run_schema()];
+    if tool
+        .params
+        .iter()
+        .any(|p| p.location == Location::Local && p.name == "raw")
+    {
+        branches.push(raw_schema());
+    }
+    json!({ "type": "object", "anyOf": branches })
 }

@@ -95,11 +95,17 @@ pub fn check(tools_yaml: &str, signals_yaml: &str) -> Result<Catalogue, Vec<Diag
         file: "tools.yaml",
         out: Vec::new(),
     };
-    let tools = lower_tools(&tools, &mut sink);
+    let codes: BTreeSet<String> = groups
+        .iter()
+        .flat_map(|g| g.signals.iter().map(|s| s.code.clone()))
+        .collect();
+    let tools_ir = lower_tools(&tools, &codes, &mut sink);
+    let shapes = lower_shapes(&tools, &mut sink);
     problems.append(&mut sink.out);
     if problems.is_empty() {
         Ok(Catalogue {
-            tools,
+            tools: tools_ir,
+            shapes,
             groups,
             unmapped,
         })
@@ -252,7 +258,41 @@ fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Group>, Vec
     (groups, unmapped)
 }
 
-fn lower_tools(file: &model::ToolsFile, sink: &mut Sink) -> Vec<Tool> {
+fn lower_shapes(file: &model::ToolsFile, sink: &mut Sink) -> Vec<Shape> {
+    let mut out = Vec::new();
+    for (name, def) in &file.shapes {
+        let ctx = format!("shape `{name}`");
+        let schema = &def.schema.value;
+        if schema.get("type").and_then(|t| t.as_str()) != Some("object") {
+            sink.at(&def.schema, format!("{ctx}: schema must be `type: object`"));
+        }
+        if !file.tools.iter().any(|t| &t.output.value == name) {
+            sink.at(&def.description, format!("{ctx}: no tool uses it"));
+        }
+        out.push(Shape {
+            name: name.clone(),
+            description: def.description.value.trim().to_string(),
+            schema: schema.clone(),
+        });
+    }
+    out
+}
+
+/// The `{name}` placeholders of a `says` sentence.
+pub fn placeholders(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        out.push(&rest[start + 1..start + len]);
+        rest = &rest[start + len + 1..];
+    }
+    out
+}
+
+fn lower_tools(file: &model::ToolsFile, codes: &BTreeSet<String>, sink: &mut Sink) -> Vec<Tool> {
     let mut names: BTreeMap<String, u64> = BTreeMap::new();
     let mut tools = Vec::new();
     if file.tools.is_empty() {
@@ -328,6 +368,41 @@ fn lower_tools(file: &model::ToolsFile, sink: &mut Sink) -> Vec<Tool> {
         }
         let params = lower_params(t, &ctx, sink);
         let segments = lower_path(t, &params, &ctx, sink);
+        if !file.shapes.contains_key(&t.output.value) {
+            let known: Vec<&str> = file.shapes.keys().map(String::as_str).collect();
+            sink.at(
+                &t.output,
+                format!(
+                    "{ctx}: output shape `{}` is not declared under `shapes` (declared: {})",
+                    t.output.value,
+                    known.join(", ")
+                ),
+            );
+        }
+        if let Some(says) = &t.says {
+            if a.read_only {
+                sink.at(
+                    says,
+                    format!("{ctx}: `says` is for tools that change something"),
+                );
+            }
+            for ph in placeholders(&says.value) {
+                if !params.iter().any(|p| p.name == ph) {
+                    sink.at(
+                        says,
+                        format!("{ctx}: `says` names `{{{ph}}}`, which is not a parameter"),
+                    );
+                }
+            }
+        }
+        if let Some(sig) = &t.confirm_signal
+            && !codes.contains(&sig.value)
+        {
+            sink.at(
+                sig,
+                format!("{ctx}: confirm_signal `{}` is not a signal code", sig.value),
+            );
+        }
         tools.push(Tool {
             name: name.clone(),
             toolset: t.toolset.value.clone(),
@@ -338,6 +413,9 @@ fn lower_tools(file: &model::ToolsFile, sink: &mut Sink) -> Vec<Tool> {
             path: t.path.value.clone(),
             segments,
             confirm: t.confirm,
+            output: t.output.value.clone(),
+            says: t.says.as_ref().map(|s| s.value.clone()),
+            confirm_signal: t.confirm_signal.as_ref().map(|s| s.value.clone()),
             redact: t.redact.iter().map(|r| r.value.clone()).collect(),
             annotations: Annotations {
                 read_only: a.read_only,
@@ -377,7 +455,7 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
             sink.at(
                 &p.location,
                 format!(
-                    "{ctx}: unknown location `{}` (expected one of path, query, header, body)",
+                    "{ctx}: unknown location `{}` (expected one of path, query, header, body, local)",
                     p.location.value
                 ),
             );
@@ -399,6 +477,10 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
             .unwrap_or_else(|| pname.clone());
         let wire_at = p.wire.as_ref().unwrap_or(&p.name);
         match location {
+            Some(Location::Local) if p.wire.is_some() => sink.at(
+                wire_at,
+                format!("{ctx}: a local parameter takes no `wire` name"),
+            ),
             Some(Location::Path) => {
                 if p.wire.is_some() {
                     sink.at(

@@ -25,6 +25,10 @@ use tokio::sync::watch;
 
 use state::State;
 
+/// Ids of the seeded fleet: ALICE owns the EV (locked, 72 % charged, limit 80 %) and the PHEV
+/// (unlocked); BOB owns the ICE pickup, a Smartcar "simulated" vehicle.
+pub use seed::{ALICE, BOB, EV, ICE, PHEV};
+
 /// Client credentials printed by `run_standalone`; the simulator accepts any non-empty pair.
 pub const DEMO_CLIENT_ID: &str = "client_simulator";
 pub const DEMO_CLIENT_SECRET: &str = "simulator-secret";

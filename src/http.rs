@@ -1,0 +1,345 @@
+//! Streamable HTTP serving: rmcp's `StreamableHttpService` at `/mcp` behind a bearer token, Host and
+//! Origin allow-lists and a body limit, plus an open `GET /healthz`.
+//!
+//! Pre-2026-07-28 clients get sessions (`LocalSessionManager`) so the server can ask them for a
+//! confirmation over SSE; 2026-07-28 requests carry everything in `_meta` and rmcp serves them
+//! statelessly. Every session and request shares one `Arc<Shared>`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+
+use crate::config::Secret;
+use crate::server::{Shared, SmartcarServer};
+
+/// Where MCP is served.
+pub const MCP_PATH: &str = "/mcp";
+/// Largest accepted request body: tool arguments are small, so anything near this is abuse.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Host names accepted without `--allowed-hosts` (any port).
+pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+/// How long open SSE streams get to close after a shutdown signal before the process stops anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves MCP over Streamable HTTP on `addr` (HOST:PORT) until SIGINT or SIGTERM.
+pub async fn serve(
+    shared: Arc<Shared>,
+    addr: &str,
+    allowed_hosts: &[String],
+) -> anyhow::Result<()> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr)
+        .await
+        .with_context(|| {
+            format!("cannot serve on `{addr}`: expected HOST:PORT, for example 127.0.0.1:8765")
+        })?
+        .collect();
+    // Checked before binding, so an exposed address is never open even for a moment.
+    for a in &addrs {
+        check_exposure(a, shared.exec.settings().http_token.as_ref())?;
+    }
+    let listener = TcpListener::bind(&addrs[..])
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    serve_on(listener, shared, allowed_hosts, shutdown_signal()).await
+}
+
+/// Serves MCP on an already bound listener until `shutdown` completes (tests bind 127.0.0.1:0).
+pub async fn serve_on(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    allowed_hosts: &[String],
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let token = shared.exec.settings().http_token.clone();
+    check_exposure(&addr, token.as_ref())?;
+    let hosts = host_allow_list(allowed_hosts)?;
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(hosts.clone())
+        .with_allowed_origins(origin_allow_list(&hosts))
+        .with_max_request_body_bytes(MAX_BODY_BYTES);
+    let sessions_and_streams = config.cancellation_token.clone();
+    let app = router(shared, token.clone(), config);
+
+    tracing::info!(
+        %addr,
+        bearer_token_required = token.is_some(),
+        allowed_hosts = %hosts.join(","),
+        "serving MCP over Streamable HTTP"
+    );
+    eprintln!("smartcar-mcp: listening on http://{addr}{MCP_PATH}");
+    if !addr.ip().to_canonical().is_loopback() && allowed_hosts.is_empty() {
+        tracing::warn!(
+            "only Host headers naming localhost, 127.0.0.1 or ::1 are accepted; add the names clients use with --allowed-hosts"
+        );
+    }
+
+    let stop = {
+        let ct = sessions_and_streams.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing open requests");
+            // Ends every session and SSE stream; without it graceful shutdown waits for them forever.
+            ct.cancel();
+        }
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop);
+    tokio::select! {
+        r = server => r.context("HTTP server failed")?,
+        _ = async {
+            sessions_and_streams.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after shutdown began; closing them"),
+    }
+    tracing::info!("HTTP server stopped");
+    Ok(())
+}
+
+fn router(
+    shared: Arc<Shared>,
+    token: Option<Secret>,
+    config: StreamableHttpServerConfig,
+) -> Router {
+    let health = serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "tools": shared.tool_count(),
+    });
+    let factory_state = shared.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(SmartcarServer::new(factory_state.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let mut app = Router::new().route_service(MCP_PATH, mcp);
+    if let Some(token) = token {
+        app = app.route_layer(middleware::from_fn_with_state(
+            Arc::new(token),
+            require_bearer,
+        ));
+    }
+    // Added after the auth layer so load balancers and probes need no token.
+    app.route(
+        "/healthz",
+        get(move || {
+            let health = health.clone();
+            async move { axum::Json(health) }
+        }),
+    )
+}
+
+/// Refuses to expose the server beyond this machine without a bearer token.
+fn check_exposure(addr: &SocketAddr, token: Option<&Secret>) -> anyhow::Result<()> {
+    if token.is_none() && !addr.ip().to_canonical().is_loopback() {
+        anyhow::bail!(
+            "refusing to serve MCP on {addr} without SMARTCAR_MCP_HTTP_TOKEN: that address is reachable \
+             from other machines, and anyone reaching it could drive the vehicles. Set \
+             SMARTCAR_MCP_HTTP_TOKEN to a long random value (clients send `Authorization: Bearer <token>`), \
+             or serve on 127.0.0.1"
+        );
+    }
+    Ok(())
+}
+
+/// Loopback names first, then the operator's names, without duplicates or blanks.
+fn host_allow_list(extra: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut hosts: Vec<String> = LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect();
+    for h in extra.iter().map(|h| h.trim().to_ascii_lowercase()) {
+        // A URL here would never match a Host header, and every request would get a puzzling 403.
+        if h.contains(['/', '@', ' ']) {
+            anyhow::bail!(
+                "--allowed-hosts takes host names such as mcp.example.com or mcp.example.com:8443, not `{h}`"
+            );
+        }
+        if !h.is_empty() && !hosts.contains(&h) {
+            hosts.push(h);
+        }
+    }
+    Ok(hosts)
+}
+
+/// Browser origins allowed to call: pages served from an allowed host (any port unless the host
+/// entry names one). Requests without `Origin` (every non-browser client) are unaffected.
+fn origin_allow_list(hosts: &[String]) -> Vec<String> {
+    let mut origins = Vec::new();
+    for host in hosts {
+        let bracketed = if host.contains(':')
+            && !host.starts_with('[')
+            && host.parse::<std::net::Ipv6Addr>().is_ok()
+        {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        let has_port = axum::http::uri::Authority::try_from(bracketed.as_str())
+            .ok()
+            .and_then(|a| a.port_u16())
+            .is_some();
+        for scheme in ["http", "https"] {
+            origins.push(if has_port {
+                format!("{scheme}://{bracketed}")
+            } else {
+                format!("{scheme}://{bracketed}:*")
+            });
+        }
+    }
+    origins
+}
+
+async fn require_bearer(State(token): State<Arc<Secret>>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        });
+    match presented {
+        Some(p) if constant_time_eq(token.expose().as_bytes(), p.as_bytes()) => next.run(req).await,
+        Some(_) => {
+            tracing::warn!("refused an MCP request with a wrong bearer token");
+            unauthorized(true)
+        }
+        None => {
+            tracing::info!("refused an MCP request without a bearer token");
+            unauthorized(false)
+        }
+    }
+}
+
+fn unauthorized(token_was_presented: bool) -> Response {
+    // RFC 6750: no error code when the request carried no credentials at all.
+    let challenge = if token_was_presented {
+        r#"Bearer realm="smartcar-mcp", error="invalid_token""#
+    } else {
+        r#"Bearer realm="smartcar-mcp""#
+    };
+    let body = serde_json::json!({
+        "error": if token_was_presented { "invalid_token" } else { "unauthorized" },
+        "error_description": "this MCP server requires `Authorization: Bearer <token>` with the token its operator set in SMARTCAR_MCP_HTTP_TOKEN",
+    });
+    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    response
+}
+
+/// Compares without an early exit, so the time taken says nothing about how much of a guess
+/// matched; it depends only on the length of `expected`.
+fn constant_time_eq(expected: &[u8], presented: &[u8]) -> bool {
+    let mut diff = expected.len() ^ presented.len();
+    for (i, e) in expected.iter().enumerate() {
+        diff |= usize::from(e ^ presented.get(i).copied().unwrap_or(0));
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// Completes on SIGINT (ctrl-c) or SIGTERM (what container runtimes and systemd send).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for ctrl-c: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("SIGINT received"),
+        _ = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_equal_only_when_identical() {
+        assert!(constant_time_eq(b"s3cret-token", b"s3cret-token"));
+        assert!(!constant_time_eq(b"s3cret-token", b"s3cret-tokeN"));
+        assert!(!constant_time_eq(b"s3cret-token", b"s3cret-token-and-more"));
+        assert!(!constant_time_eq(b"s3cret-token", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret-token", b""));
+        // A prefix padded with NULs must not pass for the missing bytes.
+        assert!(!constant_time_eq(b"ab", b"a"));
+        assert!(!constant_time_eq(b"a\0", b"a"));
+    }
+
+    #[test]
+    fn only_loopback_may_go_without_a_token() {
+        let token = Secret::new("t");
+        for ok in ["127.0.0.1:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+            let a: SocketAddr = ok.parse().unwrap();
+            assert!(check_exposure(&a, None).is_ok(), "{ok}");
+        }
+        for exposed in ["0.0.0.0:1", "[::]:1", "192.168.1.20:1"] {
+            let a: SocketAddr = exposed.parse().unwrap();
+            let e = check_exposure(&a, None).unwrap_err().to_string();
+            assert!(e.contains("SMARTCAR_MCP_HTTP_TOKEN"), "{e}");
+            assert!(check_exposure(&a, Some(&token)).is_ok());
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_extend_loopback_and_become_origins() {
+        let hosts = host_allow_list(&[
+            " MCP.example.com ".into(),
+            "localhost".into(),
+            "".into(),
+            "gw.example.net:8443".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            hosts,
+            [
+                "localhost",
+                "127.0.0.1",
+                "::1",
+                "mcp.example.com",
+                "gw.example.net:8443"
+            ]
+        );
+        let e = host_allow_list(&["https://mcp.example.com".into()]).unwrap_err();
+        assert!(
+            e.to_string().contains("not `https://mcp.example.com`"),
+            "{e}"
+        );
+        let origins = origin_allow_list(&hosts);
+        for o in [
+            "http://localhost:*",
+            "https://[::1]:*",
+            "https://mcp.example.com:*",
+            "https://gw.example.net:8443",
+        ] {
+            assert!(origins.contains(&o.to_string()), "{o} in {origins:?}");
+        }
+    }
+}

@@ -1,0 +1,563 @@
+//! Shapes Smartcar's JSON:API answers into the compact results tools.yaml declares: small, typed,
+//! timestamps as ISO-8601, links and envelopes dropped, and bounded in size.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::catalogue::{Location, ToolSpec};
+
+/// A successful answer, shaped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shaped {
+    pub structured: Value,
+    /// The sentence the text content opens with (commands and deletions).
+    pub sentence: Option<String>,
+}
+
+/// The body of a 2xx command answer said the command failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandFailed {
+    pub detail: Option<Value>,
+    pub response: Value,
+}
+
+/// Any Smartcar timestamp as ISO-8601 UTC: epoch seconds (below 1e11), epoch milliseconds, or an
+/// ISO string. Zero and unreadable values mean "unknown".
+pub fn iso8601(v: &Value) -> Option<String> {
+    let ms = match v {
+        Value::Number(n) => {
+            let f = n.as_f64()?;
+            if f <= 0.0 || !f.is_finite() {
+                return None;
+            }
+            if f < 1e11 { f * 1000.0 } else { f }
+        }
+        Value::String(s) => {
+            if let Ok(d) = DateTime::parse_from_rfc3339(s.trim()) {
+                return Some(
+                    d.with_timezone(&Utc)
+                        .to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                );
+            }
+            return match s.trim().parse::<f64>() {
+                Ok(f) => iso8601(&json!(f)),
+                Err(_) => Some(s.clone()),
+            };
+        }
+        _ => return None,
+    };
+    DateTime::<Utc>::from_timestamp_millis(ms as i64)
+        .map(|d| d.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+fn s(v: Option<&Value>) -> Value {
+    match v {
+        Some(Value::String(x)) => Value::String(x.clone()),
+        Some(Value::Number(n)) => Value::String(n.to_string()),
+        _ => Value::Null,
+    }
+}
+
+fn time(v: Option<&Value>) -> Value {
+    v.and_then(iso8601)
+        .map(Value::String)
+        .unwrap_or(Value::Null)
+}
+
+/// The resource itself, whether bare or wrapped as `{data: {...}}`.
+fn resource(doc: &Value) -> &Value {
+    match doc.get("data") {
+        Some(d @ Value::Object(_)) => d,
+        _ => doc,
+    }
+}
+
+fn items(doc: &Value) -> Vec<&Value> {
+    match doc.get("data") {
+        Some(Value::Array(a)) => a.iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn attrs(r: &Value) -> &Value {
+    r.get("attributes").unwrap_or(&Value::Null)
+}
+
+fn drop_nulls(mut o: Map<String, Value>) -> Value {
+    o.retain(|_, v| !v.is_null());
+    Value::Object(o)
+}
+
+/// Splits a signal body into (`value` or `body`, unit): single values become `value`.
+fn split_body(body: Option<&Value>) -> (&'static str, Value, Value) {
+    match body {
+        Some(Value::Object(b)) => {
+            let unit = s(b.get("unit"));
+            if b.contains_key("value") && b.keys().all(|k| k == "value" || k == "unit") {
+                ("value", b["value"].clone(), unit)
+            } else {
+                let mut rest = b.clone();
+                rest.remove("unit");
+                ("body", Value::Object(rest), unit)
+            }
+        }
+        Some(other) => ("value", other.clone(), Value::Null),
+        None => ("value", Value::Null, Value::Null),
+    }
+}
+
+fn signal_status(a: &Value) -> String {
+    match a.get("status") {
+        Some(Value::Object(o)) => o
+            .get("value")
+            .and_then(Value::as_str)
+            .unwrap_or("SUCCESS")
+            .to_string(),
+        Some(Value::String(x)) => x.clone(),
+        _ if a.get("body").is_some() => "SUCCESS".into(),
+        _ => "UNAVAILABLE".into(),
+    }
+}
+
+fn signal_error(a: &Value) -> Option<&Value> {
+    a.pointer("/status/error").filter(|e| e.is_object())
+}
+
+fn compact_signal(r: &Value) -> Value {
+    let a = attrs(r);
+    let (key, value, unit) = split_body(a.get("body"));
+    let mut o = Map::new();
+    o.insert("code".into(), s(a.get("code").or_else(|| r.get("id"))));
+    o.insert("group".into(), s(a.get("group")));
+    o.insert("name".into(), s(a.get("name")));
+    o.insert(key.into(), value);
+    o.insert("unit".into(), unit);
+    o.insert("status".into(), Value::String(signal_status(a)));
+    if let Some(e) = signal_error(a) {
+        o.insert(
+            "error".into(),
+            json!({ "type": s(e.get("type")), "code": s(e.get("code")), "description": s(e.get("description")) }),
+        );
+    }
+    o.insert("retrieved_at".into(), time(r.pointer("/meta/retrievedAt")));
+    o.insert(
+        "oem_updated_at".into(),
+        time(r.pointer("/meta/oemUpdatedAt")),
+    );
+    Value::Object(o)
+}
+
+fn page(doc: &Value) -> Value {
+    let m = doc.get("meta").unwrap_or(&Value::Null);
+    if m.is_null() {
+        return Value::Null;
+    }
+    drop_nulls(Map::from_iter([
+        (
+            "number".to_string(),
+            m.get("pageNumber")
+                .or_else(|| m.get("page"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        ),
+        (
+            "size".to_string(),
+            m.get("pageSize").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            "total".to_string(),
+            m.get("totalCount").cloned().unwrap_or(Value::Null),
+        ),
+    ]))
+}
+
+fn included_vehicle(doc: &Value) -> Value {
+    let v = match doc.get("included") {
+        Some(Value::Object(o)) => o.get("vehicle"),
+        Some(Value::Array(a)) => a
+            .iter()
+            .find(|x| x.get("type").and_then(Value::as_str) == Some("vehicle")),
+        _ => None,
+    };
+    match v {
+        Some(v) => {
+            let a = attrs(v);
+            json!({ "id": s(v.get("id")), "make": s(a.get("make")), "model": s(a.get("model")), "year": a.get("year").cloned().unwrap_or(Value::Null) })
+        }
+        None => Value::Null,
+    }
+}
+
+fn signal_list(doc: &Value) -> Value {
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for r in items(doc) {
+        let a = attrs(r);
+        let code = s(a.get("code").or_else(|| r.get("id")));
+        let status = signal_status(a);
+        if status == "SUCCESS" {
+            let (key, value, unit) = split_body(a.get("body"));
+            let mut o = Map::new();
+            o.insert("code".into(), code);
+            o.insert(key.into(), value);
+            o.insert("unit".into(), unit);
+            o.insert(
+                "oem_updated_at".into(),
+                time(r.pointer("/meta/oemUpdatedAt")),
+            );
+            rows.push(drop_nulls(o));
+        } else {
+            let e = signal_error(a);
+            errors.push(drop_nulls(Map::from_iter([
+                ("code".to_string(), code),
+                (
+                    "error_type".to_string(),
+                    e.map(|e| s(e.get("type"))).unwrap_or(Value::String(status)),
+                ),
+                (
+                    "error_code".to_string(),
+                    e.map(|e| s(e.get("code"))).unwrap_or(Value::Null),
+                ),
+            ])));
+        }
+    }
+    json!({ "vehicle": included_vehicle(doc), "signals": rows, "errors": errors, "page": page(doc) })
+}
+
+fn connection(r: &Value) -> Value {
+    let a = attrs(r);
+    let v = a.get("vehicle").unwrap_or(&Value::Null);
+    json!({
+        "id": s(r.get("id")),
+        "user_id": s(r.pointer("/relationships/user/data/id")),
+        "vehicle_id": s(r.pointer("/relationships/vehicle/data/id")),
+        "make": s(v.get("make")),
+        "model": s(v.get("model")),
+        "year": v.get("year").cloned().unwrap_or(Value::Null),
+        "mode": s(v.get("mode")),
+        "powertrain_type": s(v.get("powertrainType")),
+        "permissions": a.get("permissions").cloned().unwrap_or(Value::Null),
+        "created_at": time(r.pointer("/meta/createdAt").or_else(|| a.get("createdAt"))),
+    })
+}
+
+fn vehicle(r: &Value) -> Value {
+    let a = attrs(r);
+    json!({
+        "id": s(r.get("id")),
+        "make": s(a.get("make")),
+        "model": s(a.get("model")),
+        "year": a.get("year").cloned().unwrap_or(Value::Null),
+        "powertrain_type": s(a.get("powertrainType")),
+        "mode": s(a.get("mode")),
+    })
+}
+
+fn application(r: &Value) -> Value {
+    let a = attrs(r);
+    json!({
+        "id": s(r.get("id")),
+        "name": s(a.get("name")),
+        "description": s(a.get("description")),
+        "created_at": time(a.get("createdAt").or_else(|| r.pointer("/meta/createdAt"))),
+        "updated_at": time(a.get("updatedAt").or_else(|| r.pointer("/meta/updatedAt"))),
+    })
+}
+
+/// Only labels: whatever the upstream calls its secret fields, none of them is copied.
+fn secret(r: &Value) -> Value {
+    let a = attrs(r);
+    json!({
+        "id": s(r.get("id")),
+        "name": s(a.get("name").or_else(|| a.get("label"))),
+        "hint": s(a.get("hint").or_else(|| a.get("maskedSecret")).or_else(|| a.get("last4"))),
+        "created_at": time(a.get("createdAt").or_else(|| r.pointer("/meta/createdAt"))),
+    })
+}
+
+fn snake(key: &str) -> String {
+    let mut out = String::new();
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The fallback for shapes the runtime does not know: id plus attributes, keys in snake_case.
+fn generic(r: &Value) -> Value {
+    let mut o = Map::new();
+    if let Some(id) = r.get("id") {
+        o.insert("id".into(), id.clone());
+    }
+    if let Some(Value::Object(a)) = r.get("attributes") {
+        for (k, v) in a {
+            o.insert(snake(k), v.clone());
+        }
+    }
+    if o.is_empty() {
+        r.clone()
+    } else {
+        Value::Object(o)
+    }
+}
+
+/// Replaces `{param}` in a `says` sentence with the call's arguments.
+pub fn fill(template: &str, args: &Map<String, Value>) -> String {
+    let mut out = template.to_string();
+    for (k, v) in args {
+        let text = match v {
+            Value::String(x) => x.clone(),
+            other => other.to_string(),
+        };
+        out = out.replace(&format!("{{{k}}}"), &text);
+    }
+    out
+}
+
+fn command_status(body: &Value, http_status: u16) -> String {
+    crate::executor::command_status(body).unwrap_or_else(|| {
+        // Smartcar: a 202 is long-running unless its body says otherwise.
+        if http_status == 202 {
+            "PENDING".into()
+        } else {
+            "SUCCESS".into()
+        }
+    })
+}
+
+fn body_parameters(spec: &ToolSpec, args: &Map<String, Value>) -> Value {
+    let p: Map<String, Value> = spec
+        .params
+        .iter()
+        .filter(|p| p.location == Location::Body)
+        .filter_map(|p| args.get(p.name).map(|v| (p.name.to_string(), v.clone())))
+        .collect();
+    if p.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(p)
+    }
+}
+
+fn command(
+    spec: &ToolSpec,
+    args: &Map<String, Value>,
+    status: u16,
+    body: &Value,
+) -> Result<Shaped, CommandFailed> {
+    let r = resource(body);
+    let a = attrs(r);
+    let outcome = command_status(body, status);
+    if matches!(outcome.as_str(), "ERROR" | "FAILURE" | "FAILED") {
+        return Err(CommandFailed {
+            detail: a
+                .pointer("/status/error")
+                .or_else(|| body.get("error"))
+                .cloned(),
+            response: body.clone(),
+        });
+    }
+    let parameters = a
+        .get("parameters")
+        .filter(|p| p.is_object())
+        .cloned()
+        .unwrap_or_else(|| body_parameters(spec, args));
+    let vehicle_id = s(args.get("vehicle_id"));
+    let structured = json!({
+        "command": a.get("commandType").and_then(Value::as_str).unwrap_or(spec.name),
+        "status": outcome,
+        "vehicle_id": vehicle_id,
+        "parameters": parameters,
+        "executed_at": time(r.pointer("/meta/executedAt").or_else(|| r.pointer("/meta/completedAt"))),
+        "id": s(r.get("id")),
+    });
+    let target = args
+        .get("vehicle_id")
+        .and_then(Value::as_str)
+        .unwrap_or("the vehicle");
+    let sentence = if outcome == "PENDING" {
+        let check = spec
+            .confirm_signal
+            .map(|c| format!("read the {c} signal with get_signal to confirm it took effect"))
+            .unwrap_or_else(|| "check the vehicle's signals to confirm it took effect".into());
+        format!(
+            "{} sent to {target} and still PENDING: {check}.",
+            spec.title
+        )
+    } else {
+        spec.says
+            .map(|t| fill(t, args))
+            .unwrap_or_else(|| format!("{} done on {target}.", spec.title))
+    };
+    Ok(Shaped {
+        structured,
+        sentence: Some(sentence),
+    })
+}
+
+/// Shapes a 2xx answer (`body` is `None` when it was empty) into the tool's declared result.
+pub fn shape(
+    spec: &ToolSpec,
+    args: &Map<String, Value>,
+    status: u16,
+    body: Option<&Value>,
+) -> Result<Shaped, CommandFailed> {
+    let raw = args.get("raw").and_then(Value::as_bool) == Some(true);
+    let empty = Value::Null;
+    let doc = body.unwrap_or(&empty);
+    if raw {
+        let structured = if doc.is_object() {
+            doc.clone()
+        } else {
+            json!({ "data": doc })
+        };
+        return Ok(Shaped {
+            structured,
+            sentence: None,
+        });
+    }
+    let list = |f: fn(&Value) -> Value| Value::Array(items(doc).into_iter().map(f).collect());
+    let structured = match spec.output {
+        "command" => return command(spec, args, status, doc),
+        "deletion" => {
+            let sentence = spec.says.map(|t| fill(t, args));
+            return Ok(Shaped {
+                structured: json!({ "command": spec.name, "status": "SUCCESS", "id": s(args.get("id")) }),
+                sentence,
+            });
+        }
+        "signal" => compact_signal(resource(doc)),
+        "signal_list" => signal_list(doc),
+        "connection" => connection(resource(doc)),
+        "connection_list" => json!({ "connections": list(connection), "page": page(doc) }),
+        "vehicle" => vehicle(resource(doc)),
+        "application" => application(resource(doc)),
+        "application_list" => json!({ "applications": list(application) }),
+        "secret_list" => json!({ "secrets": list(secret) }),
+        _ => match doc.get("data") {
+            Some(Value::Array(_)) => json!({ "items": list(generic), "page": page(doc) }),
+            Some(_) => generic(resource(doc)),
+            None if doc.is_object() => doc.clone(),
+            None => json!({ "data": doc }),
+        },
+    };
+    let sentence = if spec.annotations.read_only {
+        None
+    } else {
+        spec.says.map(|t| fill(t, args))
+    };
+    Ok(Shaped {
+        structured,
+        sentence,
+    })
+}
+
+fn size(v: &Value) -> usize {
+    serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX)
+}
+
+/// Cuts a result larger than `cap` bytes (as compact JSON) at a whole item of its largest lists,
+/// and says so; the JSON stays whole.
+pub fn bound(mut v: Value, cap: usize) -> Value {
+    const HINT: &str = "The result was cut to fit the server's size cap (SMARTCAR_MAX_RESULT_BYTES): request a smaller page with pageSize and pageNumber, or read single values with get_signal.";
+    let too_large = || json!({ "truncated": true, "truncation": { "kept": 0, "hint": "The result was too large to return even without its lists." } });
+    if size(&v) <= cap {
+        return v;
+    }
+    let Value::Object(o) = &mut v else {
+        return too_large();
+    };
+    let mut lists: Vec<(String, usize)> = o
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_array()
+                .map(|a| (k.clone(), size(&Value::Array(a.clone()))))
+        })
+        .collect();
+    lists.sort_by_key(|l| std::cmp::Reverse(l.1));
+    o.insert("truncated".into(), Value::Bool(true));
+    for (field, _) in lists {
+        let all = o[&field].as_array().cloned().unwrap_or_default();
+        let total = all.len();
+        let place = |o: &mut Map<String, Value>, kept: usize| {
+            o.insert(field.clone(), Value::Array(all[..kept].to_vec()));
+            o.insert(
+                "truncation".into(),
+                json!({ "field": field, "kept": kept, "total": total, "hint": HINT }),
+            );
+            size(&Value::Object(o.clone())) <= cap
+        };
+        // The largest prefix of whole items that fits, by bisection.
+        let (mut lo, mut hi) = (0usize, total);
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if place(o, mid) {
+                lo = mid
+            } else {
+                hi = mid - 1
+            }
+        }
+        if place(o, lo) {
+            return v;
+        }
+    }
+    too_large()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_in_seconds_milliseconds_and_iso_become_iso() {
+        assert_eq!(iso8601(&json!(1696156800)).unwrap(), "2023-10-01T10:40:00Z");
+        assert_eq!(
+            iso8601(&json!(1752104218549u64)).unwrap(),
+            "2025-07-09T23:36:58.549Z"
+        );
+        assert_eq!(
+            iso8601(&json!("2024-01-01T12:00:00+02:00")).unwrap(),
+            "2024-01-01T10:00:00Z"
+        );
+        assert_eq!(iso8601(&json!(0)), None);
+        assert_eq!(iso8601(&json!(null)), None);
+    }
+
+    #[test]
+    fn single_values_and_structured_bodies_split() {
+        let (k, v, u) = split_body(Some(&json!({ "unit": "percent", "value": 75 })));
+        assert_eq!((k, v, u), ("value", json!(75), json!("percent")));
+        let (k, v, u) = split_body(Some(
+            &json!({ "values": [1], "unit": "percent", "activeLimit": 80 }),
+        ));
+        assert_eq!(
+            (k, v, u),
+            (
+                "body",
+                json!({ "values": [1], "activeLimit": 80 }),
+                json!("percent")
+            )
+        );
+    }
+
+    #[test]
+    fn bounding_cuts_whole_items_and_keeps_valid_json() {
+        let rows: Vec<Value> = (0..1000)
+            .map(|i| json!({ "code": format!("c-{i}"), "value": i }))
+            .collect();
+        let v = bound(json!({ "signals": rows, "errors": [] }), 2_000);
+        assert!(size(&v) <= 2_000);
+        assert_eq!(v["truncated"], true);
+        let kept = v["truncation"]["kept"].as_u64().unwrap() as usize;
+        assert_eq!(v["signals"].as_array().unwrap().len(), kept);
+        assert!(kept > 10 && kept < 1000);
+        assert_eq!(v["truncation"]["total"], 1000);
+        let small = json!({ "signals": [1, 2] });
+        assert_eq!(bound(small.clone(), 2_000), small);
+    }
+}

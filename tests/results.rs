@@ -1,0 +1,349 @@
+//! Results shaped for agents: every real result and error validates against the tool's published
+//! outputSchema; compact shapes, the raw switch, command sentences and bounded output.
+
+use serde_json::{Value, json};
+use smartcar_mcp::catalogue::{TOOLS, tool};
+use smartcar_mcp::dispatch::{self, ToolResult};
+use smartcar_mcp::simulator::{Fault, Simulator};
+
+use crate::common;
+
+const EV: &str = "veh-ev-0001";
+const PHEV: &str = "veh-phev-0002";
+const ICE: &str = "veh-ice-0003";
+const ALICE: &str = "usr-alice-01";
+const BOB: &str = "usr-bob-02";
+
+/// One successful call per tool against the seeded fleet.
+fn calls() -> Vec<(&'static str, Value)> {
+    vec![
+        ("list_connections", json!({})),
+        ("get_connection", json!({ "id": "conn-alice-ev-01" })),
+        ("get_signals", json!({ "vehicle_id": EV, "user_id": ALICE })),
+        (
+            "get_signal",
+            json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "tractionbattery-stateofcharge" }),
+        ),
+        ("get_vehicle", json!({ "vehicle_id": EV })),
+        (
+            "lock_vehicle",
+            json!({ "vehicle_id": PHEV, "user_id": ALICE }),
+        ),
+        (
+            "unlock_vehicle",
+            json!({ "vehicle_id": PHEV, "user_id": ALICE }),
+        ),
+        (
+            "start_charge",
+            json!({ "vehicle_id": EV, "user_id": ALICE }),
+        ),
+        ("stop_charge", json!({ "vehicle_id": EV, "user_id": ALICE })),
+        (
+            "set_charge_limit",
+            json!({ "vehicle_id": EV, "user_id": ALICE, "percent": 85 }),
+        ),
+        (
+            "set_navigation_destination",
+            json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 51.5, "longitude": -0.14 }),
+        ),
+        ("list_applications", json!({})),
+        ("get_application", json!({ "id": "app-fleet-console-01" })),
+        (
+            "list_application_secrets",
+            json!({ "id": "app-fleet-console-01" }),
+        ),
+        ("delete_connection", json!({ "id": "conn-bob-ice-03" })),
+        ("delete_user", json!({ "id": BOB })),
+    ]
+}
+
+fn validator(name: &str) -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(tool(name).unwrap().output_schema).unwrap();
+    jsonschema::validator_for(&schema).expect("output schema compiles")
+}
+
+fn assert_valid(name: &str, r: &ToolResult) {
+    let v = validator(name);
+    let errors: Vec<String> = v
+        .iter_errors(&r.structured)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name}: structuredContent does not match its outputSchema: {errors:?}\n{}",
+        r.structured
+    );
+    let last = r.text.last().expect("text content");
+    assert_eq!(
+        serde_json::from_str::<Value>(last).unwrap(),
+        r.structured,
+        "{name}: last text block is the structured result"
+    );
+}
+
+async fn setup() -> (Simulator, std::sync::Arc<smartcar_mcp::server::Shared>) {
+    let sim = common::simulator().await;
+    let shared = common::shared(common::settings(&sim));
+    (sim, shared)
+}
+
+#[tokio::test]
+async fn every_tool_result_and_error_matches_its_output_schema() {
+    let (sim, shared) = setup().await;
+    let covered: Vec<&str> = calls().iter().map(|c| c.0).collect();
+    for t in TOOLS.iter() {
+        assert!(
+            covered.contains(&t.name),
+            "{} has no schema test call",
+            t.name
+        );
+    }
+    for (name, args) in calls() {
+        let r = common::call(&shared, name, args.clone()).await;
+        assert!(!r.is_error, "{name}: {r:?}");
+        assert_valid(name, &r);
+        // A raw answer, where the tool offers it, matches too.
+        if tool(name).unwrap().params.iter().any(|p| p.name == "raw") {
+            let mut raw = args.clone();
+            raw["raw"] = json!(true);
+            let r = common::call(&shared, name, raw).await;
+            assert!(!r.is_error, "{name} raw: {r:?}");
+            assert!(
+                r.structured.get("data").is_some() || r.structured.get("attributes").is_some(),
+                "{name} raw keeps the JSON:API document: {}",
+                r.structured
+            );
+            assert_valid(name, &r);
+        }
+        // An upstream error, a local argument error and a dry run all match as well.
+        sim.inject(Fault::smartcar(404, "RESOURCE_NOT_FOUND", "PATH", "gone").times(1));
+        let r = common::call(&shared, name, args.clone()).await;
+        assert!(r.is_error, "{name}: injected 404");
+        assert_valid(name, &r);
+        sim.clear_faults();
+        let mut bad = args.clone();
+        bad["unexpected_argument"] = json!(1);
+        let r = common::call(&shared, name, bad).await;
+        assert!(r.is_error);
+        assert_valid(name, &r);
+        let index = smartcar_mcp::catalogue::tool_index(name).unwrap();
+        let canonical = dispatch::validate(index, args.as_object()).unwrap();
+        assert_valid(name, &dispatch::dry_run(&shared.exec, index, &canonical));
+    }
+}
+
+#[tokio::test]
+async fn get_signal_is_compact_with_iso_timestamps() {
+    let (_sim, shared) = setup().await;
+    let r = common::call(&shared, "get_signal", json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "tractionbattery.stateofcharge" })).await;
+    let s = &r.structured;
+    assert_eq!(s["code"], "tractionbattery-stateofcharge");
+    assert_eq!(s["group"], "TractionBattery");
+    assert_eq!(s["name"], "StateOfCharge");
+    assert_eq!(s["value"], 72);
+    assert_eq!(s["unit"], "percent");
+    assert_eq!(s["status"], "SUCCESS");
+    assert!(s["retrieved_at"].as_str().unwrap().ends_with('Z'));
+    assert!(s["oem_updated_at"].as_str().unwrap().starts_with("20"));
+    assert!(s.get("links").is_none() && s.get("attributes").is_none());
+    let r = common::call(
+        &shared,
+        "get_signal",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "charge-chargelimits" }),
+    )
+    .await;
+    assert!(
+        r.structured["body"]["values"].is_array(),
+        "structured bodies stay whole: {}",
+        r.structured
+    );
+}
+
+#[tokio::test]
+async fn get_signals_names_the_vehicle_once_and_condenses_errors() {
+    let (sim, shared) = setup().await;
+    let r = common::call(
+        &shared,
+        "get_signals",
+        json!({ "vehicle_id": EV, "user_id": ALICE }),
+    )
+    .await;
+    let s = &r.structured;
+    assert_eq!(s["vehicle"]["make"], "Tesla");
+    let rows = s["signals"].as_array().unwrap();
+    let errors = s["errors"].as_array().unwrap();
+    assert_eq!(rows.len() + errors.len(), 93);
+    let fuel = errors
+        .iter()
+        .find(|e| e["code"] == "internalcombustionengine-fuellevel")
+        .expect("ICE codes fail on the EV");
+    assert_eq!(
+        fuel,
+        &json!({ "code": "internalcombustionengine-fuellevel", "error_type": "COMPATIBILITY", "error_code": "VEHICLE_NOT_CAPABLE" })
+    );
+    let soc = rows
+        .iter()
+        .find(|r| r["code"] == "tractionbattery-stateofcharge")
+        .unwrap();
+    assert_eq!(soc["value"], 72);
+    assert!(
+        soc.get("group").is_none(),
+        "rows drop what the code already says"
+    );
+    assert_eq!(s["page"]["total"], 93);
+
+    let raw = common::call(
+        &shared,
+        "get_signals",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "raw": true }),
+    )
+    .await;
+    let compact_bytes = serde_json::to_vec(&r.structured).unwrap().len();
+    let raw_bytes = serde_json::to_vec(&raw.structured).unwrap().len();
+    let ratio = compact_bytes as f64 / raw_bytes as f64;
+    eprintln!("get_signals compact/raw bytes: {compact_bytes}/{raw_bytes} = {ratio:.3}");
+    assert!(
+        ratio <= 0.5,
+        "compact is at most half the upstream bytes (got {ratio:.3})"
+    );
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn raw_returns_the_upstream_document_unchanged() {
+    let (sim, shared) = setup().await;
+    let r = common::call(&shared, "get_signal", json!({ "vehicle_id": PHEV, "user_id": ALICE, "signal_code": "closure-islocked", "raw": true })).await;
+    // Fetch the same document directly from the stand-in, with a token of our own.
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/oauth2/token", sim.auth_url()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "c"),
+            ("client_secret", "s"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let direct: Value = http
+        .get(format!(
+            "{}/vehicles/{PHEV}/signals/closure-islocked",
+            sim.api_url()
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .header("sc-user-id", ALICE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r.structured, direct);
+}
+
+#[tokio::test]
+async fn command_outcomes_read_as_one_sentence_and_a_typed_object() {
+    let (sim, shared) = setup().await;
+    let r = common::call(
+        &shared,
+        "set_charge_limit",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "percent": 80 }),
+    )
+    .await;
+    assert_eq!(r.text[0], format!("Charge limit set to 80% on {EV}."));
+    let s = &r.structured;
+    assert_eq!(s["command"], "charge-set-limit");
+    assert_eq!(s["status"], "SUCCESS");
+    assert_eq!(s["vehicle_id"], EV);
+    assert_eq!(s["parameters"]["percent"], 80);
+    assert!(s["executed_at"].as_str().unwrap().contains('T'));
+
+    // A 202 whose body already says SUCCESS is a success, not pending.
+    sim.inject(Fault::new(202, r#"{"data":{"id":"exec_9","type":"command-execution","attributes":{"commandType":"security-lock","status":{"value":"SUCCESS"}},"meta":{"executedAt":"2024-01-01T12:00:00Z"}}}"#).on("POST", "/lock"));
+    let r = common::call(
+        &shared,
+        "lock_vehicle",
+        json!({ "vehicle_id": EV, "user_id": ALICE }),
+    )
+    .await;
+    assert_eq!(r.text[0], format!("Doors locked on {EV}."));
+    assert_eq!(r.structured["status"], "SUCCESS");
+    assert_eq!(r.structured["executed_at"], "2024-01-01T12:00:00Z");
+
+    sim.inject(Fault::new(202, r#"{"data":{"id":"exec_10","type":"command-execution","attributes":{"commandType":"charge-set-limit","status":{"value":"PENDING"}}}}"#).on("POST", "/set-limit"));
+    let r = common::call(
+        &shared,
+        "set_charge_limit",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "percent": 90 }),
+    )
+    .await;
+    assert_eq!(r.structured["status"], "PENDING");
+    assert!(
+        r.text[0].contains("PENDING") && r.text[0].contains("charge-chargelimits"),
+        "{}",
+        r.text[0]
+    );
+    assert_eq!(
+        r.structured["parameters"]["percent"], 90,
+        "parameters come from the call when the body has none"
+    );
+
+    let r = common::call(
+        &shared,
+        "delete_connection",
+        json!({ "id": "conn-bob-ice-03" }),
+    )
+    .await;
+    assert_eq!(r.text[0], "Connection conn-bob-ice-03 deleted.");
+    assert_eq!(r.structured["status"], "SUCCESS");
+    let _ = ICE;
+}
+
+#[tokio::test]
+async fn a_five_thousand_signal_answer_is_cut_at_a_whole_item() {
+    let sim = common::simulator().await;
+    let mut settings = common::settings(&sim);
+    settings.max_result_bytes = 100_000;
+    let shared = common::shared(settings);
+    let data: Vec<Value> = (0..5000)
+        .map(|i| json!({
+            "id": format!("custom-signal{i}"), "type": "signal",
+            "attributes": { "code": format!("custom-signal{i}"), "name": "Custom", "group": "Custom",
+                "status": { "value": "SUCCESS" }, "body": { "unit": "percent", "value": i } },
+            "meta": { "retrievedAt": 1752104218549u64, "oemUpdatedAt": 1752104118549u64 },
+            "links": { "self": format!("/vehicles/{EV}/signals/custom-signal{i}") }
+        }))
+        .collect();
+    let doc = json!({ "data": data, "meta": { "page": 1, "pageSize": 5000, "totalCount": 5000 } });
+    sim.inject(Fault::new(200, doc.to_string()).on("GET", "/signals"));
+    let r = common::call(
+        &shared,
+        "get_signals",
+        json!({ "vehicle_id": EV, "user_id": ALICE }),
+    )
+    .await;
+    assert!(!r.is_error);
+    let s = &r.structured;
+    assert_eq!(s["truncated"], true);
+    let kept = s["truncation"]["kept"].as_u64().unwrap();
+    assert_eq!(s["truncation"]["total"], 5000);
+    assert_eq!(s["signals"].as_array().unwrap().len() as u64, kept);
+    assert!(kept > 100 && kept < 5000, "kept {kept}");
+    assert!(
+        s["truncation"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("pageSize")
+    );
+    let text = r.text.last().unwrap();
+    assert!(text.len() <= 100_000, "text is {} bytes", text.len());
+    assert_eq!(
+        &serde_json::from_str::<Value>(text).unwrap(),
+        s,
+        "the text is whole JSON"
+    );
+    assert_valid("get_signals", &r);
+}
