@@ -241,11 +241,7 @@ impl TokenManager {
             .await
             .map_err(|e| AuthError::Transport(crate::executor::describe_transport(&e)))?;
         let status = resp.status().as_u16();
-        let request_id = resp
-            .headers()
-            .get("sc-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let request_id = crate::executor::request_id(&resp);
         let bytes = resp
             .bytes()
             .await

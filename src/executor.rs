@@ -197,6 +197,14 @@ pub struct Outcome {
     pub retries: Vec<RetryNote>,
 }
 
+/// Smartcar's id for an answer, which support asks for.
+pub fn request_id(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get("sc-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// Describes a reqwest error without its URL (URLs carry ids, never secrets, but stay short).
 pub fn describe_transport(e: &reqwest::Error) -> String {
     if e.is_timeout() {
@@ -331,11 +339,7 @@ impl Executor {
                 }
             };
             let status = resp.status().as_u16();
-            let request_id = resp
-                .headers()
-                .get("sc-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
+            let request_id = request_id(&resp);
             let retry_after = resp
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)

@@ -170,24 +170,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Call { tool, args }) => return call(o, tool, args).await,
         Some(Command::Simulator { port }) => simulator::run_standalone(*port).await?,
         Some(Command::Demo) => return smartcar_mcp::demo::run().await,
-        Some(Command::Serve {
-            http: Some(addr),
-            allowed_hosts,
-        }) => {
+        None | Some(Command::Serve { .. }) => {
             let enabled = enabled_tools(o)?;
             let (settings, _sim) = settings_for(o).await?;
-            smartcar_mcp::http::serve(Shared::new(settings, &enabled)?, addr, allowed_hosts)
-                .await?;
-        }
-        None | Some(Command::Serve { http: None, .. }) => {
-            let enabled = enabled_tools(o)?;
-            let (settings, _sim) = settings_for(o).await?;
-            if settings.client_id.is_none() || settings.client_secret.is_none() {
+            if (settings.client_id.is_none() || settings.client_secret.is_none())
+                && !settings.dry_run
+            {
                 tracing::warn!(
                     "SMARTCAR_CLIENT_ID or SMARTCAR_CLIENT_SECRET is not set: tools are listed, and each call will say what is missing"
                 );
             }
-            server::serve_stdio(Shared::new(settings, &enabled)?).await?;
+            let shared = Shared::new(settings, &enabled)?;
+            match &cli.command {
+                Some(Command::Serve {
+                    http: Some(addr),
+                    allowed_hosts,
+                }) => smartcar_mcp::http::serve(shared, addr, allowed_hosts).await?,
+                _ => server::serve_stdio(shared).await?,
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -48,3 +48,25 @@ pub async fn call(shared: &Shared, tool: &str, args: Value) -> ToolResult {
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_smartcar-mcp")
 }
+
+/// An rmcp client over `transport`: the 2026-07-28 stateless lifecycle when `modern`, else the
+/// `initialize` handshake.
+pub async fn client_over(
+    transport: rmcp::transport::TokioChildProcess,
+    modern: bool,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    use rmcp::ServiceExt;
+    if modern {
+        rmcp::serve_client_with_lifecycle(
+            (),
+            transport,
+            rmcp::ClientLifecycleMode::Discover {
+                preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("2026-07-28 discover")
+    } else {
+        ().serve(transport).await.expect("initialize handshake")
+    }
+}

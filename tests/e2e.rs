@@ -2,10 +2,10 @@
 
 use std::process::Stdio;
 
-use rmcp::model::{CallToolRequestParams, ProtocolVersion};
+use rmcp::RoleClient;
+use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientLifecycleMode, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use smartcar_mcp::simulator::Simulator;
 
@@ -28,19 +28,7 @@ async fn connect(cmd: tokio::process::Command, modern: bool) -> RunningService<R
         .stderr(Stdio::null())
         .spawn()
         .expect("binary spawns");
-    if modern {
-        rmcp::serve_client_with_lifecycle(
-            (),
-            transport,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        )
-        .await
-        .expect("2026-07-28 discover")
-    } else {
-        ().serve(transport).await.expect("initialize handshake")
-    }
+    common::client_over(transport, modern).await
 }
 
 fn args(v: Value) -> serde_json::Map<String, Value> {

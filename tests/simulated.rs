@@ -5,10 +5,10 @@ use std::ffi::OsString;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use rmcp::model::{CallToolRequestParams, ProtocolVersion};
+use rmcp::RoleClient;
+use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientLifecycleMode, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use smartcar_mcp::config::Settings;
 use smartcar_mcp::demo::{charge_limit, locked, signal_value};
@@ -183,19 +183,7 @@ async fn connect(
         .stderr(Stdio::piped())
         .spawn()
         .expect("binary spawns");
-    let client = if modern {
-        rmcp::serve_client_with_lifecycle(
-            (),
-            transport,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        )
-        .await
-        .expect("2026-07-28 discover")
-    } else {
-        ().serve(transport).await.expect("initialize handshake")
-    };
+    let client = common::client_over(transport, modern).await;
     (client, stderr.expect("stderr was piped"))
 }
 
