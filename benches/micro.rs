@@ -77,7 +77,7 @@ fn command_body() -> Value {
 }
 
 fn validation(c: &mut Criterion) {
-    arguments::warm_up();
+    arguments::warm_up(&(0..smartcar_mcp::catalogue::TOOLS.len()).collect::<Vec<_>>());
     let mut g = c.benchmark_group("validate");
     for (name, raw) in [
         ("get_signal", get_signal_raw()),

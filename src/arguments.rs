@@ -1,7 +1,7 @@
 //! Argument checking before any request: aliases mapped, the published schema enforced (jsonschema,
 //! compiled once per tool), whole floats made integers, then the generated struct's canonical form.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value};
@@ -22,21 +22,25 @@ pub static SCHEMAS: LazyLock<Vec<Map<String, Value>>> = LazyLock::new(|| {
         .collect()
 });
 
-static VALIDATORS: LazyLock<Vec<jsonschema::Validator>> = LazyLock::new(|| {
-    SCHEMAS
-        .iter()
-        .map(|s| {
-            jsonschema::options()
-                .should_validate_formats(false)
-                .build(&Value::Object(s.clone()))
-                .expect("build.rs emits valid schemas")
-        })
-        .collect()
-});
+/// One slot per tool, compiled on first use: compiling all of them up front was most of the
+/// server's cold start (benches/e2e.rs).
+static VALIDATORS: LazyLock<Vec<OnceLock<jsonschema::Validator>>> =
+    LazyLock::new(|| TOOLS.iter().map(|_| OnceLock::new()).collect());
 
-/// Compiles every validator now rather than on the first call.
-pub fn warm_up() {
-    LazyLock::force(&VALIDATORS);
+fn validator(index: usize) -> &'static jsonschema::Validator {
+    VALIDATORS[index].get_or_init(|| {
+        jsonschema::options()
+            .should_validate_formats(false)
+            .build(&Value::Object(SCHEMAS[index].clone()))
+            .expect("build.rs emits valid schemas")
+    })
+}
+
+/// Compiles the validators of these tools now (the caller may do it off the serving path).
+pub fn warm_up(tools: &[usize]) {
+    for i in tools {
+        validator(*i);
+    }
 }
 
 /// A bound as a person writes it: 90, not 90.0.
@@ -224,7 +228,7 @@ pub fn prepare(
     }
     resolve_signal_codes(spec, &mut args)?;
     let instance = Value::Object(args);
-    let problems: Vec<String> = VALIDATORS[index]
+    let problems: Vec<String> = validator(index)
         .iter_errors(&instance)
         .map(|e| describe(spec, &e))
         .collect();

@@ -34,7 +34,10 @@ impl Shared {
     }
 
     pub fn with_executor(exec: Executor, enabled: &[usize]) -> anyhow::Result<Arc<Self>> {
-        crate::arguments::warm_up();
+        // Compiled beside the serving thread, so the first tools/list is not kept waiting; a call
+        // arriving first simply waits for its own tool's validator.
+        let warm: Vec<usize> = enabled.to_vec();
+        std::thread::spawn(move || crate::arguments::warm_up(&warm));
         let mut on = vec![false; TOOLS.len()];
         for i in enabled {
             on[*i] = true;
@@ -353,7 +356,7 @@ impl ServerHandler for SmartcarServer {
 /// Serves MCP over stdio until the client closes stdin.
 pub async fn serve_stdio(shared: Arc<Shared>) -> anyhow::Result<()> {
     let service = match SmartcarServer::new(shared)
-        .serve(rmcp::transport::stdio())
+        .serve(rmcp::transport::stdio_pipes())
         .await
     {
         Ok(s) => s,
