@@ -756,6 +756,8 @@ enum Command {
     ChargeStop,
     SetLimit,
     SetDestination,
+    ChargePortOpen,
+    ChargePortClose,
 }
 
 impl Command {
@@ -767,6 +769,10 @@ impl Command {
             ("charge", "stop") => Command::ChargeStop,
             ("charge", "set-limit") => Command::SetLimit,
             ("navigation", "set-destination") => Command::SetDestination,
+            // Not a tool of the shipped catalogue: here so CONTRIBUTING's worked example of a
+            // YAML-only tool runs end to end against the simulator.
+            ("charge-port", "open") => Command::ChargePortOpen,
+            ("charge-port", "close") => Command::ChargePortClose,
             _ => return None,
         })
     }
@@ -779,13 +785,19 @@ impl Command {
             Command::ChargeStop => "charge-stop",
             Command::SetLimit => "charge-set-limit",
             Command::SetDestination => "navigation-set-destination",
+            Command::ChargePortOpen => "charge-port-open",
+            Command::ChargePortClose => "charge-port-close",
         }
     }
 
     fn is_charge(self) -> bool {
         matches!(
             self,
-            Command::ChargeStart | Command::ChargeStop | Command::SetLimit
+            Command::ChargeStart
+                | Command::ChargeStop
+                | Command::SetLimit
+                | Command::ChargePortOpen
+                | Command::ChargePortClose
         )
     }
 }
@@ -906,6 +918,12 @@ fn run_command(
                 .unwrap_or(80);
             set_limit(v, percent, now);
         }
+        Command::ChargePortOpen | Command::ChargePortClose => set_scalar(
+            v,
+            "charge-ischargingportflapopen",
+            json!(cmd == Command::ChargePortOpen),
+            now,
+        ),
         Command::SetDestination => {
             let lat = parameters.as_ref().and_then(|p| p["latitude"].as_f64());
             let lon = parameters.as_ref().and_then(|p| p["longitude"].as_f64());

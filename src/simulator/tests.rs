@@ -691,3 +691,36 @@ async fn shutdown_stops_serving() {
     }
     assert!(refused, "the server still answers after shutdown");
 }
+
+#[tokio::test]
+async fn charge_port_open_and_close_flip_the_flap_signal() {
+    let st = Stand::new().await;
+    let close = format!("/vehicles/{EV}/commands/charge-port/close");
+    let open = format!("/vehicles/{EV}/commands/charge-port/open");
+    let (status, body) = st.post(&close, ALICE, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["attributes"]["commandType"],
+        "charge-port-close"
+    );
+    assert_eq!(
+        st.signal_value(EV, ALICE, "charge-ischargingportflapopen")
+            .await,
+        json!({"value": false})
+    );
+    let (status, _) = st.post(&open, ALICE, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        st.signal_value(EV, ALICE, "charge-ischargingportflapopen")
+            .await,
+        json!({"value": true})
+    );
+    let (status, body) = st
+        .post(
+            &format!("/vehicles/{ICE}/commands/charge-port/open"),
+            BOB,
+            None,
+        )
+        .await;
+    assert_eq!(status, 501, "a petrol car has no charge port: {body}");
+}
