@@ -168,7 +168,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Tools { json }) => print_tools(*json, &enabled_tools(o)?)?,
         Some(Command::Signals { group }) => print_signals(group.as_deref())?,
         Some(Command::Call { tool, args }) => return call(o, tool, args).await,
-        Some(Command::Simulator { port }) => simulator::run_standalone(*port).await?,
+        Some(Command::Simulator { port }) => {
+            simulator::run_standalone(*port, |banner| {
+                // The banner is this subcommand's output; stdout is not an MCP channel here.
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{banner}");
+                let _ = out.flush();
+            })
+            .await?
+        }
         Some(Command::Demo) => return smartcar_mcp::demo::run().await,
         None | Some(Command::Serve { .. }) => {
             let enabled = enabled_tools(o)?;

@@ -351,35 +351,42 @@ impl Simulator {
     }
 }
 
-/// `smartcar-mcp simulator --port N`: serve until ctrl-c, telling the user how to point the
-/// server at it.
-pub async fn run_standalone(port: u16) -> anyhow::Result<()> {
+/// What `smartcar-mcp simulator` tells its user: where it listens and how to point the server at it.
+pub fn banner(sim: &Simulator) -> String {
+    let mut b = format!(
+        "Smartcar API simulator listening on {}\n  auth (token):   {}/oauth2/token\n  vehicle API:    {}\n  management API: {}\n\n",
+        sim.addr(),
+        sim.auth_url(),
+        sim.api_url(),
+        sim.management_url()
+    );
+    b.push_str("Point smartcar-mcp at it (any non-empty client id and secret are accepted):\n");
+    b.push_str(&format!("export SMARTCAR_AUTH_URL={}\n", sim.auth_url()));
+    b.push_str(&format!("export SMARTCAR_API_URL={}\n", sim.api_url()));
+    b.push_str(&format!(
+        "export SMARTCAR_MANAGEMENT_API_URL={}\n",
+        sim.management_url()
+    ));
+    b.push_str(&format!("export SMARTCAR_CLIENT_ID={DEMO_CLIENT_ID}\n"));
+    b.push_str(&format!(
+        "export SMARTCAR_CLIENT_SECRET={DEMO_CLIENT_SECRET}\n\n"
+    ));
+    b.push_str("Seeded fleet (user -> connection -> vehicle):\n");
+    for line in seed::fleet_summary() {
+        b.push_str(&format!("  {line}\n"));
+    }
+    b.push_str("\nPress ctrl-c to stop.");
+    b
+}
+
+/// `smartcar-mcp simulator --port N`: starts it, hands the banner to `announce`, serves until ctrl-c.
+pub async fn run_standalone(port: u16, announce: impl FnOnce(&str)) -> anyhow::Result<()> {
     let sim = Simulator::start(SimConfig {
         port,
         ..SimConfig::default()
     })
     .await?;
-    println!("Smartcar API simulator listening on {}", sim.addr());
-    println!("  auth (token):   {}/oauth2/token", sim.auth_url());
-    println!("  vehicle API:    {}", sim.api_url());
-    println!("  management API: {}", sim.management_url());
-    println!();
-    println!("Point smartcar-mcp at it (any non-empty client id and secret are accepted):");
-    println!("export SMARTCAR_AUTH_URL={}", sim.auth_url());
-    println!("export SMARTCAR_API_URL={}", sim.api_url());
-    println!(
-        "export SMARTCAR_MANAGEMENT_API_URL={}",
-        sim.management_url()
-    );
-    println!("export SMARTCAR_CLIENT_ID={DEMO_CLIENT_ID}");
-    println!("export SMARTCAR_CLIENT_SECRET={DEMO_CLIENT_SECRET}");
-    println!();
-    println!("Seeded fleet (user -> connection -> vehicle):");
-    for line in seed::fleet_summary() {
-        println!("  {line}");
-    }
-    println!();
-    println!("Press ctrl-c to stop.");
+    announce(&banner(&sim));
     tokio::signal::ctrl_c().await?;
     sim.shutdown();
     Ok(())
