@@ -119,12 +119,12 @@ fn request_building(c: &mut Criterion) {
 }
 
 /// What `dispatch::execute` does with a 2xx answer: redact, shape, bound, and the compact-JSON
-/// text block (`ToolResult::new` is private, so its one `to_string` is repeated here).
+/// text block, serialized once by `shape::bounded` as on the call path.
 fn shape_answer(spec: &ToolSpec, args: &Map<String, Value>, body: &Value, cap: usize) -> String {
     let mut body = body.clone();
     executor::redact(&mut body, spec.redact);
     match shape::shape(spec, args, 200, Some(&body)) {
-        Ok(shaped) => shape::bound(shaped.structured, cap).to_string(),
+        Ok(shaped) => shape::bounded(shaped.structured, cap).1,
         Err(failed) => failed.response.to_string(),
     }
 }

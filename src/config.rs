@@ -5,6 +5,17 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Sends logs to stderr, filtered by `RUST_LOG` (default `warn`): stdout carries the MCP protocol.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
 /// A value that must never be printed: Debug and Display show a placeholder.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

@@ -22,8 +22,14 @@ pub struct ToolResult {
 
 impl ToolResult {
     fn new(is_error: bool, lead: Option<String>, structured: Value) -> Self {
+        let json = structured.to_string();
+        Self::with_json(is_error, lead, structured, json)
+    }
+
+    /// As `new`, with the structured result already serialized as `json`.
+    fn with_json(is_error: bool, lead: Option<String>, structured: Value, json: String) -> Self {
         let mut text: Vec<String> = lead.into_iter().collect();
-        text.push(structured.to_string());
+        text.push(json);
         ToolResult {
             is_error,
             text,
@@ -177,11 +183,11 @@ pub async fn execute(exec: &Executor, index: usize, args: &Map<String, Value>) -
                 executor::redact(b, spec.redact);
             }
             match shape::shape(spec, args, ok.status, body.as_ref()) {
-                Ok(shaped) => ToolResult::new(
-                    false,
-                    shaped.sentence,
-                    shape::bound(shaped.structured, exec.settings().max_result_bytes),
-                ),
+                Ok(shaped) => {
+                    let (structured, json) =
+                        shape::bounded(shaped.structured, exec.settings().max_result_bytes);
+                    ToolResult::with_json(false, shaped.sentence, structured, json)
+                }
                 Err(failed) => ToolResult::new(
                     true,
                     Some(format!(

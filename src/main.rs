@@ -10,17 +10,6 @@ use smartcar_mcp::config::{Cli, Command, ConfirmMode, Options, Settings};
 use smartcar_mcp::server::{self, Shared};
 use smartcar_mcp::{dispatch, selection, simulator};
 
-fn init_logging() {
-    // stdout carries the MCP protocol, so every log line goes to stderr.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-}
-
 fn enabled_tools(o: &Options) -> anyhow::Result<Vec<usize>> {
     selection::select(&o.toolsets, &o.tools, &o.exclude_tools, o.read_only)
         .map_err(anyhow::Error::msg)
@@ -203,7 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    smartcar_mcp::config::init_logging();
     // Serving stdio, one thread does the work: on 2 cores it measured faster and leaner than the
     // multi-threaded scheduler (benches/e2e.rs); HTTP serving keeps every core.
     let stdio = matches!(cli.command, None | Some(Command::Serve { http: None, .. }));

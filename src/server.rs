@@ -318,7 +318,10 @@ impl ServerHandler for SmartcarServer {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.shared.lookup(name).map(mcp_tool)
+        // The prepared entries share their schemas through `Arc`, so this clone is cheap; HTTP
+        // header validation asks for it on every call.
+        self.shared.lookup(name)?;
+        self.shared.tools.iter().find(|t| t.name == name).cloned()
     }
 
     async fn call_tool(

@@ -457,6 +457,18 @@ pub fn shape(
     })
 }
 
+/// `bound` plus the compact JSON text of the result, serializing it once when it fits (the
+/// common case on every call) instead of once to measure and once more for the text.
+pub fn bounded(v: Value, cap: usize) -> (Value, String) {
+    let text = v.to_string();
+    if text.len() <= cap {
+        return (v, text);
+    }
+    let cut = bound(v, cap);
+    let text = cut.to_string();
+    (cut, text)
+}
+
 fn size(v: &Value) -> usize {
     serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX)
 }
@@ -559,5 +571,8 @@ mod tests {
         assert_eq!(v["truncation"]["total"], 1000);
         let small = json!({ "signals": [1, 2] });
         assert_eq!(bound(small.clone(), 2_000), small);
+        let (cut, text) = bounded(json!({ "signals": (0..1000).collect::<Vec<_>>() }), 500);
+        assert!(text.len() <= 500);
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), cut);
     }
 }

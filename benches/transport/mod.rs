@@ -191,13 +191,7 @@ async fn run_until_closed<E: std::fmt::Display>(
 
 /// Serves MCP on stdio like `smartcar-mcp` with no subcommand, over the chosen transport.
 pub fn serve(kind: Kind) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    smartcar_mcp::config::init_logging();
     let cli =
         Cli::try_parse_from(["smartcar-mcp"]).expect("the bench sets valid SMARTCAR_* values");
     let o = &cli.opts;
