@@ -9,9 +9,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value, json};
 
 use smartcar_mcp::catalogue::{self, TOOLS, ToolSpec};
-use smartcar_mcp::config::Settings;
-use smartcar_mcp::executor::{self, Executor};
-use smartcar_mcp::{arguments, dispatch, server, shape};
+use smartcar_mcp::mcp;
+use smartcar_mcp::settings::Settings;
+use smartcar_mcp::tool::{arguments, bound, call, shape};
+use smartcar_mcp::upstream::{Executor, build_request};
 
 const API: &str = "https://vehicle.api.smartcar.com/v3";
 const MANAGEMENT: &str = "https://management.api.smartcar.com/v3";
@@ -23,8 +24,8 @@ fn object(v: Value) -> Map<String, Value> {
     }
 }
 
-fn index(name: &str) -> usize {
-    catalogue::tool_index(name).unwrap_or_else(|| panic!("tools.yaml has no tool {name}"))
+fn spec(name: &str) -> &'static ToolSpec {
+    catalogue::tool(name).unwrap_or_else(|| panic!("tools.yaml has no tool {name}"))
 }
 
 /// Raw arguments as a model sends them: the alias and the whole float exercise the rewriting
@@ -83,11 +84,11 @@ fn validation(c: &mut Criterion) {
         ("get_signal", get_signal_raw()),
         ("set_charge_limit", set_charge_limit_raw()),
     ] {
-        let i = index(name);
+        let spec = spec(name);
         // A refusal here would benchmark the error path instead of the call path.
-        assert!(arguments::prepare(i, Some(&raw)).is_ok(), "{name} fixture");
+        assert!(arguments::check(spec, Some(&raw)).is_ok(), "{name} fixture");
         g.bench_function(name, |b| {
-            b.iter(|| arguments::prepare(black_box(i), black_box(Some(&raw))))
+            b.iter(|| arguments::check(black_box(spec), black_box(Some(&raw))))
         });
     }
     g.finish();
@@ -108,31 +109,30 @@ fn request_building(c: &mut Criterion) {
             set_charge_limit_raw(),
         ),
     ] {
-        let i = index(name);
-        let args = arguments::prepare(i, Some(&raw)).expect("fixture is valid");
-        let spec = &TOOLS[i];
+        let spec = spec(name);
+        let args = arguments::check(spec, Some(&raw)).expect("fixture is valid");
         g.bench_function(label, |b| {
-            b.iter(|| executor::build_request(black_box(spec), black_box(&args), API, MANAGEMENT))
+            b.iter(|| build_request(black_box(spec), black_box(&args), API, MANAGEMENT))
         });
     }
     g.finish();
 }
 
-/// What `dispatch::execute` does with a 2xx answer: redact, shape, bound, and the compact-JSON
-/// text block, serialized once by `shape::bounded` as on the call path.
+/// What `call::execute` does with a 2xx answer: redact, shape, bound, and the compact-JSON
+/// text block, serialized once by `bound::serialize_within` as on the call path.
 fn shape_answer(spec: &ToolSpec, args: &Map<String, Value>, body: &Value, cap: usize) -> String {
     let mut body = body.clone();
-    executor::redact(&mut body, spec.redact);
+    shape::redact(&mut body, spec.redact);
     match shape::shape(spec, args, 200, Some(&body)) {
-        Ok(shaped) => shape::bounded(shaped.structured, cap).1,
-        Err(failed) => failed.response.to_string(),
+        Ok(shaped) => bound::serialize_within(shaped.structured, cap).1,
+        Err(failed) => failed.to_json().to_string(),
     }
 }
 
 fn shaping(c: &mut Criterion) {
     let settings = Settings::for_urls("http://127.0.0.1:9", API, MANAGEMENT);
-    let cap = settings.max_result_bytes;
-    let exec = Executor::new(Arc::new(settings)).expect("an HTTP client builds offline");
+    let cap = settings.serving.max_result_bytes;
+    let exec = Executor::new(Arc::new(settings.upstream)).expect("an HTTP client builds offline");
     let mut g = c.benchmark_group("shape");
     for (name, kind, raw, body) in [
         ("get_signal", "read", get_signal_raw(), signal_body()),
@@ -143,9 +143,8 @@ fn shaping(c: &mut Criterion) {
             command_body(),
         ),
     ] {
-        let i = index(name);
-        let spec = &TOOLS[i];
-        let args = arguments::prepare(i, Some(&raw)).expect("fixture is valid");
+        let spec = spec(name);
+        let args = arguments::check(spec, Some(&raw)).expect("fixture is valid");
         assert!(
             shape::shape(spec, &args, 200, Some(&body)).is_ok(),
             "{name} fixture shapes as a success"
@@ -157,24 +156,24 @@ fn shaping(c: &mut Criterion) {
             b.iter(|| shape::shape(spec, black_box(&args), 200, black_box(Some(&body))))
         });
         g.bench_function(format!("{name} ({kind}): dry_run"), |b| {
-            b.iter(|| dispatch::dry_run(&exec, black_box(i), black_box(&args)))
+            b.iter(|| call::dry_run(&exec, black_box(spec), black_box(&args)))
         });
     }
     let read = signal_body();
     let command = command_body();
-    let secrets = TOOLS[index("list_application_secrets")].redact;
+    let secrets = spec("list_application_secrets").redact;
     g.bench_function("redact signal body (10 keys)", |b| {
         b.iter_batched(
             || read.clone(),
             |mut v| {
-                executor::redact(&mut v, black_box(secrets));
+                shape::redact(&mut v, black_box(secrets));
                 v
             },
             criterion::BatchSize::SmallInput,
         )
     });
     g.bench_function("command_status", |b| {
-        b.iter(|| executor::command_status(black_box(&command)))
+        b.iter(|| shape::reported_status(black_box(&command)))
     });
     g.finish();
 }
@@ -182,18 +181,19 @@ fn shaping(c: &mut Criterion) {
 /// The server's own work for one call, end to end in process: everything but the I/O, the MCP
 /// framing and the HTTP client.
 fn per_call(c: &mut Criterion) {
-    let cap = Settings::for_urls("http://127.0.0.1:9", API, MANAGEMENT).max_result_bytes;
+    let cap = Settings::for_urls("http://127.0.0.1:9", API, MANAGEMENT)
+        .serving
+        .max_result_bytes;
     let mut g = c.benchmark_group("per_call");
     for (name, raw, body) in [
         ("get_signal", get_signal_raw(), signal_body()),
         ("set_charge_limit", set_charge_limit_raw(), command_body()),
     ] {
-        let i = index(name);
-        let spec = &TOOLS[i];
+        let spec = spec(name);
         g.bench_function(format!("{name}: validate+build+shape"), |b| {
             b.iter(|| {
-                let args = arguments::prepare(i, Some(black_box(&raw))).expect("valid");
-                let req = executor::build_request(spec, &args, API, MANAGEMENT);
+                let args = arguments::check(spec, Some(black_box(&raw))).expect("valid");
+                let req = build_request(spec, &args, API, MANAGEMENT);
                 (req, shape_answer(spec, &args, black_box(&body), cap))
             })
         });
@@ -221,7 +221,7 @@ fn lookups(c: &mut Criterion) {
     });
     let all: Vec<usize> = (0..TOOLS.len()).collect();
     g.bench_function("tools/list JSON (all tools)", |b| {
-        b.iter(|| server::tools_json(black_box(&all)))
+        b.iter(|| mcp::tools_json(black_box(&all)))
     });
     g.finish();
 }

@@ -1,24 +1,41 @@
 //! smartcar-mcp: an MCP server for Smartcar's v3 vehicle APIs, driven by a compiled catalogue.
 //!
 //! # Layout
-//! - `catalogue`: the tool and signal tables generated from tools.yaml and signals.yaml.
-//! - `arguments`: validation of call arguments against the published schemas.
-//! - `executor`: arguments -> HTTP request -> retry policy -> outcome.
-//! - `auth`: the client-credentials token cache.
-//! - `upstream_error`: Smartcar's error bodies, parsed.
-//! - `server`: the MCP side (rmcp).
+//! Three layers, each importing only the ones below it:
+//! - `mcp`: the MCP side, the only code naming rmcp (with `demo`): the handler (`mcp::server`),
+//!   confirmation by elicitation in both lifecycles (`mcp::confirm`), Streamable HTTP serving
+//!   (`mcp::http`).
+//! - `tool`: one tool call, free of MCP: which tools are served (`tool::selection`), argument
+//!   checking (`tool::arguments`), the one call pipeline (`tool::call`), result shaping and size
+//!   (`tool::shape`, `tool::bound`), `ToolResult` (`tool::result`), `ToolError` (`tool::error`) and
+//!   the state every call shares (`tool::state`).
+//! - `upstream`: the Smartcar client: request building (`upstream::request`), sending with the
+//!   retry policy (`upstream::executor`), the token cache (`upstream::auth`), Smartcar's errors
+//!   (`upstream::error`).
+//!
+//! Under all of them:
+//! - `catalogue`: the tool and signal model (`catalogue::spec`, shared with the generator), the
+//!   published schemas (`catalogue::schema`), the tables generated from tools.yaml and
+//!   signals.yaml, and lookups over them.
+//! - `settings`: the resolved settings (upstream and serving); `secret`: a string that never prints.
+//!
+//! Around them:
+//! - `cli`: the command line (clap) and logging; `run`: one function per subcommand.
+//! - `demo`: a scripted MCP session against the simulator.
 //! - `simulator`: a local stand-in of Smartcar's API for tests, demos and offline use.
-//! - `config`: command line and environment settings.
-pub mod arguments;
-pub mod auth;
+//!
+//! # Rules (checked by `tests/tidy.rs`)
+//! - `upstream` imports neither `tool` nor `mcp`; `tool` imports neither `mcp` nor `rmcp`;
+//!   `catalogue`, `settings` and `secret` import none of the three layers.
+//! - `rmcp::` is named only under `src/mcp/` and in `src/demo.rs`.
+//! - No import runs upward and none goes round in a circle.
 pub mod catalogue;
-pub mod config;
+pub mod cli;
 pub mod demo;
-pub mod dispatch;
-pub mod executor;
-pub mod http;
-pub mod selection;
-pub mod server;
-pub mod shape;
+pub mod mcp;
+pub mod run;
+pub mod secret;
+pub mod settings;
 pub mod simulator;
-pub mod upstream_error;
+pub mod tool;
+pub mod upstream;

@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use smartcar_mcp::auth::ManualClock;
-use smartcar_mcp::executor::Executor;
-use smartcar_mcp::server::Shared;
+use smartcar_mcp::mcp::Shared;
+use smartcar_mcp::tool::AppState;
+use smartcar_mcp::upstream::Executor;
+use smartcar_mcp::upstream::auth::ManualClock;
 
 use crate::common;
 
@@ -16,11 +17,10 @@ fn signal_args() -> serde_json::Value {
 
 async fn with_clock(sim: &smartcar_mcp::simulator::Simulator) -> (Arc<Shared>, Arc<ManualClock>) {
     let clock = ManualClock::new();
-    let exec = Executor::with_clock(Arc::new(common::settings(sim)), clock.clone()).unwrap();
-    (
-        Shared::with_executor(exec, &common::all_tools()).unwrap(),
-        clock,
-    )
+    let settings = common::settings(sim);
+    let exec = Executor::with_clock(Arc::new(settings.upstream), clock.clone()).unwrap();
+    let app = AppState::with_executor(exec, settings.serving, &common::all_tools());
+    (Shared::with_state(app).unwrap(), clock)
 }
 
 #[tokio::test]

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use smartcar_mcp::catalogue::{TOOLS, tool_index};
-use smartcar_mcp::config::{ConfirmMode, Secret, Settings};
-use smartcar_mcp::dispatch::{self, ToolResult};
-use smartcar_mcp::server::Shared;
+use smartcar_mcp::catalogue::TOOLS;
+use smartcar_mcp::mcp::Shared;
+use smartcar_mcp::secret::Secret;
+use smartcar_mcp::settings::{ConfirmMode, Settings};
 use smartcar_mcp::simulator::{SimConfig, Simulator};
+use smartcar_mcp::tool::{ToolResult, call as pipeline};
 
 pub const CLIENT_SECRET: &str = "sc-test-secret-d41d8cd98f00b204";
 
@@ -20,9 +21,9 @@ pub async fn simulator() -> Simulator {
 /// Settings aimed at the simulator; confirmation off, because request-level tests have no human.
 pub fn settings(sim: &Simulator) -> Settings {
     let mut s = Settings::for_urls(&sim.auth_url(), &sim.api_url(), &sim.management_url());
-    s.client_id = Some("client_test".into());
-    s.client_secret = Some(Secret::new(CLIENT_SECRET));
-    s.confirm = ConfirmMode::Off;
+    s.upstream.client_id = Some("client_test".into());
+    s.upstream.client_secret = Some(Secret::new(CLIENT_SECRET));
+    s.serving.confirm = ConfirmMode::Off;
     s
 }
 
@@ -36,11 +37,11 @@ pub fn shared(settings: Settings) -> Arc<Shared> {
 
 /// Validates and runs one call the way the server does (after confirmation).
 pub async fn call(shared: &Shared, tool: &str, args: Value) -> ToolResult {
-    let index = tool_index(tool).unwrap_or_else(|| panic!("no tool {tool}"));
+    let spec = smartcar_mcp::catalogue::tool(tool).unwrap_or_else(|| panic!("no tool {tool}"));
     let args = args.as_object().cloned().expect("args are an object");
-    match dispatch::validate(index, Some(&args)) {
-        Ok(a) => dispatch::execute(&shared.exec, index, &a).await,
-        Err(r) => r,
+    match pipeline::validate(spec, Some(&args)) {
+        Ok(a) => pipeline::execute(&shared.app, spec, &a).await,
+        Err(e) => e.into_result(spec.name),
     }
 }
 

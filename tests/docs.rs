@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 use smartcar_mcp::catalogue::{self as rt, SIGNALS, TOOLS, ToolSpec};
-use smartcar_mcp::executor::build_request;
+use smartcar_mcp::upstream::build_request;
 
 use crate::codegen::{self, Diagnostic, docs::Templates, ir, schema};
 use crate::common;
@@ -158,7 +158,7 @@ fn read_readme() -> String {
 /// What `tests/snapshots/tools_list.json` holds: `smartcar-mcp tools --json` with default settings.
 pub fn tools_list_json() -> String {
     let all = common::all_tools();
-    let json = serde_json::to_string_pretty(&smartcar_mcp::server::tools_json(&all))
+    let json = serde_json::to_string_pretty(&smartcar_mcp::mcp::tools_json(&all))
         .expect("tools serialize");
     format!("{json}\n")
 }

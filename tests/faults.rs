@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use smartcar_mcp::config::Settings;
+use smartcar_mcp::settings::Settings;
 use smartcar_mcp::simulator::{ErrorFormat, Fault, Simulator};
 
 use crate::common;
@@ -22,7 +22,7 @@ fn command() -> Value {
 
 async fn setup(
     tune: impl FnOnce(&mut Settings),
-) -> (Simulator, std::sync::Arc<smartcar_mcp::server::Shared>) {
+) -> (Simulator, std::sync::Arc<smartcar_mcp::mcp::Shared>) {
     let sim = common::simulator().await;
     let mut s = common::settings(&sim);
     tune(&mut s);
@@ -30,7 +30,7 @@ async fn setup(
     (sim, shared)
 }
 
-fn error(r: &smartcar_mcp::dispatch::ToolResult) -> &Value {
+fn error(r: &smartcar_mcp::tool::ToolResult) -> &Value {
     assert!(r.is_error, "expected a tool error, got {r:?}");
     &r.structured["error"]
 }
@@ -59,7 +59,7 @@ async fn a_read_retries_a_429_after_retry_after_and_reports_it() {
 
 #[tokio::test]
 async fn a_retry_after_beyond_the_cap_is_reported_not_slept() {
-    let (sim, shared) = setup(|s| s.max_retry_after = Duration::from_secs(10)).await;
+    let (sim, shared) = setup(|s| s.upstream.max_retry_after = Duration::from_secs(10)).await;
     sim.inject(
         Fault::smartcar(429, "RATE_LIMIT", "SMARTCAR_API", "bucket empty")
             .header("retry-after", "120"),
@@ -69,7 +69,7 @@ async fn a_retry_after_beyond_the_cap_is_reported_not_slept() {
     assert_eq!(e["type"], "RATE_LIMIT");
     assert_eq!(e["retry_after_seconds"], 120);
     assert_eq!(e["retriable"], true);
-    assert!(r.text[0].contains("retry after 120 s"), "{}", r.text[0]);
+    assert!(r.text()[0].contains("retry after 120 s"), "{}", r.text()[0]);
     assert_eq!(sim.requests().len(), 1);
 }
 
@@ -244,7 +244,7 @@ async fn non_json_bodies_are_clear_errors_not_crashes() {
     let r = common::call(&shared, "get_vehicle", json!({ "vehicle_id": EV })).await;
     let e = error(&r);
     assert_eq!(e["type"], "BAD_RESPONSE");
-    assert!(r.text[0].contains("not JSON"));
+    assert!(r.text()[0].contains("not JSON"));
     assert_eq!(sim.requests().len(), 1);
 }
 
@@ -262,18 +262,18 @@ async fn an_error_inside_a_2xx_command_answer_is_a_tool_error() {
     let r = common::call(&shared, "lock_vehicle", command()).await;
     assert!(!r.is_error, "{r:?}");
     assert!(
-        r.text[0].contains("PENDING") && r.text[0].contains("signal"),
+        r.text()[0].contains("PENDING") && r.text()[0].contains("signal"),
         "{}",
-        r.text[0]
+        r.text()[0]
     );
 }
 
 #[tokio::test]
 async fn slow_reads_time_out_and_retry_but_slow_commands_are_not_resent() {
     let (sim, shared) = setup(|s| {
-        s.read_timeout = Duration::from_millis(150);
-        s.command_timeout = Duration::from_millis(150);
-        s.retry_budget = Duration::from_secs(3);
+        s.upstream.read_timeout = Duration::from_millis(150);
+        s.upstream.command_timeout = Duration::from_millis(150);
+        s.upstream.retry_budget = Duration::from_secs(3);
     })
     .await;
     sim.inject(Fault::new(200, "{}").delay_ms(600).on("GET", "/signals/"));
@@ -321,7 +321,11 @@ async fn token_endpoint_failures_name_the_cause_without_the_secret() {
         let r = common::call(&shared, "get_signal", read()).await;
         let e = error(&r);
         assert_eq!(e["type"], "AUTHENTICATION");
-        assert!(r.text[0].contains(needle), "{} lacks {needle}", r.text[0]);
+        assert!(
+            r.text()[0].contains(needle),
+            "{} lacks {needle}",
+            r.text()[0]
+        );
         let all = format!("{r:?}");
         assert!(
             !all.contains(common::CLIENT_SECRET),
@@ -334,17 +338,17 @@ async fn token_endpoint_failures_name_the_cause_without_the_secret() {
 #[tokio::test]
 async fn missing_credentials_name_the_variables() {
     let (sim, shared) = setup(|s| {
-        s.client_id = None;
-        s.client_secret = None;
+        s.upstream.client_id = None;
+        s.upstream.client_secret = None;
     })
     .await;
     let r = common::call(&shared, "get_signal", read()).await;
     let e = error(&r);
     assert_eq!(e["code"], "MISSING_CREDENTIALS");
     assert!(
-        r.text[0].contains("SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET"),
+        r.text()[0].contains("SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET"),
         "{}",
-        r.text[0]
+        r.text()[0]
     );
     assert!(sim.token_requests().is_empty() && sim.requests().is_empty());
 }

@@ -18,8 +18,9 @@ use rmcp::transport::{IntoTransport, StreamableHttpClientTransport, TokioChildPr
 use rmcp::{ClientHandler, ClientLifecycleMode, ErrorData, RoleClient};
 use serde_json::{Value, json};
 use smartcar_mcp::catalogue::TOOLS;
-use smartcar_mcp::config::{ConfirmMode, Secret, Settings};
-use smartcar_mcp::server::{Shared, SmartcarServer};
+use smartcar_mcp::mcp::{Shared, SmartcarServer};
+use smartcar_mcp::secret::Secret;
+use smartcar_mcp::settings::{ConfirmMode, Settings};
 use smartcar_mcp::simulator::Simulator;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
@@ -679,7 +680,7 @@ impl HttpServer {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let hosts: Vec<String> = allowed_hosts.iter().map(|h| h.to_string()).collect();
         let task = tokio::spawn(async move {
-            smartcar_mcp::http::serve_on(listener, shared, &hosts, async {
+            smartcar_mcp::mcp::http::serve_on(listener, shared, &hosts, async {
                 let _ = stopped.await;
             })
             .await
@@ -722,8 +723,8 @@ impl Drop for HttpServer {
 /// Settings aimed at the simulator with confirmation on (common::settings turns it off).
 fn http_settings(sim: &Simulator, token: Option<&str>) -> Settings {
     let mut s = common::settings(sim);
-    s.confirm = ConfirmMode::Required;
-    s.http_token = token.map(Secret::new);
+    s.serving.confirm = ConfirmMode::Required;
+    s.serving.http_token = token.map(Secret::new);
     s
 }
 
@@ -764,7 +765,7 @@ fn messages(body: &str) -> Vec<Value> {
 #[tokio::test]
 async fn a_read_only_http_deployment_filters_and_healthz_counts_what_it_serves() {
     let sim = common::simulator().await;
-    let enabled = smartcar_mcp::selection::select(&[], &[], &[], true).unwrap();
+    let enabled = smartcar_mcp::tool::selection::select(&[], &[], &[], true).unwrap();
     let shared = Shared::new(http_settings(&sim, Some(HTTP_TOKEN)), &enabled).unwrap();
     let server = HttpServer::start(shared, &[]).await;
     let r = raw_client()
@@ -922,7 +923,7 @@ async fn oversized_bodies_are_refused() {
     let sim = common::simulator().await;
     let server = HttpServer::start(shared(http_settings(&sim, None)), &[]).await;
     let mut body = initialize_body();
-    body["params"]["padding"] = json!("x".repeat(smartcar_mcp::http::MAX_BODY_BYTES));
+    body["params"]["padding"] = json!("x".repeat(smartcar_mcp::mcp::http::MAX_BODY_BYTES));
     let r = mcp_post(&raw_client(), &server.url(), &body)
         .send()
         .await
@@ -974,7 +975,7 @@ async fn confirmation_over_http_in_both_lifecycles() {
         server.stop().await;
 
         let mut off = http_settings(&sim, Some(HTTP_TOKEN));
-        off.confirm = ConfirmMode::Off;
+        off.serving.confirm = ConfirmMode::Off;
         let server = HttpServer::start(shared(off), &[]).await;
         let client = over_http((), &server.url(), Some(HTTP_TOKEN), lc).await;
         let r = client.call_tool(unlock(VEHICLE)).await.expect("tools/call");
@@ -1058,7 +1059,7 @@ async fn replicas_sharing_a_confirm_key_accept_each_others_confirmations() {
     let key = "k".repeat(40);
     let replica = |shared_key: bool| {
         let mut s = http_settings(&sim, None);
-        s.confirm_key = shared_key.then(|| Secret::new(key.clone()));
+        s.serving.confirm_key = shared_key.then(|| Secret::new(key.clone()));
         shared(s)
     };
     let (a, b, lone) = (
@@ -1111,7 +1112,7 @@ fn a_short_confirm_key_is_refused_without_echoing_it() {
         "http://127.0.0.1:9/v3",
         "http://127.0.0.1:9/m",
     );
-    s.confirm_key = Some(Secret::new("too-short-key-value"));
+    s.serving.confirm_key = Some(Secret::new("too-short-key-value"));
     let e = Shared::new(s, &[0]).err().expect("refused").to_string();
     assert!(
         e.contains("SMARTCAR_MCP_CONFIRM_KEY") && e.contains("32"),

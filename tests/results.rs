@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 use smartcar_mcp::catalogue::{TOOLS, tool};
-use smartcar_mcp::dispatch::{self, ToolResult};
 use smartcar_mcp::simulator::{Fault, Simulator};
+use smartcar_mcp::tool::{ToolResult, call as pipeline};
 
 use crate::common;
 
@@ -73,7 +73,7 @@ fn assert_valid(name: &str, r: &ToolResult) {
         "{name}: structuredContent does not match its outputSchema: {errors:?}\n{}",
         r.structured
     );
-    let last = r.text.last().expect("text content");
+    let last = &r.json;
     assert_eq!(
         serde_json::from_str::<Value>(last).unwrap(),
         r.structured,
@@ -81,7 +81,7 @@ fn assert_valid(name: &str, r: &ToolResult) {
     );
 }
 
-async fn setup() -> (Simulator, std::sync::Arc<smartcar_mcp::server::Shared>) {
+async fn setup() -> (Simulator, std::sync::Arc<smartcar_mcp::mcp::Shared>) {
     let sim = common::simulator().await;
     let shared = common::shared(common::settings(&sim));
     (sim, shared)
@@ -126,9 +126,9 @@ async fn every_tool_result_and_error_matches_its_output_schema() {
         let r = common::call(&shared, name, bad).await;
         assert!(r.is_error);
         assert_valid(name, &r);
-        let index = smartcar_mcp::catalogue::tool_index(name).unwrap();
-        let canonical = dispatch::validate(index, args.as_object()).unwrap();
-        assert_valid(name, &dispatch::dry_run(&shared.exec, index, &canonical));
+        let spec = tool(name).unwrap();
+        let canonical = pipeline::validate(spec, args.as_object()).unwrap();
+        assert_valid(name, &pipeline::dry_run(&shared.app.exec, spec, &canonical));
     }
 }
 
@@ -253,7 +253,7 @@ async fn command_outcomes_read_as_one_sentence_and_a_typed_object() {
         json!({ "vehicle_id": EV, "user_id": ALICE, "percent": 80 }),
     )
     .await;
-    assert_eq!(r.text[0], format!("Charge limit set to 80% on {EV}."));
+    assert_eq!(r.text()[0], format!("Charge limit set to 80% on {EV}."));
     let s = &r.structured;
     assert_eq!(s["command"], "charge-set-limit");
     assert_eq!(s["status"], "SUCCESS");
@@ -269,7 +269,7 @@ async fn command_outcomes_read_as_one_sentence_and_a_typed_object() {
         json!({ "vehicle_id": EV, "user_id": ALICE }),
     )
     .await;
-    assert_eq!(r.text[0], format!("Doors locked on {EV}."));
+    assert_eq!(r.text()[0], format!("Doors locked on {EV}."));
     assert_eq!(r.structured["status"], "SUCCESS");
     assert_eq!(r.structured["executed_at"], "2024-01-01T12:00:00Z");
 
@@ -282,9 +282,9 @@ async fn command_outcomes_read_as_one_sentence_and_a_typed_object() {
     .await;
     assert_eq!(r.structured["status"], "PENDING");
     assert!(
-        r.text[0].contains("PENDING") && r.text[0].contains("charge-chargelimits"),
+        r.text()[0].contains("PENDING") && r.text()[0].contains("charge-chargelimits"),
         "{}",
-        r.text[0]
+        r.text()[0]
     );
     assert_eq!(
         r.structured["parameters"]["percent"], 90,
@@ -297,7 +297,7 @@ async fn command_outcomes_read_as_one_sentence_and_a_typed_object() {
         json!({ "id": "conn-bob-ice-03" }),
     )
     .await;
-    assert_eq!(r.text[0], "Connection conn-bob-ice-03 deleted.");
+    assert_eq!(r.text()[0], "Connection conn-bob-ice-03 deleted.");
     assert_eq!(r.structured["status"], "SUCCESS");
     let _ = ICE;
 }
@@ -306,7 +306,7 @@ async fn command_outcomes_read_as_one_sentence_and_a_typed_object() {
 async fn a_five_thousand_signal_answer_is_cut_at_a_whole_item() {
     let sim = common::simulator().await;
     let mut settings = common::settings(&sim);
-    settings.max_result_bytes = 100_000;
+    settings.serving.max_result_bytes = 100_000;
     let shared = common::shared(settings);
     let data: Vec<Value> = (0..5000)
         .map(|i| json!({
@@ -338,7 +338,7 @@ async fn a_five_thousand_signal_answer_is_cut_at_a_whole_item() {
             .unwrap()
             .contains("pageSize")
     );
-    let text = r.text.last().unwrap();
+    let text = &r.json;
     assert!(text.len() <= 100_000, "text is {} bytes", text.len());
     assert_eq!(
         &serde_json::from_str::<Value>(text).unwrap(),

@@ -10,8 +10,8 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
-use smartcar_mcp::config::Settings;
 use smartcar_mcp::demo::{charge_limit, locked, signal_value};
+use smartcar_mcp::settings::Settings;
 use smartcar_mcp::simulator::{ALICE, EV, PHEV};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -440,8 +440,9 @@ async fn simulator_subcommand_prints_three_working_base_urls() {
 
     // The printed URLs are the ones to use: a real call through them reaches the seeded fleet.
     let mut settings = Settings::for_urls(auth, api, management);
-    settings.client_id = Some("client_standalone".into());
-    settings.client_secret = Some(smartcar_mcp::config::Secret::new(common::CLIENT_SECRET));
+    settings.upstream.client_id = Some("client_standalone".into());
+    settings.upstream.client_secret =
+        Some(smartcar_mcp::secret::Secret::new(common::CLIENT_SECRET));
     let shared = common::shared(settings);
     let r = common::call(
         &shared,

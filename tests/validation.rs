@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use smartcar_mcp::catalogue::TOOLS;
-use smartcar_mcp::dispatch;
+use smartcar_mcp::tool::call as pipeline;
 
 use crate::common;
 
@@ -13,21 +13,22 @@ const ALICE: &str = "usr-alice-01";
 
 /// The refusal text for these arguments (asserting it is a local refusal).
 fn refusal(tool: &str, args: Value) -> String {
-    let index = smartcar_mcp::catalogue::tool_index(tool).unwrap();
-    match dispatch::validate(index, args.as_object()) {
+    let spec = smartcar_mcp::catalogue::tool(tool).unwrap();
+    match pipeline::validate(spec, args.as_object()).map_err(|e| e.into_result(spec.name)) {
         Ok(a) => panic!("{tool} {args} was accepted as {a:?}"),
         Err(r) => {
             assert!(r.is_error);
             assert_eq!(r.structured["error"]["type"], "INVALID_ARGUMENTS");
-            r.text[0].clone()
+            r.text()[0].to_string()
         }
     }
 }
 
 fn accepted(tool: &str, args: Value) -> Map<String, Value> {
-    let index = smartcar_mcp::catalogue::tool_index(tool).unwrap();
-    dispatch::validate(index, args.as_object())
-        .unwrap_or_else(|r| panic!("{tool} refused: {}", r.text[0]))
+    let spec = smartcar_mcp::catalogue::tool(tool).unwrap();
+    pipeline::validate(spec, args.as_object())
+        .map_err(|e| e.into_result(spec.name))
+        .unwrap_or_else(|r| panic!("{tool} refused: {}", r.text()[0]))
 }
 
 fn limit(percent: Value) -> Value {
@@ -147,12 +148,13 @@ fn signal_aliases_map_and_unknown_codes_suggest_the_closest() {
         json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "charge.portstatus" }),
     );
     assert!(m.contains("charge-ischargingportflapopen"), "{m}");
-    let index = smartcar_mcp::catalogue::tool_index("get_signal").unwrap();
-    let r = dispatch::validate(
-        index,
+    let spec = smartcar_mcp::catalogue::tool("get_signal").unwrap();
+    let r = pipeline::validate(
+        spec,
         json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "batery level" }).as_object(),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .into_result(spec.name);
     assert_eq!(
         r.structured["error"]["suggestions"]
             .as_array()
@@ -232,12 +234,13 @@ proptest! {
         rt.block_on(async {
             let sim = common::simulator().await;
             let mut settings = common::settings(&sim);
-            settings.retry_budget = std::time::Duration::ZERO;
+            settings.upstream.retry_budget = std::time::Duration::ZERO;
             let shared = common::shared(settings);
-            let verdict = dispatch::validate(index, Some(&args));
+            let spec = &TOOLS[index];
+            let verdict = pipeline::validate(spec, Some(&args));
             let r = match &verdict {
-                Ok(a) => dispatch::execute(&shared.exec, index, a).await,
-                Err(r) => r.clone(),
+                Ok(a) => pipeline::execute(&shared.app, spec, a).await,
+                Err(e) => e.clone().into_result(spec.name),
             };
             if verdict.is_err() {
                 prop_assert!(r.is_error);

@@ -15,9 +15,9 @@ use clap::Parser;
 use rmcp::ServiceExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use smartcar_mcp::config::{Cli, Settings};
-use smartcar_mcp::selection;
-use smartcar_mcp::server::{Shared, SmartcarServer};
+use smartcar_mcp::cli::Cli;
+use smartcar_mcp::mcp::{Shared, SmartcarServer};
+use smartcar_mcp::tool::selection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -191,13 +191,13 @@ async fn run_until_closed<E: std::fmt::Display>(
 
 /// Serves MCP on stdio like `smartcar-mcp` with no subcommand, over the chosen transport.
 pub fn serve(kind: Kind) {
-    smartcar_mcp::config::init_logging();
+    smartcar_mcp::cli::init_logging();
     let cli =
         Cli::try_parse_from(["smartcar-mcp"]).expect("the bench sets valid SMARTCAR_* values");
     let o = &cli.opts;
     let enabled = selection::select(&o.toolsets, &o.tools, &o.exclude_tools, o.read_only)
         .expect("the bench selects no tools");
-    let settings = Settings::from_options(o);
+    let settings = o.settings();
     // The binary runs a multi-threaded runtime; on 2 cores its idle workers cost wake-ups.
     let current = matches!(kind, Kind::PipesCurrentThread | Kind::ThreadsCurrentThread);
     let mut rt = if current {

@@ -140,9 +140,9 @@ pub struct ToolSpec {
 }
 
 impl ToolSpec {
-    /// Whether this tool changes a vehicle or an account (anything but a read).
-    pub fn is_write(&self) -> bool {
-        !self.annotations.read_only
+    /// Whether this tool only reads, so that re-sending it after a 5xx or a timeout is safe.
+    pub fn is_read(&self) -> bool {
+        self.annotations.read_only
     }
 }
 

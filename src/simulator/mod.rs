@@ -1,8 +1,9 @@
 //! A local stand-in of Smartcar's token, Vehicle v3 and Management v3 APIs: the test double
 //! (request recording, fault injection) and the offline demo (a seeded fleet that commands change).
 //!
-//! Routes and shapes follow /work/shared/smartcar-api.md (section 7 lists the assumptions), not
-//! tools.yaml, so the client is tested against the API rather than against itself.
+//! Routes and shapes follow Smartcar's public API reference (https://smartcar.com/docs/api-reference,
+//! the Vehicles v3 and Management v3 pages), not tools.yaml, so the client is tested against the
+//! API rather than against itself.
 //!
 //! Fault matching: a queued [`Fault`] answers the first request it matches, oldest fault first.
 //! A fault without `path_contains` matches every Vehicle and Management API request but never a

@@ -1,10 +1,12 @@
 //! Smartcar error bodies (v3 `errors[]`, v2 flat, OAuth) parsed into one typed error with a hint
-//! a model can act on.
+//! a model can act on; and what a reqwest answer or error says about itself (request id,
+//! transport failure), shared by the executor and the token cache.
 
 use serde_json::{Value, json};
 
 /// A failure Smartcar (or the transport to it) reported.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", self.describe())]
 pub struct UpstreamError {
     /// HTTP status, or 0 when no answer arrived.
     pub status: u16,
@@ -194,10 +196,14 @@ impl UpstreamError {
 
     /// The sentence a model reads first.
     pub fn message(&self, tool: &str) -> String {
+        format!("{tool} failed: {}", self.describe())
+    }
+
+    fn describe(&self) -> String {
         let mut m = if self.status == 0 {
-            format!("{tool} failed: Smartcar could not be reached")
+            "Smartcar could not be reached".to_string()
         } else {
-            format!("{tool} failed: Smartcar answered HTTP {}", self.status)
+            format!("Smartcar answered HTTP {}", self.status)
         };
         match (&self.error_type, &self.code) {
             (Some(t), Some(c)) => m.push_str(&format!(" {t}/{c}")),
@@ -213,5 +219,26 @@ impl UpstreamError {
             m.push_str(&format!(" (request id {id})"));
         }
         m
+    }
+}
+
+/// Smartcar's id for an answer, which support asks for.
+pub fn request_id(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get("sc-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Describes a reqwest error without its URL (URLs carry ids, never secrets, but stay short).
+pub fn describe_transport(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else if e.is_body() || e.is_decode() {
+        "the answer was cut off".into()
+    } else {
+        "request failed".into()
     }
 }

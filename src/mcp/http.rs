@@ -21,8 +21,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 
-use crate::config::Secret;
-use crate::server::{Shared, SmartcarServer};
+use super::server::{Shared, SmartcarServer};
+use crate::secret::Secret;
 
 /// Where MCP is served.
 pub const MCP_PATH: &str = "/mcp";
@@ -47,7 +47,7 @@ pub async fn serve(
         .collect();
     // Checked before binding, so an exposed address is never open even for a moment.
     for a in &addrs {
-        check_exposure(a, shared.exec.settings().http_token.as_ref())?;
+        check_exposure(a, shared.app.serving.http_token.as_ref())?;
     }
     let listener = TcpListener::bind(&addrs[..])
         .await
@@ -63,7 +63,7 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    let token = shared.exec.settings().http_token.clone();
+    let token = shared.app.serving.http_token.clone();
     check_exposure(&addr, token.as_ref())?;
     let hosts = host_allow_list(allowed_hosts)?;
     let config = StreamableHttpServerConfig::default()

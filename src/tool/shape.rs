@@ -1,9 +1,10 @@
 //! Shapes Smartcar's JSON:API answers into the compact results tools.yaml declares: small, typed,
-//! timestamps as ISO-8601, links and envelopes dropped, and bounded in size.
+//! timestamps as ISO-8601, links and envelopes dropped, secrets redacted.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
+use super::error::ToolError;
 use crate::catalogue::{Location, ToolSpec};
 
 /// A successful answer, shaped.
@@ -12,13 +13,6 @@ pub struct Shaped {
     pub structured: Value,
     /// The sentence the text content opens with (commands and deletions).
     pub sentence: Option<String>,
-}
-
-/// The body of a 2xx command answer said the command failed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CommandFailed {
-    pub detail: Option<Value>,
-    pub response: Value,
 }
 
 /// Any Smartcar timestamp as ISO-8601 UTC: epoch seconds (below 1e11), epoch milliseconds, or an
@@ -320,7 +314,7 @@ pub fn fill(template: &str, args: &Map<String, Value>) -> String {
 }
 
 fn command_status(body: &Value, http_status: u16) -> String {
-    crate::executor::command_status(body).unwrap_or_else(|| {
+    reported_status(body).unwrap_or_else(|| {
         // Smartcar: a 202 is long-running unless its body says otherwise.
         if http_status == 202 {
             "PENDING".into()
@@ -349,12 +343,13 @@ fn command(
     args: &Map<String, Value>,
     status: u16,
     body: &Value,
-) -> Result<Shaped, CommandFailed> {
+) -> Result<Shaped, ToolError> {
     let r = resource(body);
     let a = attrs(r);
     let outcome = command_status(body, status);
     if matches!(outcome.as_str(), "ERROR" | "FAILURE" | "FAILED") {
-        return Err(CommandFailed {
+        return Err(ToolError::CommandFailed {
+            status,
             detail: a
                 .pointer("/status/error")
                 .or_else(|| body.get("error"))
@@ -406,7 +401,7 @@ pub fn shape(
     args: &Map<String, Value>,
     status: u16,
     body: Option<&Value>,
-) -> Result<Shaped, CommandFailed> {
+) -> Result<Shaped, ToolError> {
     let raw = args.get("raw").and_then(Value::as_bool) == Some(true);
     let empty = Value::Null;
     let doc = body.unwrap_or(&empty);
@@ -457,68 +452,51 @@ pub fn shape(
     })
 }
 
-/// `bound` plus the compact JSON text of the result, serializing it once when it fits (the
-/// common case on every call) instead of once to measure and once more for the text.
-pub fn bounded(v: Value, cap: usize) -> (Value, String) {
-    let text = v.to_string();
-    if text.len() <= cap {
-        return (v, text);
-    }
-    let cut = bound(v, cap);
-    let text = cut.to_string();
-    (cut, text)
-}
-
-fn size(v: &Value) -> usize {
-    serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX)
-}
-
-/// Cuts a result larger than `cap` bytes (as compact JSON) at a whole item of its largest lists,
-/// and says so; the JSON stays whole.
-pub fn bound(mut v: Value, cap: usize) -> Value {
-    const HINT: &str = "The result was cut to fit the server's size cap (SMARTCAR_MAX_RESULT_BYTES): request a smaller page with pageSize and pageNumber, or read single values with get_signal.";
-    let too_large = || json!({ "truncated": true, "truncation": { "kept": 0, "hint": "The result was too large to return even without its lists." } });
-    if size(&v) <= cap {
-        return v;
-    }
-    let Value::Object(o) = &mut v else {
-        return too_large();
-    };
-    let mut lists: Vec<(String, usize)> = o
-        .iter()
-        .filter_map(|(k, v)| {
-            v.as_array()
-                .map(|a| (k.clone(), size(&Value::Array(a.clone()))))
-        })
-        .collect();
-    lists.sort_by_key(|l| std::cmp::Reverse(l.1));
-    o.insert("truncated".into(), Value::Bool(true));
-    for (field, _) in lists {
-        let all = o[&field].as_array().cloned().unwrap_or_default();
-        let total = all.len();
-        let place = |o: &mut Map<String, Value>, kept: usize| {
-            o.insert(field.clone(), Value::Array(all[..kept].to_vec()));
-            o.insert(
-                "truncation".into(),
-                json!({ "field": field, "kept": kept, "total": total, "hint": HINT }),
-            );
-            size(&Value::Object(o.clone())) <= cap
+/// The status a command's answer reports in its body (`data.attributes.status.value`, or a plain
+/// string), upper-cased; `None` when the body says nothing.
+pub fn reported_status(body: &Value) -> Option<String> {
+    let candidates = [
+        body.pointer("/data/attributes/status"),
+        body.pointer("/status"),
+    ];
+    for c in candidates.into_iter().flatten() {
+        let s = match c {
+            Value::String(s) => Some(s.as_str()),
+            Value::Object(o) => o.get("value").and_then(Value::as_str),
+            _ => None,
         };
-        // The largest prefix of whole items that fits, by bisection.
-        let (mut lo, mut hi) = (0usize, total);
-        while lo < hi {
-            let mid = (lo + hi).div_ceil(2);
-            if place(o, mid) {
-                lo = mid
-            } else {
-                hi = mid - 1
-            }
-        }
-        if place(o, lo) {
-            return v;
+        if let Some(s) = s {
+            return Some(s.to_ascii_uppercase());
         }
     }
-    too_large()
+    None
+}
+
+/// Removes every key named in `redact` (ignoring case, `_` and `-`) at any depth.
+pub fn redact(value: &mut Value, redact: &[&str]) {
+    if redact.is_empty() {
+        return;
+    }
+    fn norm(s: &str) -> String {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    }
+    let keys: Vec<String> = redact.iter().map(|k| norm(k)).collect();
+    fn walk(v: &mut Value, keys: &[String], norm: fn(&str) -> String) {
+        match v {
+            Value::Object(o) => {
+                o.retain(|k, _| !keys.contains(&norm(k)));
+                for child in o.values_mut() {
+                    walk(child, keys, norm);
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|c| walk(c, keys, norm)),
+            _ => {}
+        }
+    }
+    walk(value, &keys, norm);
 }
 
 #[cfg(test)]
@@ -555,24 +533,5 @@ mod tests {
                 json!("percent")
             )
         );
-    }
-
-    #[test]
-    fn bounding_cuts_whole_items_and_keeps_valid_json() {
-        let rows: Vec<Value> = (0..1000)
-            .map(|i| json!({ "code": format!("c-{i}"), "value": i }))
-            .collect();
-        let v = bound(json!({ "signals": rows, "errors": [] }), 2_000);
-        assert!(size(&v) <= 2_000);
-        assert_eq!(v["truncated"], true);
-        let kept = v["truncation"]["kept"].as_u64().unwrap() as usize;
-        assert_eq!(v["signals"].as_array().unwrap().len(), kept);
-        assert!(kept > 10 && kept < 1000);
-        assert_eq!(v["truncation"]["total"], 1000);
-        let small = json!({ "signals": [1, 2] });
-        assert_eq!(bound(small.clone(), 2_000), small);
-        let (cut, text) = bounded(json!({ "signals": (0..1000).collect::<Vec<_>>() }), 500);
-        assert!(text.len() <= 500);
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), cut);
     }
 }

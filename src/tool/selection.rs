@@ -2,6 +2,11 @@
 
 use crate::catalogue::{TOOLS, Toolset, tool_index};
 
+/// An operator named a toolset or tool that does not exist; the message lists the valid ones.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct SelectionError(String);
+
 /// Indices into `TOOLS` of the tools to serve. Read-only and exclusions win over everything;
 /// `tools` adds to `toolsets`, and alone selects only those tools; nothing given means all.
 pub fn select(
@@ -9,7 +14,7 @@ pub fn select(
     tools: &[String],
     exclude: &[String],
     read_only: bool,
-) -> Result<Vec<usize>, String> {
+) -> Result<Vec<usize>, SelectionError> {
     let clean = |v: &[String]| -> Vec<String> {
         v.iter()
             .map(|s| s.trim().to_string())
@@ -33,18 +38,18 @@ pub fn select(
         } else if let Some(t) = Toolset::ALL.iter().find(|t| t.as_str() == s) {
             sets.push(*t);
         } else {
-            return Err(format!(
+            return Err(SelectionError(format!(
                 "unknown toolset `{s}` (valid toolsets: {})",
                 valid_sets()
-            ));
+            )));
         }
     }
     for name in tools.iter().chain(&exclude) {
         if tool_index(name).is_none() {
-            return Err(format!(
+            return Err(SelectionError(format!(
                 "unknown tool `{name}` (valid tools: {})",
                 valid_tools()
-            ));
+            )));
         }
     }
     let everything = toolsets.is_empty() && tools.is_empty();
@@ -102,12 +107,16 @@ mod tests {
 
     #[test]
     fn unknown_names_are_refused_with_the_valid_ones() {
-        let e = select(&s(&["cars"]), &[], &[], false).unwrap_err();
+        let e = select(&s(&["cars"]), &[], &[], false)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("`cars`") && e.contains("connections, signals, commands, management, all"),
             "{e}"
         );
-        let e = select(&[], &s(&["open_trunk"]), &[], false).unwrap_err();
+        let e = select(&[], &s(&["open_trunk"]), &[], false)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("`open_trunk`") && e.contains("get_signal"),
             "{e}"

@@ -1,9 +1,12 @@
-//! Command line and environment settings (clap with `env`): every setting is a flag and a variable.
+//! The command line (clap with `env`): every setting is a flag and a variable, resolved into
+//! `Settings`; and the process's logging, shared by the binary and the benches.
 
-use std::fmt;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use crate::secret::Secret;
+use crate::settings::*;
 
 /// Sends logs to stderr, filtered by `RUST_LOG` (default `warn`): stdout carries the MCP protocol.
 pub fn init_logging() {
@@ -14,31 +17,6 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-}
-
-/// A value that must never be printed: Debug and Display show a placeholder.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
 }
 
 #[derive(Debug, Parser)]
@@ -93,12 +71,6 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ConfirmMode {
-    Required,
-    Off,
-}
-
 /// Options that shape serving; accepted before or after any subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct Options {
@@ -121,63 +93,63 @@ pub struct Options {
         long,
         env = "SMARTCAR_API_URL",
         global = true,
-        default_value = "https://vehicle.api.smartcar.com/v3"
+        default_value = DEFAULT_API_URL
     )]
     pub api_url: String,
     #[arg(
         long,
         env = "SMARTCAR_AUTH_URL",
         global = true,
-        default_value = "https://iam.smartcar.com"
+        default_value = DEFAULT_AUTH_URL
     )]
     pub auth_url: String,
     #[arg(
         long,
         env = "SMARTCAR_MANAGEMENT_API_URL",
         global = true,
-        default_value = "https://management.api.smartcar.com/v3"
+        default_value = DEFAULT_MANAGEMENT_API_URL
     )]
     pub management_api_url: String,
     #[arg(
         long,
         env = "SMARTCAR_CONNECT_TIMEOUT_MS",
         global = true,
-        default_value_t = 10_000
+        default_value_t = DEFAULT_CONNECT_TIMEOUT_MS
     )]
     pub connect_timeout_ms: u64,
     #[arg(
         long,
         env = "SMARTCAR_READ_TIMEOUT_MS",
         global = true,
-        default_value_t = 30_000
+        default_value_t = DEFAULT_READ_TIMEOUT_MS
     )]
     pub read_timeout_ms: u64,
     #[arg(
         long,
         env = "SMARTCAR_COMMAND_TIMEOUT_MS",
         global = true,
-        default_value_t = 310_000
+        default_value_t = DEFAULT_COMMAND_TIMEOUT_MS
     )]
     pub command_timeout_ms: u64,
     #[arg(
         long,
         env = "SMARTCAR_RETRY_BUDGET_MS",
         global = true,
-        default_value_t = 20_000
+        default_value_t = DEFAULT_RETRY_BUDGET_MS
     )]
     pub retry_budget_ms: u64,
     #[arg(
         long,
         env = "SMARTCAR_MAX_RETRY_AFTER_S",
         global = true,
-        default_value_t = 10
+        default_value_t = DEFAULT_MAX_RETRY_AFTER_S
     )]
     pub max_retry_after_s: u64,
     #[arg(
         long,
         env = "SMARTCAR_MAX_RESULT_BYTES",
         global = true,
-        default_value_t = 100_000
+        default_value_t = DEFAULT_MAX_RESULT_BYTES
     )]
     pub max_result_bytes: usize,
     /// Comma-separated toolsets: connections, signals, commands, management, all.
@@ -204,7 +176,7 @@ pub struct Options {
         long,
         env = "SMARTCAR_CONFIRM_TTL_S",
         global = true,
-        default_value_t = 120
+        default_value_t = DEFAULT_CONFIRM_TTL_S
     )]
     pub confirm_ttl_s: u64,
     /// Validate and return the request each call would send, sending nothing.
@@ -215,67 +187,38 @@ pub struct Options {
     pub simulator: bool,
 }
 
-/// The settings the server runs with, resolved from `Options`.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub client_id: Option<String>,
-    pub client_secret: Option<Secret>,
-    pub api_url: String,
-    pub auth_url: String,
-    pub management_api_url: String,
-    pub connect_timeout: Duration,
-    pub read_timeout: Duration,
-    pub command_timeout: Duration,
-    pub retry_budget: Duration,
-    pub max_retry_after: Duration,
-    pub max_result_bytes: usize,
-    pub confirm: ConfirmMode,
-    pub confirm_ttl: Duration,
-    pub dry_run: bool,
-    /// Bearer token HTTP clients must present (`SMARTCAR_MCP_HTTP_TOKEN`); required off loopback.
-    pub http_token: Option<Secret>,
-    /// Key sealing confirmation rounds (`SMARTCAR_MCP_CONFIRM_KEY`), shared by replicas behind a
-    /// load balancer; unset, each process makes a random one.
-    pub confirm_key: Option<Secret>,
-}
-
-impl Settings {
-    /// Settings for a server talking to the given base URLs, everything else at its default.
-    pub fn for_urls(auth_url: &str, api_url: &str, management_api_url: &str) -> Self {
-        let cli = Cli::parse_from(["smartcar-mcp"]);
-        let mut s = Settings::from_options(&cli.opts);
-        s.auth_url = auth_url.into();
-        s.api_url = api_url.into();
-        s.management_api_url = management_api_url.into();
-        s
-    }
-
-    pub fn from_options(o: &Options) -> Self {
+impl Options {
+    /// The settings these options ask for. The two secrets of HTTP serving are read from the
+    /// environment only: a flag would show them in `ps`.
+    pub fn settings(&self) -> Settings {
         let nonempty = |v: &Option<String>| v.as_ref().filter(|s| !s.trim().is_empty()).cloned();
-        Settings {
-            client_id: nonempty(&o.client_id),
-            client_secret: nonempty(&o.client_secret).map(Secret),
-            api_url: o.api_url.clone(),
-            auth_url: o.auth_url.clone(),
-            management_api_url: o.management_api_url.clone(),
-            connect_timeout: Duration::from_millis(o.connect_timeout_ms),
-            read_timeout: Duration::from_millis(o.read_timeout_ms),
-            command_timeout: Duration::from_millis(o.command_timeout_ms),
-            retry_budget: Duration::from_millis(o.retry_budget_ms),
-            max_retry_after: Duration::from_secs(o.max_retry_after_s),
-            max_result_bytes: o.max_result_bytes,
-            confirm: o.confirm,
-            confirm_ttl: Duration::from_secs(o.confirm_ttl_s),
-            dry_run: o.dry_run,
-            // Read from the environment only: a flag would show the token in `ps`.
-            http_token: std::env::var("SMARTCAR_MCP_HTTP_TOKEN")
+        let env_secret = |name: &str| {
+            std::env::var(name)
                 .ok()
                 .filter(|t| !t.is_empty())
-                .map(Secret),
-            confirm_key: std::env::var("SMARTCAR_MCP_CONFIRM_KEY")
-                .ok()
-                .filter(|k| !k.is_empty())
-                .map(Secret),
+                .map(Secret::new)
+        };
+        Settings {
+            upstream: UpstreamSettings {
+                client_id: nonempty(&self.client_id),
+                client_secret: nonempty(&self.client_secret).map(Secret::new),
+                api_url: self.api_url.clone(),
+                auth_url: self.auth_url.clone(),
+                management_api_url: self.management_api_url.clone(),
+                connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+                read_timeout: Duration::from_millis(self.read_timeout_ms),
+                command_timeout: Duration::from_millis(self.command_timeout_ms),
+                retry_budget: Duration::from_millis(self.retry_budget_ms),
+                max_retry_after: Duration::from_secs(self.max_retry_after_s),
+            },
+            serving: ServingSettings {
+                max_result_bytes: self.max_result_bytes,
+                confirm: self.confirm,
+                confirm_ttl: Duration::from_secs(self.confirm_ttl_s),
+                dry_run: self.dry_run,
+                http_token: env_secret("SMARTCAR_MCP_HTTP_TOKEN"),
+                confirm_key: env_secret("SMARTCAR_MCP_CONFIRM_KEY"),
+            },
         }
     }
 }

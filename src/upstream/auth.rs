@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::config::Secret;
-use crate::upstream_error::UpstreamError;
+use super::error::{UpstreamError, describe_transport, request_id};
+use crate::secret::Secret;
 
 /// Time source for token expiry.
 pub trait Clock: Send + Sync + 'static {
@@ -47,14 +47,15 @@ impl Clock for ManualClock {
 }
 
 /// Why no token could be had; never carries the secret.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", self.message())]
 pub enum AuthError {
     /// Names the missing environment variables.
     MissingCredentials(Vec<&'static str>),
     /// The token endpoint answered with an error status.
     Rejected(UpstreamError),
     /// The token endpoint answered 2xx with something that is not a token.
-    Garbage(String),
+    Unreadable(String),
     /// No answer from the token endpoint.
     Transport(String),
 }
@@ -86,12 +87,22 @@ impl AuthError {
                     .map(|d| format!(" ({d})"))
                     .unwrap_or_default(),
             ),
-            AuthError::Garbage(why) => format!(
+            AuthError::Unreadable(why) => format!(
                 "Smartcar's token endpoint answered without a usable token ({why}); check SMARTCAR_AUTH_URL."
             ),
             AuthError::Transport(why) => format!(
                 "Smartcar's token endpoint could not be reached ({why}); check SMARTCAR_AUTH_URL and the network."
             ),
+        }
+    }
+
+    /// The code a tool error reports for it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::MissingCredentials(_) => "MISSING_CREDENTIALS",
+            AuthError::Rejected(_) => "TOKEN_REFUSED",
+            AuthError::Unreadable(_) => "TOKEN_UNREADABLE",
+            AuthError::Transport(_) => "TOKEN_UNREACHABLE",
         }
     }
 
@@ -239,13 +250,13 @@ impl TokenManager {
             .body(body)
             .send()
             .await
-            .map_err(|e| AuthError::Transport(crate::executor::describe_transport(&e)))?;
+            .map_err(|e| AuthError::Transport(describe_transport(&e)))?;
         let status = resp.status().as_u16();
-        let request_id = crate::executor::request_id(&resp);
+        let request_id = request_id(&resp);
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| AuthError::Transport(crate::executor::describe_transport(&e)))?;
+            .map_err(|e| AuthError::Transport(describe_transport(&e)))?;
         if !(200..300).contains(&status) {
             return Err(AuthError::Rejected(UpstreamError::parse(
                 status,
@@ -255,15 +266,17 @@ impl TokenManager {
             )));
         }
         let parsed: TokenResponse = serde_json::from_slice(&bytes).map_err(|_| {
-            AuthError::Garbage(format!("HTTP {status}, body is not a token JSON object"))
+            AuthError::Unreadable(format!("HTTP {status}, body is not a token JSON object"))
         })?;
         if parsed.access_token.is_empty() {
-            return Err(AuthError::Garbage("empty access_token".into()));
+            return Err(AuthError::Unreadable("empty access_token".into()));
         }
         if let Some(t) = &parsed.token_type
             && !t.eq_ignore_ascii_case("bearer")
         {
-            return Err(AuthError::Garbage(format!("token_type is {t}, not Bearer")));
+            return Err(AuthError::Unreadable(format!(
+                "token_type is {t}, not Bearer"
+            )));
         }
         // A missing or nonsensical lifetime is read as Smartcar's documented hour.
         let secs = parsed

@@ -1,12 +1,13 @@
 //! Argument checking before any request: aliases mapped, the published schema enforced (jsonschema,
-//! compiled once per tool), whole floats made integers, then the generated struct's canonical form.
+//! compiled once per tool), whole floats made integers. What passes is the canonical form the
+//! request is built from.
 
 use std::sync::{LazyLock, OnceLock};
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value};
 
-use crate::catalogue::{self, ParamType, TOOLS, ToolSpec};
+use crate::catalogue::{self, ParamType, TOOLS, ToolSpec, tool_index};
 
 /// Arguments larger than this are refused before parsing further: no tool needs more.
 pub const MAX_ARGUMENT_BYTES: usize = 16 * 1024;
@@ -27,13 +28,15 @@ pub static SCHEMAS: LazyLock<Vec<Map<String, Value>>> = LazyLock::new(|| {
 static VALIDATORS: LazyLock<Vec<OnceLock<jsonschema::Validator>>> =
     LazyLock::new(|| TOOLS.iter().map(|_| OnceLock::new()).collect());
 
+fn compile(schema: &Value) -> jsonschema::Validator {
+    jsonschema::options()
+        .should_validate_formats(false)
+        .build(schema)
+        .expect("build.rs emits valid schemas")
+}
+
 fn validator(index: usize) -> &'static jsonschema::Validator {
-    VALIDATORS[index].get_or_init(|| {
-        jsonschema::options()
-            .should_validate_formats(false)
-            .build(&Value::Object(SCHEMAS[index].clone()))
-            .expect("build.rs emits valid schemas")
-    })
+    VALIDATORS[index].get_or_init(|| compile(&Value::Object(SCHEMAS[index].clone())))
 }
 
 /// Compiles the validators of these tools now (the caller may do it off the serving path).
@@ -148,7 +151,8 @@ fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
 }
 
 /// Why a call's arguments were refused; no request was made.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", .problems.join("; "))]
 pub struct ArgumentError {
     pub problems: Vec<String>,
     /// For an unknown signal code: the closest real codes.
@@ -209,11 +213,10 @@ fn normalize_integers(spec: &ToolSpec, args: &mut Map<String, Value>) {
 }
 
 /// Checks a call's arguments and returns their canonical form, or every problem found.
-pub fn prepare(
-    index: usize,
+pub fn check(
+    spec: &'static ToolSpec,
     raw: Option<&Map<String, Value>>,
 ) -> Result<Map<String, Value>, ArgumentError> {
-    let spec = &TOOLS[index];
     let mut args = raw.cloned().unwrap_or_default();
     let size = serde_json::to_vec(&args)
         .map(|v| v.len())
@@ -228,7 +231,16 @@ pub fn prepare(
     }
     resolve_signal_codes(spec, &mut args)?;
     let instance = Value::Object(args);
-    let problems: Vec<String> = validator(index)
+    // A spec outside the compiled table (the generator's own tests) gets a validator of its own.
+    let fresh;
+    let validator = match tool_index(spec.name).filter(|i| std::ptr::eq(&TOOLS[*i], spec)) {
+        Some(i) => validator(i),
+        None => {
+            fresh = compile(&serde_json::from_str(spec.input_schema).unwrap_or(Value::Null));
+            &fresh
+        }
+    };
+    let problems: Vec<String> = validator
         .iter_errors(&instance)
         .map(|e| describe(spec, &e))
         .collect();
@@ -242,12 +254,5 @@ pub fn prepare(
         unreachable!("built from a map")
     };
     normalize_integers(spec, &mut args);
-    match catalogue::canonical_args(index, Value::Object(args)) {
-        Ok(Value::Object(o)) => Ok(o),
-        Ok(_) => unreachable!("argument structs serialize to objects"),
-        Err(e) => Err(ArgumentError {
-            problems: vec![e.to_string()],
-            suggestions: vec![],
-        }),
-    }
+    Ok(args)
 }

@@ -1,0 +1,8 @@
+//! The MCP side, and with `demo.rs` the only code naming rmcp: the handler, confirmation by
+//! elicitation, and Streamable HTTP serving.
+
+pub mod confirm;
+pub mod http;
+pub mod server;
+
+pub use server::{Shared, SmartcarServer, serve_stdio, tools_json};

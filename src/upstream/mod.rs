@@ -1,0 +1,12 @@
+//! The Smartcar client: request building, sending with the retry policy, the client-credentials
+//! token, and Smartcar's error bodies. Knows nothing of tools' results or of MCP.
+
+pub mod auth;
+pub mod error;
+pub mod executor;
+pub mod request;
+
+pub use auth::AuthError;
+pub use error::UpstreamError;
+pub use executor::{Executor, Failure, Outcome, RetryNote, Success};
+pub use request::{PreparedRequest, build_request};
