@@ -3,6 +3,8 @@
 //! Every catalogue problem is printed as its own `cargo::error=FILE:LINE:COL: ...` line, and nothing
 //! is written when there is any, so a broken YAML never yields a half-generated server.
 
+// The catalogue model it compiles in is the runtime's too: its lookups and helpers are used by
+// the server, not here.
 #[allow(dead_code)]
 #[path = "src/codegen/mod.rs"]
 mod codegen;

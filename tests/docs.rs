@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use smartcar_mcp::catalogue::{self as rt, SIGNALS, TOOLS, ToolSpec};
 use smartcar_mcp::upstream::build_request;
 
-use crate::codegen::{self, Diagnostic, docs::Templates, ir, schema};
+use crate::codegen::{self, Diagnostic, docs::Templates};
 use crate::common;
 
 const TOOLS_YAML: &str = include_str!("../tools.yaml");
@@ -277,143 +277,20 @@ fn a_stale_file_is_rewritten_locally_and_only_reported_under_ci() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-// --------------------------------------------------------------------------- IR -> runtime
-
-fn leak_str(s: &str) -> &'static str {
-    Box::leak(s.to_owned().into_boxed_str())
-}
-
-fn leak<T>(v: Vec<T>) -> &'static [T] {
-    Box::leak(v.into_boxed_slice())
-}
-
-fn runtime_param(p: &ir::Param) -> rt::ParamSpec {
-    rt::ParamSpec {
-        name: leak_str(&p.name),
-        wire: leak_str(&p.wire),
-        location: match p.location {
-            ir::Location::Path => rt::Location::Path,
-            ir::Location::Query => rt::Location::Query,
-            ir::Location::Header => rt::Location::Header,
-            ir::Location::Body => rt::Location::Body,
-            ir::Location::Local => rt::Location::Local,
-        },
-        ty: match p.ty {
-            ir::ParamType::Id => rt::ParamType::Id,
-            ir::ParamType::String => rt::ParamType::String,
-            ir::ParamType::Integer => rt::ParamType::Integer,
-            ir::ParamType::Number => rt::ParamType::Number,
-            ir::ParamType::Boolean => rt::ParamType::Boolean,
-            ir::ParamType::SignalCode => rt::ParamType::SignalCode,
-        },
-        required: p.required,
-        enum_values: leak(p.enum_values.iter().map(|v| leak_str(v)).collect()),
-        minimum: p.minimum,
-        maximum: p.maximum,
-        description: leak_str(&p.description),
-    }
-}
-
-/// The runtime `ToolSpec` the build would compile for this IR tool, built in memory instead: what
-/// lets a test try a tool that is not in the binary without a nested cargo build.
-fn runtime_spec(tool: &ir::Tool, cat: &ir::Catalogue) -> ToolSpec {
-    let methods = [
-        rt::Method::Get,
-        rt::Method::Post,
-        rt::Method::Put,
-        rt::Method::Patch,
-        rt::Method::Delete,
-    ];
-    ToolSpec {
-        name: leak_str(&tool.name),
-        title: leak_str(&tool.title),
-        description: leak_str(&tool.description),
-        summary: leak_str(&crate::codegen::docs::summary(&tool.description)),
-        toolset: *rt::Toolset::ALL
-            .iter()
-            .find(|t| t.as_str() == tool.toolset)
-            .unwrap_or_else(|| panic!("no runtime toolset `{}`", tool.toolset)),
-        method: *methods
-            .iter()
-            .find(|m| m.as_str() == tool.method)
-            .unwrap_or_else(|| panic!("no runtime method `{}`", tool.method)),
-        api: match tool.api.as_str() {
-            "vehicle" => rt::Api::Vehicle,
-            "management" => rt::Api::Management,
-            other => panic!("no runtime api `{other}`"),
-        },
-        path: leak_str(&tool.path),
-        segments: leak(
-            tool.segments
-                .iter()
-                .map(|s| match s {
-                    ir::Segment::Literal(l) => rt::Segment::Literal(leak_str(l)),
-                    ir::Segment::Param(i) => rt::Segment::Param(*i),
-                })
-                .collect(),
-        ),
-        params: leak(tool.params.iter().map(runtime_param).collect()),
-        annotations: rt::Annotations {
-            read_only: tool.annotations.read_only,
-            destructive: tool.annotations.destructive,
-            idempotent: tool.annotations.idempotent,
-            open_world: tool.annotations.open_world,
-        },
-        confirm: tool.confirm,
-        redact: leak(tool.redact.iter().map(|r| leak_str(r)).collect()),
-        input_schema: leak_str(&schema::input_schema(tool, &cat.signal_codes()).to_string()),
-        output: leak_str(&tool.output),
-        output_schema: leak_str(&schema::output_schema(tool, cat).to_string()),
-        says: tool.says.as_deref().map(leak_str),
-        confirm_signal: tool.confirm_signal.as_deref().map(leak_str),
-    }
-}
+// --------------------------------------------------------------------------- one model
 
 #[test]
-fn the_ir_lowers_to_exactly_the_compiled_tool_table() {
-    let cat = codegen::validate::check(TOOLS_YAML, SIGNALS_YAML)
-        .unwrap_or_else(|e| panic!("{}", show(&e)));
-    let codes = cat.signal_codes();
+fn the_generator_model_is_exactly_the_compiled_table() {
+    // The generator lowers into the runtime's own types, so what it holds must be, field for
+    // field, what the binary compiled: no converter stands between them.
+    let cat =
+        codegen::lower::check(TOOLS_YAML, SIGNALS_YAML).unwrap_or_else(|e| panic!("{}", show(&e)));
     assert_eq!(cat.tools.len(), TOOLS.len());
-    for name in TOOLS.iter().map(|t| t.name) {
-        let tool = cat.tools.iter().find(|t| t.name == name).unwrap();
-        let got = runtime_spec(tool, &cat);
-        let want = rt::tool(name).unwrap();
-        macro_rules! same {
-            ($($field:ident),*) => {$(
-                assert_eq!(got.$field, want.$field, "`{name}`: field `{}`", stringify!($field));
-            )*};
-        }
-        same!(
-            name,
-            title,
-            description,
-            toolset,
-            method,
-            api,
-            path,
-            segments,
-            params,
-            annotations,
-            confirm,
-            redact,
-            output,
-            says,
-            confirm_signal
-        );
-        // The schemas are compared as the text the generator emits, the form clients receive.
-        assert_eq!(
-            want.input_schema,
-            schema::input_schema(tool, &codes).to_string(),
-            "`{name}`: the compiled input schema is not the generator's"
-        );
-        assert_eq!(
-            want.output_schema,
-            schema::output_schema(tool, &cat).to_string(),
-            "`{name}`: the compiled output schema is not the generator's"
-        );
-        assert_eq!(&got, want, "`{name}`: a field not compared above differs");
+    for (got, want) in cat.tools.iter().zip(TOOLS.iter()) {
+        assert_eq!(got, want, "`{}` differs from the compiled table", want.name);
     }
+    assert_eq!(cat.signals.as_slice(), SIGNALS.as_slice());
+    assert_eq!(cat.unmapped.as_slice(), rt::UNMAPPED);
 }
 
 // --------------------------------------------------------------------------- the guide
@@ -475,15 +352,14 @@ fn guide_entry() -> &'static str {
 #[test]
 fn the_guide_example_is_a_yaml_only_tool() {
     let yaml = yaml_with(guide_entry());
-    let cat =
-        codegen::validate::check(&yaml, SIGNALS_YAML).unwrap_or_else(|e| panic!("{}", show(&e)));
+    let cat = codegen::lower::check(&yaml, SIGNALS_YAML).unwrap_or_else(|e| panic!("{}", show(&e)));
     assert_eq!(cat.tools.len(), TOOLS.len() + 1);
     let tool = cat
         .tools
         .iter()
         .find(|t| t.name == "open_charge_port")
-        .expect("the new tool is in the IR");
-    let spec = runtime_spec(tool, &cat);
+        .expect("the new tool is in the catalogue");
+    let spec = tool.clone();
 
     let row: Value = serde_json::from_str(
         fenced(GUIDE, "json", "\"open_charge_port\"")
@@ -532,7 +408,7 @@ fn the_guide_example_is_a_yaml_only_tool() {
     // The whole pipeline accepts it too, and the snapshots the guide names would change.
     let out = codegen::generate(&yaml, SIGNALS_YAML, &templates())
         .unwrap_or_else(|e| panic!("{}", show(&e)));
-    assert!(out.rust.contains("pub struct OpenChargePortArgs"));
+    assert!(out.rust.contains("name: \"open_charge_port\""));
     let index = out
         .catalogue
         .tools
@@ -542,7 +418,7 @@ fn the_guide_example_is_a_yaml_only_tool() {
     let arm = format!("\"open_charge_port\" => ::core::option::Option::Some({index}usize)");
     assert!(out.rust.contains(&arm), "no dispatch arm `{arm}`");
     assert!(out.tools_md.contains("| `open_charge_port` |"));
-    assert!(!generated().rust.contains("OpenChargePortArgs"));
+    assert!(!generated().rust.contains("\"open_charge_port\""));
 }
 
 #[test]
@@ -551,7 +427,7 @@ fn the_guide_shows_real_diagnostics() {
         "path: /vehicles/{vehicle_id}/commands",
         "path: /vehicles/{vehicleId}/commands",
     );
-    let problems = codegen::validate::check(&yaml_with(&broken), SIGNALS_YAML)
+    let problems = codegen::lower::check(&yaml_with(&broken), SIGNALS_YAML)
         .expect_err("a misspelled placeholder is refused");
     assert_eq!(problems.len(), 2, "{}", show(&problems));
     let example = fenced(GUIDE, "text", "open_charge_port");
@@ -612,17 +488,17 @@ fn a_cloned_entry_under_a_new_name_is_a_seventeenth_tool() {
         .unwrap();
     assert_eq!(copy.name, "set_charge_limit_copy");
     assert_eq!(
-        ir::Tool {
-            name: source.name.clone(),
+        ToolSpec {
+            name: source.name,
             ..copy.clone()
         },
         *source
     );
-    assert!(out.rust.contains("pub struct SetChargeLimitCopyArgs"));
+    assert!(out.rust.contains("name: \"set_charge_limit_copy\""));
 
     // Cloned without renaming, it is refused at the clone's line.
     let (_, clone_line) = paste_point();
-    let problems = codegen::validate::check(&yaml_with(original), SIGNALS_YAML)
+    let problems = codegen::lower::check(&yaml_with(original), SIGNALS_YAML)
         .expect_err("a duplicate name is refused");
     assert_eq!(problems.len(), 1, "{}", show(&problems));
     assert_eq!(problems[0].line, clone_line);

@@ -21,7 +21,7 @@ fn tools_problems(from: &str, to: &str) -> (Vec<String>, usize) {
     );
     let text = TOOLS_YAML.replacen(from, to, 1);
     let line = TOOLS_YAML[..TOOLS_YAML.find(from).unwrap()].lines().count() + 1;
-    let problems = codegen::validate::check(&text, SIGNALS_YAML)
+    let problems = codegen::lower::check(&text, SIGNALS_YAML)
         .expect_err("the broken catalogue must be refused")
         .iter()
         .map(|d| d.to_string())
@@ -35,7 +35,7 @@ fn signals_problems(from: &str, to: &str) -> Vec<String> {
         "anchor `{from}` not in signals.yaml"
     );
     let text = SIGNALS_YAML.replacen(from, to, 1);
-    codegen::validate::check(TOOLS_YAML, &text)
+    codegen::lower::check(TOOLS_YAML, &text)
         .expect_err("the broken catalogue must be refused")
         .iter()
         .map(|d| d.to_string())
@@ -64,7 +64,7 @@ fn the_real_catalogue_generates() {
     // At least the TypeScript server's tools plus get_vehicle, and every documented signal code;
     // more are a YAML-only addition.
     assert!(out.catalogue.tools.len() >= 16);
-    assert!(out.catalogue.signal_codes().len() >= 93);
+    assert!(out.catalogue.signals.len() >= 93);
     assert!(out.rust.starts_with("// @generated"));
     assert!(out.tools_md.contains("`set_charge_limit`"));
     assert!(out.signals_md.contains("`closure-islocked`"));
@@ -178,7 +178,7 @@ fn every_problem_is_reported_at_once() {
             "    toolset: admin\n    title: List applications\n",
             1,
         );
-    let problems = codegen::validate::check(&text, SIGNALS_YAML).unwrap_err();
+    let problems = codegen::lower::check(&text, SIGNALS_YAML).unwrap_err();
     assert_eq!(problems.len(), 3, "{problems:?}");
     let lines: Vec<u64> = problems.iter().map(|d| d.line).collect();
     let mut sorted = lines.clone();
@@ -223,17 +223,25 @@ fn signal_codes_must_carry_their_group_and_be_unique() {
     assert_has(&p, "signal `charge-wattage`: duplicate code");
 }
 
+/// Every `fixtures/invalid/NAME.yaml` (a tools.yaml with problems) reports exactly the
+/// diagnostics of `NAME.expected`; a new generator check is one new fixture pair.
 #[test]
-fn fixture_file_reports_each_problem_with_its_location() {
-    let text = include_str!("fixtures/broken_tools.yaml");
-    let expected: Vec<&str> = include_str!("fixtures/broken_tools.expected")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
+fn each_invalid_fixture_reports_its_expected_diagnostics() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/invalid");
+    let mut fixtures: Vec<_> = std::fs::read_dir(dir)
+        .expect("fixtures/invalid exists")
+        .map(|e| e.expect("a readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
-    let got: Vec<String> = codegen::validate::check(text, SIGNALS_YAML)
-        .unwrap_err()
-        .iter()
-        .map(|d| d.to_string())
-        .collect();
-    assert_eq!(got, expected);
+    fixtures.sort();
+    assert!(fixtures.len() >= 3, "{fixtures:?}");
+    for yaml in fixtures {
+        let text = std::fs::read_to_string(&yaml).unwrap();
+        let got: Vec<String> = match codegen::lower::check(&text, SIGNALS_YAML) {
+            Ok(_) => panic!("{} has no problem", yaml.display()),
+            Err(problems) => problems.iter().map(|d| d.to_string()).collect(),
+        };
+        let expected = yaml.with_extension("expected");
+        crate::docs::ensure_fresh(expected.to_str().unwrap(), &(got.join("\n") + "\n"));
+    }
 }

@@ -1,190 +1,37 @@
-//! Runtime types of the tool and signal catalogue, the generated tables, and lookups over them.
+//! The tool and signal catalogue: its model (`spec`, shared with the generator), the published
+//! schemas (`schema`), the tables generated from tools.yaml and signals.yaml, and lookups.
 
 mod generated;
+pub mod schema;
+pub mod spec;
 
 pub use generated::*;
+pub use spec::*;
 
 use std::sync::LazyLock;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Toolset {
-    Connections,
-    Signals,
-    Commands,
-    Management,
+/// A tool's published schemas as JSON objects, the form rmcp (tools/list) and jsonschema
+/// (validation) take.
+pub struct Published {
+    pub input: serde_json::Map<String, serde_json::Value>,
+    pub output: serde_json::Map<String, serde_json::Value>,
 }
 
-impl Toolset {
-    pub const ALL: [Toolset; 4] = [
-        Toolset::Connections,
-        Toolset::Signals,
-        Toolset::Commands,
-        Toolset::Management,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Toolset::Connections => "connections",
-            Toolset::Signals => "signals",
-            Toolset::Commands => "commands",
-            Toolset::Management => "management",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
-
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-        }
-    }
-}
-
-/// Which base URL a tool's path is joined to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Api {
-    Vehicle,
-    Management,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Location {
-    Path,
-    Query,
-    Header,
-    Body,
-    /// Read by the server itself (e.g. `raw`), never sent to Smartcar.
-    Local,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamType {
-    Id,
-    String,
-    Integer,
-    Number,
-    Boolean,
-    SignalCode,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Annotations {
-    pub read_only: bool,
-    pub destructive: bool,
-    pub idempotent: bool,
-    pub open_world: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Segment {
-    Literal(&'static str),
-    /// Index into `ToolSpec::params`.
-    Param(usize),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParamSpec {
-    pub name: &'static str,
-    /// Query key, header name, dotted JSON body path, or (for path parameters) the name itself.
-    pub wire: &'static str,
-    pub location: Location,
-    pub ty: ParamType,
-    pub required: bool,
-    pub enum_values: &'static [&'static str],
-    pub minimum: Option<f64>,
-    pub maximum: Option<f64>,
-    pub description: &'static str,
-}
-
-/// One tool: what tools/list publishes and how a call becomes an HTTP request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ToolSpec {
-    pub name: &'static str,
-    pub title: &'static str,
-    pub description: &'static str,
-    /// The description's first sentence, for one-line listings.
-    pub summary: &'static str,
-    pub toolset: Toolset,
-    pub method: Method,
-    pub api: Api,
-    pub path: &'static str,
-    pub segments: &'static [Segment],
-    pub params: &'static [ParamSpec],
-    pub annotations: Annotations,
-    /// A human must confirm the call before it is sent.
-    pub confirm: bool,
-    /// Result keys removed before a result reaches the model (compared ignoring case, `_`, `-`).
-    pub redact: &'static [&'static str],
-    /// The published JSON Schema of the arguments, as JSON text.
-    pub input_schema: &'static str,
-    /// Name of the result shape (tools.yaml `shapes`).
-    pub output: &'static str,
-    /// The published JSON Schema of the results (shape, error, dry run, raw), as JSON text.
-    pub output_schema: &'static str,
-    /// Sentence a successful change opens with; `{param}` is replaced by the argument.
-    pub says: Option<&'static str>,
-    /// Signal that confirms a pending command took effect.
-    pub confirm_signal: Option<&'static str>,
-}
-
-impl ToolSpec {
-    /// Whether this tool only reads, so that re-sending it after a 5xx or a timeout is safe.
-    pub fn is_read(&self) -> bool {
-        self.annotations.read_only
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalKind {
-    Boolean,
-    Number,
-    String,
-    Object,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Signal {
-    pub code: &'static str,
-    /// The code prefix, e.g. `tractionbattery`.
-    pub group: &'static str,
-    /// Smartcar's PascalCase group name, e.g. `TractionBattery`.
-    pub group_title: &'static str,
-    pub name: &'static str,
-    pub description: &'static str,
-    pub unit: Option<&'static str>,
-    pub kind: SignalKind,
-    pub aliases: &'static [&'static str],
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Unmapped {
-    pub alias: &'static str,
-    pub near: &'static [&'static str],
-}
-
-/// Published output schemas, parsed once.
-pub static OUTPUT_SCHEMAS: LazyLock<Vec<serde_json::Map<String, serde_json::Value>>> =
-    LazyLock::new(|| {
-        TOOLS
-            .iter()
-            .map(|t| match serde_json::from_str(t.output_schema) {
-                Ok(serde_json::Value::Object(o)) => o,
-                _ => unreachable!("build.rs emits object schemas"),
-            })
-            .collect()
-    });
+/// Every tool's schemas, in `TOOLS` order: parsed once from the generated text, on first use,
+/// so a process that only prints `--help` never pays for it.
+pub static SCHEMAS: LazyLock<Vec<Published>> = LazyLock::new(|| {
+    let object = |text: &str| match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(o)) => o,
+        _ => unreachable!("build.rs emits object schemas"),
+    };
+    TOOLS
+        .iter()
+        .map(|t| Published {
+            input: object(t.input_schema),
+            output: object(t.output_schema),
+        })
+        .collect()
+});
 
 pub fn tool(name: &str) -> Option<&'static ToolSpec> {
     tool_index(name).map(|i| &TOOLS[i])

@@ -1,9 +1,10 @@
-//! Renders the README's tool and signal tables from the IR with minijinja (strict undefined).
+//! Renders the README's tool and signal tables from the catalogue with minijinja (strict undefined).
 
 use minijinja::{Environment, UndefinedBehavior, context};
 use serde::Serialize;
 
-use super::ir::{Catalogue, ParamType, TOOLSETS};
+use super::Catalogue;
+use super::spec::{Annotations, Location, ParamSpec, ParamType, Toolset};
 
 /// The template sources (templates/tools.md.j2, templates/signals.md.j2).
 pub struct Templates {
@@ -77,7 +78,7 @@ fn md_cell(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
-fn rule(p: &super::ir::Param) -> String {
+fn rule(p: &ParamSpec) -> String {
     let mut parts = Vec::new();
     match (p.minimum, p.maximum) {
         (Some(a), Some(b)) => parts.push(format!("{} to {}", num(a), num(b))),
@@ -89,7 +90,7 @@ fn rule(p: &super::ir::Param) -> String {
         let quoted: Vec<String> = p.enum_values.iter().map(|v| format!("`{v}`")).collect();
         parts.push(format!("one of {}", quoted.join(", ")));
     }
-    if p.location == super::ir::Location::Local {
+    if p.location == Location::Local {
         parts.push("read by the server, not sent to Smartcar".into());
     }
     match p.ty {
@@ -100,7 +101,7 @@ fn rule(p: &super::ir::Param) -> String {
     parts.join("; ")
 }
 
-pub fn hints(a: &super::ir::Annotations, confirm: bool) -> String {
+fn hints(a: &Annotations, confirm: bool) -> String {
     let mut h = Vec::new();
     if a.read_only {
         h.push("read-only");
@@ -121,33 +122,33 @@ pub fn hints(a: &super::ir::Annotations, confirm: bool) -> String {
 }
 
 pub fn render(cat: &Catalogue, t: &Templates) -> Result<(String, String), String> {
-    let toolsets: Vec<ToolsetView> = TOOLSETS
+    let toolsets: Vec<ToolsetView> = Toolset::ALL
         .iter()
         .map(|ts| ToolsetView {
-            name: ts.to_string(),
+            name: ts.as_str().to_string(),
             tools: cat
                 .tools
                 .iter()
                 .filter(|tool| tool.toolset == *ts)
                 .map(|tool| ToolView {
-                    name: tool.name.clone(),
-                    title: tool.title.clone(),
-                    summary: md_cell(&summary(&tool.description)),
-                    method: tool.method.clone(),
-                    path: tool.path.clone(),
+                    name: tool.name.to_string(),
+                    title: tool.title.to_string(),
+                    summary: md_cell(tool.summary),
+                    method: tool.method.as_str().to_string(),
+                    path: tool.path.to_string(),
                     hints: hints(&tool.annotations, tool.confirm),
                     params: tool
                         .params
                         .iter()
                         .map(|p| ParamView {
-                            name: p.name.clone(),
+                            name: p.name.to_string(),
                             ty: match p.ty {
                                 ParamType::Id | ParamType::SignalCode => "string".into(),
                                 other => other.as_str().into(),
                             },
                             required: p.required,
                             rule: md_cell(&rule(p)),
-                            description: md_cell(&p.description),
+                            description: md_cell(p.description),
                         })
                         .collect(),
                 })
@@ -155,24 +156,23 @@ pub fn render(cat: &Catalogue, t: &Templates) -> Result<(String, String), String
         })
         .filter(|ts| !ts.tools.is_empty())
         .collect();
-    let groups: Vec<GroupView> = cat
-        .groups
-        .iter()
-        .map(|g| GroupView {
-            group: g.group.clone(),
-            title: g.title.clone(),
-            signals: g
-                .signals
-                .iter()
-                .map(|s| SignalView {
-                    code: s.code.clone(),
-                    description: md_cell(&s.description),
-                    unit: s.unit.clone().unwrap_or_default(),
-                    aliases: s.aliases.clone(),
-                })
-                .collect(),
-        })
-        .collect();
+    let mut groups: Vec<GroupView> = Vec::new();
+    for s in &cat.signals {
+        if groups.last().is_none_or(|g| g.group != s.group) {
+            groups.push(GroupView {
+                group: s.group.to_string(),
+                title: s.group_title.to_string(),
+                signals: Vec::new(),
+            });
+        }
+        let group = groups.last_mut().expect("pushed above");
+        group.signals.push(SignalView {
+            code: s.code.to_string(),
+            description: md_cell(s.description),
+            unit: s.unit.unwrap_or_default().to_string(),
+            aliases: s.aliases.iter().map(|a| a.to_string()).collect(),
+        });
+    }
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
@@ -182,7 +182,7 @@ pub fn render(cat: &Catalogue, t: &Templates) -> Result<(String, String), String
     env.add_template("signals", &t.signals)
         .map_err(|e| format!("templates/signals.md.j2: {e}"))?;
     let tool_count = cat.tools.len();
-    let signal_count: usize = cat.groups.iter().map(|g| g.signals.len()).sum();
+    let signal_count = cat.signals.len();
     let tools_md = env
         .get_template("tools")
         .and_then(|tpl| tpl.render(context! { toolsets, tool_count }))

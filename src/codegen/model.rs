@@ -8,16 +8,16 @@ use serde::Deserialize;
 
 /// A value with the line and column it was written at.
 #[derive(Debug, Clone)]
-pub struct Sp<T> {
+pub struct Spanned<T> {
     pub value: T,
     pub line: u64,
     pub column: u64,
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = serde_saphyr::Spanned::<T>::deserialize(d)?;
-        Ok(Sp {
+        Ok(Spanned {
             value: s.value,
             line: s.referenced.line(),
             column: s.referenced.column(),
@@ -36,30 +36,34 @@ pub struct ToolsFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShapeDef {
-    pub description: Sp<String>,
-    pub schema: Sp<serde_json::Value>,
+    pub description: Spanned<String>,
+    pub schema: Spanned<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolDef {
-    pub name: Sp<String>,
-    pub toolset: Sp<String>,
-    pub title: Sp<String>,
-    pub description: Sp<String>,
-    pub method: Sp<String>,
-    pub api: Sp<String>,
-    pub path: Sp<String>,
+    pub name: Spanned<String>,
+    pub toolset: Spanned<String>,
+    pub title: Spanned<String>,
+    pub description: Spanned<String>,
+    pub method: Spanned<String>,
+    pub api: Spanned<String>,
+    pub path: Spanned<String>,
     #[serde(default)]
     pub confirm: bool,
     #[serde(default)]
-    pub redact: Vec<Sp<String>>,
-    pub annotations: Sp<AnnotationsDef>,
-    pub output: Sp<String>,
+    pub asks: Option<Spanned<String>>,
     #[serde(default)]
-    pub says: Option<Sp<String>>,
+    pub redact: Vec<Spanned<String>>,
+    pub annotations: Spanned<AnnotationsDef>,
+    pub output: Spanned<String>,
     #[serde(default)]
-    pub confirm_signal: Option<Sp<String>>,
+    pub raw: bool,
+    #[serde(default)]
+    pub says: Option<Spanned<String>>,
+    #[serde(default)]
+    pub confirm_signal: Option<Spanned<String>>,
     pub params: Vec<ParamDef>,
 }
 
@@ -75,21 +79,21 @@ pub struct AnnotationsDef {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParamDef {
-    pub name: Sp<String>,
+    pub name: Spanned<String>,
     #[serde(rename = "in")]
-    pub location: Sp<String>,
+    pub location: Spanned<String>,
     #[serde(default)]
-    pub wire: Option<Sp<String>>,
+    pub wire: Option<Spanned<String>>,
     #[serde(rename = "type")]
-    pub ty: Sp<String>,
+    pub ty: Spanned<String>,
     pub required: bool,
     #[serde(default, rename = "enum")]
-    pub enum_values: Option<Sp<Vec<Sp<String>>>>,
+    pub enum_values: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
-    pub minimum: Option<Sp<f64>>,
+    pub minimum: Option<Spanned<f64>>,
     #[serde(default)]
-    pub maximum: Option<Sp<f64>>,
-    pub description: Sp<String>,
+    pub maximum: Option<Spanned<f64>>,
+    pub description: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,29 +107,29 @@ pub struct SignalsFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupDef {
-    pub group: Sp<String>,
-    pub title: Sp<String>,
+    pub group: Spanned<String>,
+    pub title: Spanned<String>,
     pub signals: Vec<SignalDef>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignalDef {
-    pub code: Sp<String>,
-    pub name: Sp<String>,
-    pub description: Sp<String>,
+    pub code: Spanned<String>,
+    pub name: Spanned<String>,
+    pub description: Spanned<String>,
     #[serde(default)]
-    pub unit: Option<Sp<String>>,
-    pub kind: Sp<String>,
+    pub unit: Option<Spanned<String>>,
+    pub kind: Spanned<String>,
     #[serde(default)]
-    pub aliases: Vec<Sp<String>>,
+    pub aliases: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnmappedDef {
-    pub alias: Sp<String>,
-    pub near: Vec<Sp<String>>,
+    pub alias: Spanned<String>,
+    pub near: Vec<Spanned<String>>,
 }
 
 /// A syntax or shape error, with where the YAML crate located it.

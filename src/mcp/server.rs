@@ -14,7 +14,6 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use super::confirm::{Elicit, sealer};
 use crate::catalogue::{TOOLS, ToolSpec};
 use crate::settings::Settings;
-use crate::tool::arguments::SCHEMAS;
 use crate::tool::{AppState, Step, ToolResult, call};
 
 /// What every session and request shares: the application state, the prepared tools/list
@@ -47,8 +46,9 @@ impl Shared {
 pub fn mcp_tool(spec: &'static ToolSpec) -> Tool {
     let index = crate::catalogue::tool_index(spec.name).expect("a catalogue tool");
     let a = spec.annotations;
-    let schema: JsonObject = SCHEMAS[index].clone();
-    let output: JsonObject = crate::catalogue::OUTPUT_SCHEMAS[index].clone();
+    let published = &crate::catalogue::SCHEMAS[index];
+    let schema: JsonObject = published.input.clone();
+    let output: JsonObject = published.output.clone();
     Tool::new(spec.name, spec.description, Arc::new(schema))
         .with_title(spec.title)
         .with_raw_output_schema(Arc::new(output))

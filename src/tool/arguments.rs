@@ -12,17 +12,6 @@ use crate::catalogue::{self, ParamType, TOOLS, ToolSpec, tool_index};
 /// Arguments larger than this are refused before parsing further: no tool needs more.
 pub const MAX_ARGUMENT_BYTES: usize = 16 * 1024;
 
-/// Published input schemas, parsed once.
-pub static SCHEMAS: LazyLock<Vec<Map<String, Value>>> = LazyLock::new(|| {
-    TOOLS
-        .iter()
-        .map(|t| match serde_json::from_str(t.input_schema) {
-            Ok(Value::Object(o)) => o,
-            _ => unreachable!("build.rs emits object schemas"),
-        })
-        .collect()
-});
-
 /// One slot per tool, compiled on first use: compiling all of them up front was most of the
 /// server's cold start (benches/e2e.rs).
 static VALIDATORS: LazyLock<Vec<OnceLock<jsonschema::Validator>>> =
@@ -36,7 +25,8 @@ fn compile(schema: &Value) -> jsonschema::Validator {
 }
 
 fn validator(index: usize) -> &'static jsonschema::Validator {
-    VALIDATORS[index].get_or_init(|| compile(&Value::Object(SCHEMAS[index].clone())))
+    VALIDATORS[index]
+        .get_or_init(|| compile(&Value::Object(catalogue::SCHEMAS[index].input.clone())))
 }
 
 /// Compiles the validators of these tools now (the caller may do it off the serving path).

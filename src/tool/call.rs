@@ -14,7 +14,7 @@ use super::error::ToolError;
 use super::result::ToolResult;
 use super::shape;
 use super::state::AppState;
-use crate::catalogue::{Location, ToolSpec};
+use crate::catalogue::ToolSpec;
 use crate::settings::ConfirmMode;
 use crate::upstream::{Executor, Outcome};
 
@@ -80,37 +80,13 @@ pub fn validate(
     arguments::check(spec, raw).map_err(ToolError::InvalidArguments)
 }
 
-fn id_arg<'a>(
-    spec: &ToolSpec,
-    args: &'a Map<String, Value>,
-    location: Location,
-) -> Vec<(&'static str, &'a str)> {
-    spec.params
-        .iter()
-        .filter(|p| p.location == location)
-        .filter_map(|p| {
-            args.get(p.name)
-                .and_then(Value::as_str)
-                .map(|v| (p.name, v))
-        })
-        .collect()
-}
-
-/// The question a human answers before a confirmed tool runs: the action and its exact target.
+/// The question a human answers before a confirmed tool runs: the action and its exact target,
+/// from the tool's `asks`.
 pub fn question(spec: &ToolSpec, args: &Map<String, Value>) -> String {
-    let targets: Vec<&str> = id_arg(spec, args, Location::Path)
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect();
-    let mut q = format!("{} {}", spec.title, targets.join(" / "));
-    if let Some((_, user)) = id_arg(spec, args, Location::Header)
-        .into_iter()
-        .find(|(n, _)| *n == "user_id")
-    {
-        q.push_str(&format!(" for user {user}"));
+    match spec.asks {
+        Some(asks) => shape::fill(asks, args),
+        None => format!("{}?", spec.title),
     }
-    q.push('?');
-    q
 }
 
 /// The answer for a dry run: the exact request, sent nowhere.

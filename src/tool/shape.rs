@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use super::error::ToolError;
-use crate::catalogue::{Location, ToolSpec};
+use crate::catalogue::{Location, Shape, ToolSpec};
 
 /// A successful answer, shaped.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,38 +269,7 @@ fn secret(r: &Value) -> Value {
     })
 }
 
-fn snake(key: &str) -> String {
-    let mut out = String::new();
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The fallback for shapes the runtime does not know: id plus attributes, keys in snake_case.
-fn generic(r: &Value) -> Value {
-    let mut o = Map::new();
-    if let Some(id) = r.get("id") {
-        o.insert("id".into(), id.clone());
-    }
-    if let Some(Value::Object(a)) = r.get("attributes") {
-        for (k, v) in a {
-            o.insert(snake(k), v.clone());
-        }
-    }
-    if o.is_empty() {
-        r.clone()
-    } else {
-        Value::Object(o)
-    }
-}
-
-/// Replaces `{param}` in a `says` sentence with the call's arguments.
+/// Replaces `{param}` in a `says` or `asks` template with the call's arguments.
 pub fn fill(template: &str, args: &Map<String, Value>) -> String {
     let mut out = template.to_string();
     for (k, v) in args {
@@ -362,7 +331,7 @@ fn command(
         .filter(|p| p.is_object())
         .cloned()
         .unwrap_or_else(|| body_parameters(spec, args));
-    let vehicle_id = s(args.get("vehicle_id"));
+    let vehicle_id = spec.target(args);
     let structured = json!({
         "command": a.get("commandType").and_then(Value::as_str).unwrap_or(spec.name),
         "status": outcome,
@@ -371,10 +340,7 @@ fn command(
         "executed_at": time(r.pointer("/meta/executedAt").or_else(|| r.pointer("/meta/completedAt"))),
         "id": s(r.get("id")),
     });
-    let target = args
-        .get("vehicle_id")
-        .and_then(Value::as_str)
-        .unwrap_or("the vehicle");
+    let target = vehicle_id.unwrap_or("the vehicle");
     let sentence = if outcome == "PENDING" {
         let check = spec
             .confirm_signal
@@ -402,7 +368,7 @@ pub fn shape(
     status: u16,
     body: Option<&Value>,
 ) -> Result<Shaped, ToolError> {
-    let raw = args.get("raw").and_then(Value::as_bool) == Some(true);
+    let raw = spec.raw && args.get("raw").and_then(Value::as_bool) == Some(true);
     let empty = Value::Null;
     let doc = body.unwrap_or(&empty);
     if raw {
@@ -418,28 +384,22 @@ pub fn shape(
     }
     let list = |f: fn(&Value) -> Value| Value::Array(items(doc).into_iter().map(f).collect());
     let structured = match spec.output {
-        "command" => return command(spec, args, status, doc),
-        "deletion" => {
+        Shape::Command => return command(spec, args, status, doc),
+        Shape::Deletion => {
             let sentence = spec.says.map(|t| fill(t, args));
             return Ok(Shaped {
-                structured: json!({ "command": spec.name, "status": "SUCCESS", "id": s(args.get("id")) }),
+                structured: json!({ "command": spec.name, "status": "SUCCESS", "id": spec.target(args) }),
                 sentence,
             });
         }
-        "signal" => compact_signal(resource(doc)),
-        "signal_list" => signal_list(doc),
-        "connection" => connection(resource(doc)),
-        "connection_list" => json!({ "connections": list(connection), "page": page(doc) }),
-        "vehicle" => vehicle(resource(doc)),
-        "application" => application(resource(doc)),
-        "application_list" => json!({ "applications": list(application) }),
-        "secret_list" => json!({ "secrets": list(secret) }),
-        _ => match doc.get("data") {
-            Some(Value::Array(_)) => json!({ "items": list(generic), "page": page(doc) }),
-            Some(_) => generic(resource(doc)),
-            None if doc.is_object() => doc.clone(),
-            None => json!({ "data": doc }),
-        },
+        Shape::Signal => compact_signal(resource(doc)),
+        Shape::SignalList => signal_list(doc),
+        Shape::Connection => connection(resource(doc)),
+        Shape::ConnectionList => json!({ "connections": list(connection), "page": page(doc) }),
+        Shape::Vehicle => vehicle(resource(doc)),
+        Shape::Application => application(resource(doc)),
+        Shape::ApplicationList => json!({ "applications": list(application) }),
+        Shape::SecretList => json!({ "secrets": list(secret) }),
     };
     let sentence = if spec.annotations.read_only {
         None

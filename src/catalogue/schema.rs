@@ -1,11 +1,12 @@
-//! The JSON Schemas a tool publishes, computed from the IR at build time.
+//! The JSON Schemas a tool publishes, computed from its spec: by the generator, which stores them
+//! as text in the tables, and by tests holding results against the error part.
 
 use serde_json::{Map, Value, json};
 
-use super::ir::{Catalogue, Location, Param, ParamType, Tool};
+use super::spec::{ParamSpec, ParamType, ToolSpec};
 
 /// The one schema every id shares: a single, clean path segment or header value.
-pub fn id_schema() -> Value {
+fn id_schema() -> Value {
     json!({
         "type": "string",
         "minLength": 1,
@@ -15,7 +16,7 @@ pub fn id_schema() -> Value {
     })
 }
 
-fn bound(p: &Param, v: f64) -> Value {
+fn bound(p: &ParamSpec, v: f64) -> Value {
     if p.ty == ParamType::Integer {
         json!(v as i64)
     } else {
@@ -23,7 +24,7 @@ fn bound(p: &Param, v: f64) -> Value {
     }
 }
 
-pub fn param_schema(p: &Param, signal_codes: &[String]) -> Value {
+fn param_schema(p: &ParamSpec, signal_codes: &[&str]) -> Value {
     let mut s = match p.ty {
         ParamType::Id => id_schema(),
         ParamType::String => json!({ "type": "string" }),
@@ -46,16 +47,16 @@ pub fn param_schema(p: &Param, signal_codes: &[String]) -> Value {
     s
 }
 
-pub fn input_schema(tool: &Tool, signal_codes: &[String]) -> Value {
+pub fn input_schema(tool: &ToolSpec, signal_codes: &[&str]) -> Value {
     let mut properties = Map::new();
-    for p in &tool.params {
-        properties.insert(p.name.clone(), param_schema(p, signal_codes));
+    for p in tool.params {
+        properties.insert(p.name.to_string(), param_schema(p, signal_codes));
     }
     let required: Vec<&str> = tool
         .params
         .iter()
         .filter(|p| p.required)
-        .map(|p| p.name.as_str())
+        .map(|p| p.name)
         .collect();
     json!({
         "type": "object",
@@ -103,21 +104,12 @@ pub fn raw_schema() -> Value {
     json!({ "type": "object", "anyOf": [{ "required": ["data"] }, { "required": ["id", "type"] }] })
 }
 
-/// A tool's published outputSchema: everything it can return, so clients that validate
+/// A tool's published outputSchema: everything it can return (its shape's schema, an error, a
+/// dry run, and Smartcar's own document for `raw` tools), so clients that validate
 /// structuredContent (even on errors) never reject a real answer.
-pub fn output_schema(tool: &Tool, cat: &Catalogue) -> Value {
-    let shape = cat
-        .shapes
-        .iter()
-        .find(|s| s.name == tool.output)
-        .map(|s| s.schema.clone())
-        .unwrap_or_else(|| json!({ "type": "object" }));
-    let mut branches = vec![shape, error_schema(), dry_run_schema()];
-    if tool
-        .params
-        .iter()
-        .any(|p| p.location == Location::Local && p.name == "raw")
-    {
+pub fn output_schema(tool: &ToolSpec, shape_schema: &Value) -> Value {
+    let mut branches = vec![shape_schema.clone(), error_schema(), dry_run_schema()];
+    if tool.raw {
         branches.push(raw_schema());
     }
     json!({ "type": "object", "anyOf": branches })

@@ -1,11 +1,23 @@
-//! Checks the parsed catalogue and lowers it to the IR, collecting every problem instead of
-//! stopping at the first, so a maintainer fixes a broken YAML in one round.
+//! Checks the parsed catalogue and lowers it to the catalogue model (`catalogue::spec`), collecting
+//! every problem instead of stopping at the first, so a maintainer fixes a broken YAML in one round.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::ir::*;
-use super::model::{self, Sp};
+use super::model::{self, Spanned};
+use super::schema;
+use super::spec::*;
+use super::{Catalogue, ShapeDef};
+
+/// Text for the model's `&'static` fields: build.rs is a short-lived program, so what it parsed
+/// may live until it exits.
+fn leak(s: impl Into<String>) -> &'static str {
+    Box::leak(s.into().into_boxed_str())
+}
+
+fn leak_all<T>(v: Vec<T>) -> &'static [T] {
+    Box::leak(v.into_boxed_slice())
+}
 
 /// One problem, printed as `FILE:LINE:COL: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +44,7 @@ struct Sink {
 }
 
 impl Sink {
-    fn at<T>(&mut self, at: &Sp<T>, message: String) {
+    fn at<T>(&mut self, at: &Spanned<T>, message: String) {
         self.out.push(Diagnostic {
             file: self.file,
             line: at.line,
@@ -43,7 +55,7 @@ impl Sink {
 }
 
 /// MCP tool names (SEP-986): 1 to 128 characters of letters, digits, `_`, `-` and `.`.
-pub fn valid_tool_name(name: &str) -> bool {
+fn valid_tool_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name
@@ -56,10 +68,6 @@ fn valid_header_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-fn one_of(value: &str, allowed: &[&str]) -> bool {
-    allowed.contains(&value)
 }
 
 /// Parses and checks both files; either the whole catalogue or every problem found.
@@ -89,24 +97,30 @@ pub fn check(tools_yaml: &str, signals_yaml: &str) -> Result<Catalogue, Vec<Diag
         file: "signals.yaml",
         out: Vec::new(),
     };
-    let (groups, unmapped) = lower_signals(&signals, &mut sink);
+    let (signals, unmapped) = lower_signals(&signals, &mut sink);
     problems.append(&mut sink.out);
     let mut sink = Sink {
         file: "tools.yaml",
         out: Vec::new(),
     };
-    let codes: BTreeSet<String> = groups
-        .iter()
-        .flat_map(|g| g.signals.iter().map(|s| s.code.clone()))
-        .collect();
-    let tools_ir = lower_tools(&tools, &codes, &mut sink);
+    let codes: BTreeSet<String> = signals.iter().map(|s| s.code.to_string()).collect();
     let shapes = lower_shapes(&tools, &mut sink);
+    let mut specs = lower_tools(&tools, &codes, &mut sink);
     problems.append(&mut sink.out);
     if problems.is_empty() {
+        let codes: Vec<&str> = signals.iter().map(|s| s.code).collect();
+        for t in &mut specs {
+            let shape = shapes
+                .iter()
+                .find(|s| s.shape == t.output)
+                .expect("checked: every output is a declared shape");
+            t.input_schema = leak(schema::input_schema(t, &codes).to_string());
+            t.output_schema = leak(schema::output_schema(t, &shape.schema).to_string());
+        }
         Ok(Catalogue {
-            tools: tools_ir,
+            tools: specs,
             shapes,
-            groups,
+            signals,
             unmapped,
         })
     } else {
@@ -115,10 +129,10 @@ pub fn check(tools_yaml: &str, signals_yaml: &str) -> Result<Catalogue, Vec<Diag
     }
 }
 
-fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Group>, Vec<Unmapped>) {
+fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Signal>, Vec<Unmapped>) {
     let mut codes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut aliases: BTreeMap<String, String> = BTreeMap::new();
-    let mut groups = Vec::new();
+    let mut signals = Vec::new();
     let mut group_names = BTreeSet::new();
     for g in &file.groups {
         if !group_names.insert(g.group.value.clone()) {
@@ -133,7 +147,6 @@ fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Group>, Vec
                 format!("group `{}`: has no signals", g.group.value),
             );
         }
-        let mut signals = Vec::new();
         for s in &g.signals {
             let code = &s.code.value;
             let ctx = format!("signal `{code}`");
@@ -158,13 +171,14 @@ fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Group>, Vec
                     format!("{ctx}: duplicate code (first declared at line {l}, column {c})"),
                 );
             }
-            if !one_of(&s.kind.value, SIGNAL_KINDS) {
+            let kind = SignalKind::parse(&s.kind.value);
+            if kind.is_none() {
                 sink.at(
                     &s.kind,
                     format!(
                         "{ctx}: unknown kind `{}` (expected one of {})",
                         s.kind.value,
-                        SIGNAL_KINDS.join(", ")
+                        SignalKind::words()
                     ),
                 );
             }
@@ -189,19 +203,16 @@ fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Group>, Vec
                 }
             }
             signals.push(Signal {
-                code: code.clone(),
-                name: s.name.value.clone(),
-                description: s.description.value.trim().to_string(),
-                unit: s.unit.as_ref().map(|u| u.value.clone()),
-                kind: s.kind.value.clone(),
-                aliases: s.aliases.iter().map(|a| a.value.clone()).collect(),
+                code: leak(code.as_str()),
+                group: leak(g.group.value.as_str()),
+                group_title: leak(g.title.value.as_str()),
+                name: leak(s.name.value.as_str()),
+                description: leak(s.description.value.trim()),
+                unit: s.unit.as_ref().map(|u| leak(u.value.as_str())),
+                kind: kind.unwrap_or(SignalKind::String),
+                aliases: leak_all(s.aliases.iter().map(|a| leak(a.value.as_str())).collect()),
             });
         }
-        groups.push(Group {
-            group: g.group.value.clone(),
-            title: g.title.value.clone(),
-            signals,
-        });
     }
     // An alias spelled like a real code would make a code mean two things.
     for g in &file.groups {
@@ -251,17 +262,27 @@ fn lower_signals(file: &model::SignalsFile, sink: &mut Sink) -> (Vec<Group>, Vec
             }
         }
         unmapped.push(Unmapped {
-            alias: u.alias.value.clone(),
-            near: u.near.iter().map(|n| n.value.clone()).collect(),
+            alias: leak(u.alias.value.as_str()),
+            near: leak_all(u.near.iter().map(|n| leak(n.value.as_str())).collect()),
         });
     }
-    (groups, unmapped)
+    (signals, unmapped)
 }
 
-fn lower_shapes(file: &model::ToolsFile, sink: &mut Sink) -> Vec<Shape> {
+fn lower_shapes(file: &model::ToolsFile, sink: &mut Sink) -> Vec<ShapeDef> {
     let mut out = Vec::new();
     for (name, def) in &file.shapes {
         let ctx = format!("shape `{name}`");
+        let shape = Shape::parse(name);
+        if shape.is_none() {
+            sink.at(
+                &def.description,
+                format!(
+                    "{ctx}: the runtime implements no such shape (it implements {})",
+                    Shape::words()
+                ),
+            );
+        }
         let schema = &def.schema.value;
         if schema.get("type").and_then(|t| t.as_str()) != Some("object") {
             sink.at(&def.schema, format!("{ctx}: schema must be `type: object`"));
@@ -269,8 +290,9 @@ fn lower_shapes(file: &model::ToolsFile, sink: &mut Sink) -> Vec<Shape> {
         if !file.tools.iter().any(|t| &t.output.value == name) {
             sink.at(&def.description, format!("{ctx}: no tool uses it"));
         }
-        out.push(Shape {
-            name: name.clone(),
+        let Some(shape) = shape else { continue };
+        out.push(ShapeDef {
+            shape,
             description: def.description.value.trim().to_string(),
             schema: schema.clone(),
         });
@@ -278,21 +300,11 @@ fn lower_shapes(file: &model::ToolsFile, sink: &mut Sink) -> Vec<Shape> {
     out
 }
 
-/// The `{name}` placeholders of a `says` sentence.
-pub fn placeholders(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find('{') {
-        let Some(len) = rest[start..].find('}') else {
-            break;
-        };
-        out.push(&rest[start + 1..start + len]);
-        rest = &rest[start + len + 1..];
-    }
-    out
-}
-
-fn lower_tools(file: &model::ToolsFile, codes: &BTreeSet<String>, sink: &mut Sink) -> Vec<Tool> {
+fn lower_tools(
+    file: &model::ToolsFile,
+    codes: &BTreeSet<String>,
+    sink: &mut Sink,
+) -> Vec<ToolSpec> {
     let mut names: BTreeMap<String, u64> = BTreeMap::new();
     let mut tools = Vec::new();
     if file.tools.is_empty() {
@@ -318,22 +330,24 @@ fn lower_tools(file: &model::ToolsFile, codes: &BTreeSet<String>, sink: &mut Sin
                 format!("{ctx}: duplicate tool name (first declared at line {first})"),
             );
         }
-        for (field, value, allowed) in [
-            ("toolset", &t.toolset, TOOLSETS),
-            ("method", &t.method, METHODS),
-            ("api", &t.api, APIS),
-        ] {
-            if !one_of(&value.value, allowed) {
+        let mut word = |field: &str, value: &Spanned<String>, known: Option<()>, words: String| {
+            if known.is_none() {
                 sink.at(
                     value,
                     format!(
-                        "{ctx}: unknown {field} `{}` (expected one of {})",
-                        value.value,
-                        allowed.join(", ")
+                        "{ctx}: unknown {field} `{}` (expected one of {words})",
+                        value.value
                     ),
                 );
             }
-        }
+        };
+        let toolset = Toolset::parse(&t.toolset.value);
+        word("toolset", &t.toolset, toolset.map(drop), Toolset::words());
+        let method = Method::parse(&t.method.value);
+        word("method", &t.method, method.map(drop), Method::words());
+        let api = Api::parse(&t.api.value);
+        word("api", &t.api, api.map(drop), Api::words());
+        let output = Shape::parse(&t.output.value);
         for (field, value) in [("title", &t.title), ("description", &t.description)] {
             if value.value.trim().is_empty() {
                 sink.at(value, format!("{ctx}: {field} is empty"));
@@ -366,9 +380,27 @@ fn lower_tools(file: &model::ToolsFile, codes: &BTreeSet<String>, sink: &mut Sin
                 sink.at(r, format!("{ctx}: an empty redact key"));
             }
         }
-        let params = lower_params(t, &ctx, sink);
+        let mut params = lower_params(t, &ctx, sink);
+        if t.raw {
+            if !a.read_only {
+                sink.at(
+                    &t.name,
+                    format!("{ctx}: `raw` is for read_only tools (their answer is a document)"),
+                );
+            }
+            params.push(RAW_PARAM);
+        }
         let segments = lower_path(t, &params, &ctx, sink);
-        if !file.shapes.contains_key(&t.output.value) {
+        if output.is_none() {
+            sink.at(
+                &t.output,
+                format!(
+                    "{ctx}: output shape `{}` is not one the runtime implements (it implements {})",
+                    t.output.value,
+                    Shape::words()
+                ),
+            );
+        } else if !file.shapes.contains_key(&t.output.value) {
             let known: Vec<&str> = file.shapes.keys().map(String::as_str).collect();
             sink.at(
                 &t.output,
@@ -386,14 +418,19 @@ fn lower_tools(file: &model::ToolsFile, codes: &BTreeSet<String>, sink: &mut Sin
                     format!("{ctx}: `says` is for tools that change something"),
                 );
             }
-            for ph in placeholders(&says.value) {
-                if !params.iter().any(|p| p.name == ph) {
-                    sink.at(
-                        says,
-                        format!("{ctx}: `says` names `{{{ph}}}`, which is not a parameter"),
-                    );
-                }
-            }
+            check_placeholders("says", says, &params, &ctx, sink);
+        }
+        match (&t.asks, t.confirm) {
+            (Some(asks), true) => check_placeholders("asks", asks, &params, &ctx, sink),
+            (Some(asks), false) => sink.at(
+                asks,
+                format!("{ctx}: `asks` is the confirmation question, for `confirm: true` tools"),
+            ),
+            (None, true) => sink.at(
+                &t.name,
+                format!("{ctx}: `confirm: true` needs `asks`, the question the human answers"),
+            ),
+            (None, false) => {}
         }
         if let Some(sig) = &t.confirm_signal
             && !codes.contains(&sig.value)
@@ -403,33 +440,56 @@ fn lower_tools(file: &model::ToolsFile, codes: &BTreeSet<String>, sink: &mut Sin
                 format!("{ctx}: confirm_signal `{}` is not a signal code", sig.value),
             );
         }
-        tools.push(Tool {
-            name: name.clone(),
-            toolset: t.toolset.value.clone(),
-            title: t.title.value.trim().to_string(),
-            description: t.description.value.trim().to_string(),
-            method: t.method.value.clone(),
-            api: t.api.value.clone(),
-            path: t.path.value.clone(),
-            segments,
+        tools.push(ToolSpec {
+            name: leak(name.as_str()),
+            toolset: toolset.unwrap_or(Toolset::Connections),
+            title: leak(t.title.value.trim()),
+            description: leak(t.description.value.trim()),
+            summary: leak(super::docs::summary(t.description.value.trim())),
+            method: method.unwrap_or(Method::Get),
+            api: api.unwrap_or(Api::Vehicle),
+            path: leak(t.path.value.as_str()),
+            segments: leak_all(segments),
             confirm: t.confirm,
-            output: t.output.value.clone(),
-            says: t.says.as_ref().map(|s| s.value.clone()),
-            confirm_signal: t.confirm_signal.as_ref().map(|s| s.value.clone()),
-            redact: t.redact.iter().map(|r| r.value.clone()).collect(),
+            asks: t.asks.as_ref().map(|s| leak(s.value.as_str())),
+            output: output.unwrap_or(Shape::Signal),
+            raw: t.raw,
+            says: t.says.as_ref().map(|s| leak(s.value.as_str())),
+            confirm_signal: t.confirm_signal.as_ref().map(|s| leak(s.value.as_str())),
+            redact: leak_all(t.redact.iter().map(|r| leak(r.value.as_str())).collect()),
+            // Filled in once the whole catalogue is known to be sound (`check`).
+            input_schema: "",
+            output_schema: "",
             annotations: Annotations {
                 read_only: a.read_only,
                 destructive: a.destructive,
                 idempotent: a.idempotent,
                 open_world: a.open_world,
             },
-            params,
+            params: leak_all(params),
         });
     }
     tools
 }
 
-fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
+fn check_placeholders(
+    key: &str,
+    text: &Spanned<String>,
+    params: &[ParamSpec],
+    ctx: &str,
+    sink: &mut Sink,
+) {
+    for ph in placeholders(&text.value) {
+        if !params.iter().any(|p| p.name == ph) {
+            sink.at(
+                text,
+                format!("{ctx}: `{key}` names `{{{ph}}}`, which is not a parameter"),
+            );
+        }
+    }
+}
+
+fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<ParamSpec> {
     let mut out = Vec::new();
     let mut seen_names = BTreeSet::new();
     let mut seen_wire = BTreeSet::new();
@@ -450,12 +510,13 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
         if !seen_names.insert(pname.clone()) {
             sink.at(&p.name, format!("{ctx}: declared twice"));
         }
-        let location = Location::parse(&p.location.value);
+        // `local` is the server's own switch, declared with the tool key `raw: true`.
+        let location = Location::parse(&p.location.value).filter(|l| *l != Location::Local);
         if location.is_none() {
             sink.at(
                 &p.location,
                 format!(
-                    "{ctx}: unknown location `{}` (expected one of path, query, header, body, local)",
+                    "{ctx}: unknown location `{}` (expected one of path, query, header, body; the `raw` switch is the tool key `raw: true`)",
                     p.location.value
                 ),
             );
@@ -465,8 +526,9 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
             sink.at(
                 &p.ty,
                 format!(
-                    "{ctx}: unknown type `{}` (expected one of id, string, integer, number, boolean, signal_code)",
-                    p.ty.value
+                    "{ctx}: unknown type `{}` (expected one of {})",
+                    p.ty.value,
+                    ParamType::words()
                 ),
             );
         }
@@ -477,10 +539,6 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
             .unwrap_or_else(|| pname.clone());
         let wire_at = p.wire.as_ref().unwrap_or(&p.name);
         match location {
-            Some(Location::Local) if p.wire.is_some() => sink.at(
-                wire_at,
-                format!("{ctx}: a local parameter takes no `wire` name"),
-            ),
             Some(Location::Path) => {
                 if p.wire.is_some() {
                     sink.at(
@@ -587,22 +645,27 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<Param> {
         if p.description.value.trim().is_empty() {
             sink.at(&p.description, format!("{ctx}: description is empty"));
         }
-        out.push(Param {
-            name: pname.clone(),
+        out.push(ParamSpec {
+            name: leak(pname.as_str()),
             location: location.unwrap_or(Location::Query),
-            wire,
+            wire: leak(wire),
             ty: ty.unwrap_or(ParamType::String),
             required: p.required,
-            enum_values,
+            enum_values: leak_all(enum_values.into_iter().map(leak).collect()),
             minimum: p.minimum.as_ref().map(|m| m.value),
             maximum: p.maximum.as_ref().map(|m| m.value),
-            description: p.description.value.trim().to_string(),
+            description: leak(p.description.value.trim()),
         });
     }
     out
 }
 
-fn lower_path(t: &model::ToolDef, params: &[Param], ctx: &str, sink: &mut Sink) -> Vec<Segment> {
+fn lower_path(
+    t: &model::ToolDef,
+    params: &[ParamSpec],
+    ctx: &str,
+    sink: &mut Sink,
+) -> Vec<Segment> {
     let path = &t.path.value;
     let mut segments = Vec::new();
     if !path.starts_with('/') {
@@ -628,7 +691,7 @@ fn lower_path(t: &model::ToolDef, params: &[Param], ctx: &str, sink: &mut Sink) 
         } else if raw.contains(['{', '}', '?', '#', ' ']) {
             sink.at(&t.path, format!("{ctx}: path segment `{raw}` is malformed"));
         } else {
-            segments.push(Segment::Literal(raw.to_string()));
+            segments.push(Segment::Literal(leak(raw)));
         }
     }
     for (i, p) in params.iter().enumerate() {

@@ -1,0 +1,230 @@
+//! The catalogue model: one set of types for the generator (build.rs lowers tools.yaml and
+//! signals.yaml into them) and the runtime (the generated tables are statics of them).
+//!
+//! std and serde_json only, so build.rs can compile this file with `#[path]`. Text is `&'static str` in both
+//! worlds: the generated statics borrow literals, and the generator, a short-lived build program,
+//! leaks what it parsed. Every enum spells its YAML words here and nowhere else.
+
+/// Declares a closed enum with its YAML spelling, `ALL`, `as_str` and `parse`.
+macro_rules! words {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word tools.yaml and signals.yaml use.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $word),+ }
+            }
+
+            pub fn parse(word: &str) -> Option<Self> {
+                match word { $($word => Some($name::$variant),)+ _ => None }
+            }
+
+            /// Every word, for "expected one of" messages.
+            pub fn words() -> String {
+                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+    };
+}
+
+words! {
+    /// A group of tools an operator serves or not.
+    Toolset {
+        Connections = "connections",
+        Signals = "signals",
+        Commands = "commands",
+        Management = "management",
+    }
+}
+
+words! {
+    Method { Get = "GET", Post = "POST", Put = "PUT", Patch = "PATCH", Delete = "DELETE" }
+}
+
+words! {
+    /// Which base URL a tool's path is joined to.
+    Api { Vehicle = "vehicle", Management = "management" }
+}
+
+words! {
+    Location {
+        Path = "path",
+        Query = "query",
+        Header = "header",
+        Body = "body",
+        /// Read by the server itself (the `raw` switch), never sent to Smartcar.
+        Local = "local",
+    }
+}
+
+words! {
+    ParamType {
+        Id = "id",
+        String = "string",
+        Integer = "integer",
+        Number = "number",
+        Boolean = "boolean",
+        SignalCode = "signal_code",
+    }
+}
+
+words! {
+    SignalKind { Boolean = "boolean", Number = "number", String = "string", Object = "object" }
+}
+
+words! {
+    /// The result shapes the runtime implements (`tool/shape.rs` matches on every one); a tool's
+    /// `output:` must name one of them.
+    Shape {
+        Command = "command",
+        Deletion = "deletion",
+        Signal = "signal",
+        SignalList = "signal_list",
+        Connection = "connection",
+        ConnectionList = "connection_list",
+        Vehicle = "vehicle",
+        Application = "application",
+        ApplicationList = "application_list",
+        SecretList = "secret_list",
+    }
+}
+
+impl ParamType {
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ParamType::Integer | ParamType::Number)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Annotations {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+    pub open_world: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment {
+    Literal(&'static str),
+    /// Index into `ToolSpec::params`.
+    Param(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    /// Query key, header name, dotted JSON body path, or (for path parameters) the name itself.
+    pub wire: &'static str,
+    pub location: Location,
+    pub ty: ParamType,
+    pub required: bool,
+    pub enum_values: &'static [&'static str],
+    pub minimum: Option<f64>,
+    pub maximum: Option<f64>,
+    pub description: &'static str,
+}
+
+/// The local parameter a `raw: true` tool gets: the switch to Smartcar's own document.
+pub const RAW_PARAM: ParamSpec = ParamSpec {
+    name: "raw",
+    wire: "raw",
+    location: Location::Local,
+    ty: ParamType::Boolean,
+    required: false,
+    enum_values: &[],
+    minimum: None,
+    maximum: None,
+    description: "true returns Smartcar's upstream JSON:API document unchanged instead of the compact result.",
+};
+
+/// One tool: what tools/list publishes and how a call becomes an HTTP request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    /// The description's first sentence, for one-line listings.
+    pub summary: &'static str,
+    pub toolset: Toolset,
+    pub method: Method,
+    pub api: Api,
+    pub path: &'static str,
+    pub segments: &'static [Segment],
+    pub params: &'static [ParamSpec],
+    pub annotations: Annotations,
+    /// A human must confirm the call before it is sent.
+    pub confirm: bool,
+    /// The question that human answers; `{param}` is replaced by the argument.
+    pub asks: Option<&'static str>,
+    /// Result keys removed before a result reaches the model (compared ignoring case, `_`, `-`).
+    pub redact: &'static [&'static str],
+    /// The published JSON Schema of the arguments, as JSON text.
+    pub input_schema: &'static str,
+    pub output: Shape,
+    /// The tool takes `raw` (its last parameter) and may answer with Smartcar's own document.
+    pub raw: bool,
+    /// The published JSON Schema of the results (shape, error, dry run, raw), as JSON text.
+    pub output_schema: &'static str,
+    /// Sentence a successful change opens with; `{param}` is replaced by the argument.
+    pub says: Option<&'static str>,
+    /// Signal that confirms a pending command took effect.
+    pub confirm_signal: Option<&'static str>,
+}
+
+impl ToolSpec {
+    /// Whether this tool only reads, so that re-sending it after a 5xx or a timeout is safe.
+    pub fn is_read(&self) -> bool {
+        self.annotations.read_only
+    }
+
+    /// The value of the parameter the tool acts on: its first path parameter.
+    pub fn target<'a>(
+        &self,
+        args: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&'a str> {
+        self.segments.iter().find_map(|s| match s {
+            Segment::Param(i) => args.get(self.params[*i].name)?.as_str(),
+            Segment::Literal(_) => None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    pub code: &'static str,
+    /// The code prefix, e.g. `tractionbattery`.
+    pub group: &'static str,
+    /// Smartcar's PascalCase group name, e.g. `TractionBattery`.
+    pub group_title: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub unit: Option<&'static str>,
+    pub kind: SignalKind,
+    pub aliases: &'static [&'static str],
+}
+
+/// An older dotted code with no v3 counterpart, and the codes closest to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unmapped {
+    pub alias: &'static str,
+    pub near: &'static [&'static str],
+}
+
+/// `{name}` placeholders in a `says` or `asks` template.
+pub fn placeholders(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        out.push(&rest[start + 1..start + len]);
+        rest = &rest[start + len + 1..];
+    }
+    out
+}
