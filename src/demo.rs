@@ -413,9 +413,9 @@ fn quantity(v: f64, unit: Option<&str>) -> String {
     }
 }
 
-// Extractors. Tool results are being reshaped (issue 8: compact signals and command outcomes,
-// while `raw: true` keeps Smartcar's JSON:API document), so each reader tries the compact shape
-// first, then the upstream document, then the `{data: ...}`-wrapped variant of it.
+// Extractors. Each reader tries the compact result first, then Smartcar's JSON:API document
+// (what `raw: true` returns and what the simulator serves), then the `{data: ...}`-wrapped
+// variant of it: the tests read the simulator's own state through the same readers.
 
 /// The first of these JSON pointers that is present and not null.
 fn first<'a>(v: &'a Value, pointers: &[&str]) -> Option<&'a Value> {

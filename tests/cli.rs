@@ -97,7 +97,7 @@ fn tools_json_is_the_tools_list_snapshot() {
     let printed = stdout_of(&["tools", "--json"]);
     assert_eq!(
         printed,
-        crate::docs::tools_list_json(),
+        crate::snapshots::tools_list_json(),
         "`tools --json` must print exactly what tools/list publishes"
     );
     let snapshot = std::fs::read_to_string(concat!(
@@ -108,7 +108,7 @@ fn tools_json_is_the_tools_list_snapshot() {
     .replace("\r\n", "\n");
     assert!(
         printed == snapshot,
-        "tests/snapshots/tools_list.json is stale: `cargo test --test tests docs::` rewrites it"
+        "tests/snapshots/tools_list.json is stale: `cargo test --test tests` rewrites it"
     );
 }
 

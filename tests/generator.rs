@@ -1,16 +1,7 @@
 //! The catalogue generator: the real YAML passes, and each broken form is reported with its line.
 
-use crate::codegen::{self, docs::Templates};
-
-const TOOLS_YAML: &str = include_str!("../tools.yaml");
-const SIGNALS_YAML: &str = include_str!("../signals.yaml");
-
-fn templates() -> Templates {
-    Templates {
-        tools: include_str!("../templates/tools.md.j2").into(),
-        signals: include_str!("../templates/signals.md.j2").into(),
-    }
-}
+use crate::codegen;
+use crate::common::catalogue::{SIGNALS_YAML, TOOLS_YAML, templates};
 
 /// Diagnostics for a tools.yaml with `from` replaced by `to` (which must occur exactly once).
 fn tools_problems(from: &str, to: &str) -> (Vec<String>, usize) {
@@ -227,8 +218,8 @@ fn signal_codes_must_carry_their_group_and_be_unique() {
 /// diagnostics of `NAME.expected`; a new generator check is one new fixture pair.
 #[test]
 fn each_invalid_fixture_reports_its_expected_diagnostics() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/invalid");
-    let mut fixtures: Vec<_> = std::fs::read_dir(dir)
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut fixtures: Vec<_> = std::fs::read_dir(dir.join("tests/fixtures/invalid"))
         .expect("fixtures/invalid exists")
         .map(|e| e.expect("a readable entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
@@ -242,6 +233,7 @@ fn each_invalid_fixture_reports_its_expected_diagnostics() {
             Err(problems) => problems.iter().map(|d| d.to_string()).collect(),
         };
         let expected = yaml.with_extension("expected");
-        crate::docs::ensure_fresh(expected.to_str().unwrap(), &(got.join("\n") + "\n"));
+        let relative = expected.strip_prefix(dir).unwrap().to_str().unwrap();
+        crate::common::snapshot::ensure_fresh(relative, &(got.join("\n") + "\n"));
     }
 }

@@ -8,13 +8,15 @@ mod common;
 
 mod auth;
 mod cli;
-mod docs;
 mod e2e;
 mod faults;
 mod generator;
 mod golden;
+mod guide;
 mod operator;
 mod results;
 mod secrets;
 mod simulated;
+mod snapshots;
+mod tidy;
 mod validation;

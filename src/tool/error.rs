@@ -150,3 +150,97 @@ impl ToolError {
         ToolResult::error(self.message(tool), self.to_json())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::{SCHEMAS, TOOLS, schema};
+
+    fn upstream() -> UpstreamError {
+        UpstreamError::parse(
+            429,
+            br#"{"errors":[{"type":"RATE_LIMIT","code":"VEHICLE","detail":"Too many requests","resolution":{"type":"RETRY_LATER"}}]}"#,
+            Some("req-1"),
+            Some(30),
+        )
+    }
+
+    /// One of every variant, with every optional part present where it has one.
+    fn every_variant() -> Vec<ToolError> {
+        vec![
+            ToolError::InvalidArguments(ArgumentError {
+                problems: vec!["`signal_code` \"batery\" is not a Smartcar signal code".into()],
+                suggestions: vec!["tractionbattery-stateofcharge".into()],
+            }),
+            ToolError::InvalidArguments(ArgumentError {
+                problems: vec!["`percent` must be at most 100 (got 101)".into()],
+                suggestions: vec![],
+            }),
+            ToolError::NotConfirmed {
+                question: "Unlock vehicle v-1 for user u-1?".into(),
+                why: "the human declined",
+            },
+            ToolError::ConfirmationUnavailable {
+                question: "Delete user u-1?".into(),
+            },
+            ToolError::Auth(Box::new(AuthError::MissingCredentials(vec![
+                "SMARTCAR_CLIENT_ID",
+            ]))),
+            ToolError::Auth(Box::new(AuthError::Rejected(upstream()))),
+            ToolError::Auth(Box::new(AuthError::Unreadable("empty access_token".into()))),
+            ToolError::Auth(Box::new(AuthError::Transport("timed out".into()))),
+            ToolError::Upstream(Box::new(upstream())),
+            ToolError::Upstream(Box::new(UpstreamError::transport("timed out".into()))),
+            ToolError::BadResponse {
+                status: 200,
+                detail: "Smartcar answered HTTP 200 with a body that is not JSON (3 bytes)".into(),
+            },
+            ToolError::CommandFailed {
+                status: 200,
+                detail: Some(serde_json::json!({"code": "DOOR_OPEN"})),
+                response: serde_json::json!({"data": {"attributes": {"status": {"value": "ERROR"}}}}),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_variant_matches_the_published_error_schema_of_every_tool() {
+        let error = jsonschema::validator_for(&schema::error_schema()).unwrap();
+        let outputs: Vec<_> = SCHEMAS
+            .iter()
+            .map(|s| {
+                jsonschema::validator_for(&serde_json::Value::Object(s.output.clone())).unwrap()
+            })
+            .collect();
+        for e in every_variant() {
+            let result = e.clone().into_result("get_signal");
+            assert!(result.is_error);
+            assert_eq!(result.error_type.as_deref(), Some(e.kind()), "{e:?}");
+            assert_eq!(result.structured["error"]["type"], e.kind(), "{e:?}");
+            assert!(
+                error.is_valid(&result.structured),
+                "{e:?}: {}",
+                result.structured
+            );
+            for (t, v) in TOOLS.iter().zip(&outputs) {
+                assert!(v.is_valid(&result.structured), "{}: {e:?}", t.name);
+            }
+            // The sentence names the tool, and never leaks Rust's Debug form.
+            let lead = result.lead.unwrap();
+            assert!(lead.contains("get_signal"), "{lead}");
+            assert!(!lead.contains("Some(") && !lead.contains("Box("), "{lead}");
+        }
+    }
+
+    #[test]
+    fn the_structured_error_carries_smartcars_status_type_code_and_a_hint() {
+        let v = ToolError::Upstream(Box::new(upstream())).to_json();
+        let e = &v["error"];
+        assert_eq!(e["status"], 429);
+        assert_eq!(e["type"], "RATE_LIMIT");
+        assert_eq!(e["code"], "VEHICLE");
+        assert_eq!(e["retry_after_seconds"], 30);
+        assert_eq!(e["request_id"], "req-1");
+        assert!(e["hint"].as_str().unwrap().contains("retry after 30 s"));
+    }
+}

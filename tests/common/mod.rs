@@ -1,4 +1,8 @@
-//! Shared test helpers: a simulator, settings pointed at it, and one-call shortcuts.
+//! Shared test helpers: a simulator, settings pointed at it, one-call shortcuts, the MCP clients;
+//! `snapshot` (generated files kept fresh) and `catalogue` (the YAML sources) beside them.
+
+pub mod catalogue;
+pub mod snapshot;
 
 use std::sync::Arc;
 

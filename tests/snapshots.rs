@@ -1,0 +1,194 @@
+//! Generated docs and snapshots stay fresh: the README's tables, `tests/snapshots/` (the
+//! tools/list JSON and the generated Rust), and the generator's model is the compiled table.
+
+use smartcar_mcp::catalogue::{self as rt, SIGNALS, TOOLS};
+
+use std::path::Path;
+
+use crate::codegen;
+use crate::common;
+use crate::common::catalogue::{SIGNALS_YAML, TOOLS_YAML, generated, show};
+use crate::common::snapshot::{REGENERATE, ensure_fresh, refresh};
+
+fn markers(name: &str) -> (String, String) {
+    (
+        format!("<!-- BEGIN GENERATED: {name} -->"),
+        format!("<!-- END GENERATED: {name} -->"),
+    )
+}
+
+/// Byte range of the text between a region's markers (markers excluded).
+fn region_bounds(doc: &str, name: &str) -> (usize, usize) {
+    let (begin, end) = markers(name);
+    for m in [&begin, &end] {
+        assert_eq!(
+            doc.matches(m.as_str()).count(),
+            1,
+            "README.md must contain the line `{m}` exactly once"
+        );
+    }
+    let start = doc.find(&begin).unwrap() + begin.len();
+    let stop = doc.find(&end).unwrap();
+    assert!(
+        start <= stop,
+        "README.md: `{begin}` must come before `{end}`"
+    );
+    (start, stop)
+}
+
+fn region<'a>(doc: &'a str, name: &str) -> &'a str {
+    let (start, stop) = region_bounds(doc, name);
+    &doc[start..stop]
+}
+
+/// The blank line before the END marker keeps the last table row from swallowing the marker in
+/// renderers that let an HTML comment continue a table.
+fn splice(doc: &str, name: &str, body: &str) -> String {
+    let (start, stop) = region_bounds(doc, name);
+    format!("{}\n{}\n\n{}", &doc[..start], body.trim_end(), &doc[stop..])
+}
+
+fn read_readme() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    std::fs::read_to_string(path)
+        .expect("README.md is readable")
+        .replace("\r\n", "\n")
+}
+
+/// What `tests/snapshots/tools_list.json` holds: `smartcar-mcp tools --json` with default settings.
+pub fn tools_list_json() -> String {
+    let all = common::all_tools();
+    let json = serde_json::to_string_pretty(&smartcar_mcp::mcp::tools_json(&all))
+        .expect("tools serialize");
+    format!("{json}\n")
+}
+
+// --------------------------------------------------------------------------- freshness
+
+#[test]
+fn readme_tables_are_fresh() {
+    let out = generated();
+    // Both regions in one read-modify-write, so two tests never race on README.md.
+    let readme = read_readme();
+    let expected = splice(&readme, "tools", &out.tools_md);
+    let expected = splice(&expected, "signals", &out.signals_md);
+    ensure_fresh("README.md", &expected);
+}
+
+#[test]
+fn tools_list_snapshot_is_fresh() {
+    ensure_fresh("tests/snapshots/tools_list.json", &tools_list_json());
+}
+
+#[test]
+fn generated_rust_snapshot_is_fresh() {
+    ensure_fresh("tests/snapshots/catalogue.rs", &generated().rust);
+}
+
+/// The TypeScript server's 15 tool names plus `get_vehicle`: the README promises all of them, so
+/// losing one is a compatibility break, while adding a tool needs no edit here.
+const PROMISED_TOOLS: [&str; 16] = [
+    "list_connections",
+    "get_connection",
+    "delete_connection",
+    "delete_user",
+    "get_signals",
+    "get_signal",
+    "get_vehicle",
+    "lock_vehicle",
+    "unlock_vehicle",
+    "start_charge",
+    "stop_charge",
+    "set_charge_limit",
+    "set_navigation_destination",
+    "list_applications",
+    "get_application",
+    "list_application_secrets",
+];
+
+#[test]
+fn readme_lists_every_tool_and_every_signal_code() {
+    let readme = read_readme();
+    let tools = region(&readme, "tools");
+    let names = PROMISED_TOOLS
+        .iter()
+        .copied()
+        .chain(TOOLS.iter().map(|t| t.name));
+    for name in names {
+        assert!(
+            tools.contains(&format!("| `{name}` |")),
+            "README's tools table has no row for `{name}`; run `{REGENERATE}`"
+        );
+    }
+    assert!(tools.contains(&format!("{} tools in", TOOLS.len())));
+    let signals = region(&readme, "signals");
+    // smartcar-api.md 6.3 lists 93 codes; a code may be added, none may go missing.
+    assert!(SIGNALS.len() >= 93, "only {} signal codes", SIGNALS.len());
+    assert!(signals.contains(&format!("{} signal codes in", SIGNALS.len())));
+    for s in SIGNALS.iter() {
+        assert!(
+            signals.contains(&format!("| `{}` |", s.code)),
+            "README's signals table has no row for `{}`; run `{REGENERATE}`",
+            s.code
+        );
+        for a in s.aliases {
+            assert!(
+                signals.contains(&format!("`{a}`")),
+                "README's signals table does not list alias `{a}` of `{}`",
+                s.code
+            );
+        }
+    }
+}
+
+#[test]
+fn a_stale_file_is_rewritten_locally_and_only_reported_under_ci() {
+    let dir = std::env::temp_dir().join(format!("smartcar-mcp-docs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("stale.txt");
+    // An absolute path joined to the crate root stays itself, so the helper writes in `dir`.
+    let path = file.to_str().unwrap();
+    std::fs::write(&file, "old\n").unwrap();
+
+    let ci = refresh(path, "new\n", true).expect_err("stale under CI fails");
+    assert!(ci.contains(&format!("run `{REGENERATE}` locally")), "{ci}");
+    assert!(ci.contains("was:       old"), "{ci}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "old\n",
+        "CI never writes"
+    );
+
+    let local = refresh(path, "new\n", false).expect_err("stale locally fails once");
+    assert!(
+        local.contains("was stale and has been updated; re-run the tests"),
+        "{local}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "new\n");
+    assert_eq!(refresh(path, "new\n", false), Ok(()), "the re-run passes");
+    assert_eq!(refresh(path, "new\n", true), Ok(()));
+
+    std::fs::write(&file, "new\r\n").unwrap();
+    assert_eq!(
+        refresh(path, "new\n", true),
+        Ok(()),
+        "CRLF is not staleness"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// --------------------------------------------------------------------------- one model
+
+#[test]
+fn the_generator_model_is_exactly_the_compiled_table() {
+    // The generator lowers into the runtime's own types, so what it holds must be, field for
+    // field, what the binary compiled: no converter stands between them.
+    let cat =
+        codegen::lower::check(TOOLS_YAML, SIGNALS_YAML).unwrap_or_else(|e| panic!("{}", show(&e)));
+    assert_eq!(cat.tools.len(), TOOLS.len());
+    for (got, want) in cat.tools.iter().zip(TOOLS.iter()) {
+        assert_eq!(got, want, "`{}` differs from the compiled table", want.name);
+    }
+    assert_eq!(cat.signals.as_slice(), SIGNALS.as_slice());
+    assert_eq!(cat.unmapped.as_slice(), rt::UNMAPPED);
+}
