@@ -64,6 +64,23 @@ pub enum Command {
         #[arg(default_value = "{}")]
         args: String,
     },
+    /// Print the audit log of commands and deletions (newest last).
+    Audit {
+        /// Only entries at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z, or a date).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries for this vehicle id.
+        #[arg(long)]
+        vehicle: Option<String>,
+        /// Print JSON (one array) instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the upstream calls made and saved, per vehicle and tool, from the audit database.
+    Usage {
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the local Smartcar simulator alone and print the base URLs to use.
     Simulator {
         #[arg(long, default_value_t = 0)]
@@ -182,12 +199,49 @@ pub struct Options {
     /// Validate and return the request each call would send, sending nothing.
     #[arg(long, env = "SMARTCAR_DRY_RUN", global = true)]
     pub dry_run: bool,
+    /// Upstream calls in flight per vehicle; more wait their turn (see --vehicle-wait-ms).
+    #[arg(
+        long,
+        env = "SMARTCAR_MAX_CONCURRENT_PER_VEHICLE",
+        global = true,
+        default_value_t = DEFAULT_MAX_CONCURRENT_PER_VEHICLE as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_concurrent_per_vehicle: u64,
+    /// How long a call waits for its vehicle's turn before a retriable error.
+    #[arg(
+        long,
+        env = "SMARTCAR_VEHICLE_WAIT_MS",
+        global = true,
+        default_value_t = DEFAULT_VEHICLE_WAIT_MS
+    )]
+    pub vehicle_wait_ms: u64,
+    /// Reuse a read's answer for this many seconds (0: off); a command drops its vehicle's reads.
+    #[arg(long, env = "SMARTCAR_CACHE_TTL_S", global = true, default_value_t = 0)]
+    pub cache_ttl_s: u64,
+    /// Refuse calls locally once a vehicle has cost this many upstream calls today (UTC).
+    #[arg(long, env = "SMARTCAR_MAX_CALLS_PER_VEHICLE_PER_DAY", global = true)]
+    pub max_calls_per_vehicle_per_day: Option<u64>,
+    /// The audit log (SQLite file) of commands and deletions, `off` for none; default in the
+    /// platform's data directory.
+    #[arg(long, env = "SMARTCAR_AUDIT_DB", global = true)]
+    pub audit_db: Option<String>,
     /// Serve against the built-in simulator (overrides the URLs and credentials).
     #[arg(long, env = "SMARTCAR_SIMULATOR", global = true)]
     pub simulator: bool,
 }
 
 impl Options {
+    /// The audit file these options name: `off` (or empty) for none, else the path, else the
+    /// platform default.
+    pub fn audit_path(&self) -> Option<std::path::PathBuf> {
+        match self.audit_db.as_deref().map(str::trim) {
+            Some("off" | "OFF" | "none" | "") => None,
+            Some(p) => Some(p.into()),
+            None => default_audit_db(),
+        }
+    }
+
     /// The settings these options ask for. The two secrets of HTTP serving are read from the
     /// environment only: a flag would show them in `ps`.
     pub fn settings(&self) -> Settings {
@@ -218,6 +272,11 @@ impl Options {
                 dry_run: self.dry_run,
                 http_token: env_secret("SMARTCAR_MCP_HTTP_TOKEN"),
                 confirm_key: env_secret("SMARTCAR_MCP_CONFIRM_KEY"),
+                max_concurrent_per_vehicle: self.max_concurrent_per_vehicle as usize,
+                vehicle_wait: Duration::from_millis(self.vehicle_wait_ms),
+                cache_ttl: Duration::from_secs(self.cache_ttl_s),
+                max_calls_per_vehicle_per_day: self.max_calls_per_vehicle_per_day,
+                audit_db: self.audit_path(),
             },
         }
     }

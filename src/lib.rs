@@ -7,8 +7,10 @@
 //!   (`mcp::http`).
 //! - `tool`: one tool call, free of MCP: which tools are served (`tool::selection`), argument
 //!   checking (`tool::arguments`), the one call pipeline (`tool::call`), result shaping and size
-//!   (`tool::shape`, `tool::bound`), `ToolResult` (`tool::result`), `ToolError` (`tool::error`) and
-//!   the state every call shares (`tool::state`).
+//!   (`tool::shape`, `tool::bound`), `ToolResult` (`tool::result`), `ToolError` (`tool::error`),
+//!   the state every call shares (`tool::state`), and the controls on billed calls and commands:
+//!   coalescing, the read cache and per-vehicle lanes (`tool::traffic`), usage counters
+//!   (`tool::usage`) and the SQLite audit log (`tool::audit`).
 //! - `upstream`: the Smartcar client: request building (`upstream::request`), sending with the
 //!   retry policy (`upstream::executor`), the token cache (`upstream::auth`), Smartcar's errors
 //!   (`upstream::error`).

@@ -16,6 +16,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Signals { group }) => run::signals(&mut stdout(), group.as_deref())?,
         Some(Command::Call { tool, args }) => return run::call(&mut stdout(), o, tool, args).await,
         Some(Command::Demo) => return demo::run().await,
+        Some(Command::Audit {
+            since,
+            vehicle,
+            json,
+        }) => run::audit(
+            &mut stdout(),
+            o,
+            since.as_deref(),
+            vehicle.as_deref(),
+            *json,
+        )?,
+        Some(Command::Usage { json }) => run::usage(&mut stdout(), o, *json)?,
         Some(Command::Simulator { port }) => {
             simulator::run_standalone(*port, |banner| {
                 // The banner is this subcommand's output; stdout is not an MCP channel here.

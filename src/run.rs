@@ -12,7 +12,7 @@ use crate::mcp::{self, Shared};
 use crate::secret::Secret;
 use crate::settings::Settings;
 use crate::simulator;
-use crate::tool::{AppState, Confirm, Step, ToolError, Verdict, call, selection};
+use crate::tool::{AppState, Caller, Confirm, Step, ToolError, Verdict, call, selection};
 
 /// The tools these options serve, as indices into `TOOLS`.
 pub fn enabled_tools(o: &Options) -> anyhow::Result<Vec<usize>> {
@@ -159,7 +159,11 @@ pub async fn call(
     let (settings, _sim) = settings_for(o).await?;
     let state = AppState::new(settings, &enabled)?;
     let spec = state.lookup(tool).expect("checked above");
-    let Step::Done(result) = call::run(&state, spec, Some(args), &Terminal).await;
+    let caller = Caller {
+        transport: "cli",
+        ..Caller::default()
+    };
+    let Step::Done(result) = call::run(&state, spec, Some(args), &Terminal, &caller).await;
     // A refused confirmation is the operator's own answer, not a result to print.
     if result.error_type.as_deref() == Some("NOT_CONFIRMED") {
         anyhow::bail!(
@@ -176,6 +180,80 @@ pub async fn call(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn audit_file(o: &Options) -> anyhow::Result<std::path::PathBuf> {
+    o.audit_path().ok_or_else(|| {
+        anyhow::anyhow!("the audit log is off (--audit-db off), so there is nothing to read")
+    })
+}
+
+/// `audit`: the commands and deletions on record, oldest first.
+pub fn audit(
+    out: &mut impl Write,
+    o: &Options,
+    since: Option<&str>,
+    vehicle: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let rows = crate::tool::audit::read_rows(&audit_file(o)?, since, vehicle)?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(());
+    }
+    for r in rows {
+        writeln!(
+            out,
+            "{} {:<26} vehicle={} user={} [{}] {} ({}){}",
+            r.at,
+            r.tool,
+            r.vehicle_id.as_deref().unwrap_or("-"),
+            r.user_id.as_deref().unwrap_or("-"),
+            r.confirmation,
+            r.status(),
+            r.caller,
+            r.request_id
+                .as_deref()
+                .map(|id| format!(" request {id}"))
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}
+
+/// `usage`: upstream calls made and saved, per vehicle and tool, from the audit database.
+pub fn usage(out: &mut impl Write, o: &Options, json: bool) -> anyhow::Result<()> {
+    let totals = crate::tool::audit::read_usage(&audit_file(o)?)?;
+    let report = crate::tool::usage::report(&totals, true);
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<40} {:<28} {:>8} {:>9} {:>7} {:>6} {:>5}",
+        "vehicle", "tool", "upstream", "coalesced", "cached", "pushed", "429s"
+    )?;
+    for ((vehicle, tool), c) in &totals {
+        writeln!(
+            out,
+            "{:<40} {:<28} {:>8} {:>9} {:>7} {:>6} {:>5}",
+            if vehicle.is_empty() { "-" } else { vehicle },
+            tool,
+            c.upstream_calls,
+            c.coalesced,
+            c.cached,
+            c.pushed,
+            c.rate_limited
+        )?;
+    }
+    let t = &report["total"];
+    writeln!(
+        out,
+        "total: {} upstream calls made, {} saved",
+        t["upstream_calls"], report["saved"]
+    )?;
+    Ok(())
 }
 
 /// Serving MCP: over stdio, or over Streamable HTTP when `http` names an address.

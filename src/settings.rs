@@ -5,6 +5,7 @@
 //! values whatever `SMARTCAR_*` variables the developer's shell holds. The command line's
 //! defaults (`cli.rs`) are these constants.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::secret::Secret;
@@ -19,6 +20,8 @@ pub const DEFAULT_RETRY_BUDGET_MS: u64 = 20_000;
 pub const DEFAULT_MAX_RETRY_AFTER_S: u64 = 10;
 pub const DEFAULT_MAX_RESULT_BYTES: usize = 100_000;
 pub const DEFAULT_CONFIRM_TTL_S: u64 = 120;
+pub const DEFAULT_MAX_CONCURRENT_PER_VEHICLE: usize = 2;
+pub const DEFAULT_VEHICLE_WAIT_MS: u64 = 30_000;
 
 /// Whether a human must confirm the tools tools.yaml marks `confirm: true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,6 +57,15 @@ pub struct ServingSettings {
     /// Key sealing confirmation rounds (`SMARTCAR_MCP_CONFIRM_KEY`), shared by replicas behind a
     /// load balancer; unset, each process makes a random one.
     pub confirm_key: Option<Secret>,
+    /// Upstream calls in flight per vehicle; more wait their turn, at most `vehicle_wait`.
+    pub max_concurrent_per_vehicle: usize,
+    pub vehicle_wait: Duration,
+    /// How long a read's answer is reused; zero turns the cache off.
+    pub cache_ttl: Duration,
+    /// Upstream calls a vehicle may cost per UTC day; beyond it calls are refused locally.
+    pub max_calls_per_vehicle_per_day: Option<u64>,
+    /// The audit log of commands and deletions (SQLite); `None` keeps none.
+    pub audit_db: Option<PathBuf>,
 }
 
 /// The settings the server runs with.
@@ -89,8 +101,19 @@ impl Default for ServingSettings {
             dry_run: false,
             http_token: None,
             confirm_key: None,
+            max_concurrent_per_vehicle: DEFAULT_MAX_CONCURRENT_PER_VEHICLE,
+            vehicle_wait: Duration::from_millis(DEFAULT_VEHICLE_WAIT_MS),
+            cache_ttl: Duration::ZERO,
+            max_calls_per_vehicle_per_day: None,
+            audit_db: None,
         }
     }
+}
+
+/// Where the audit log lives when no `--audit-db` is given: the platform's data directory
+/// (`~/.local/share/smartcar-mcp/audit.sqlite3` on Linux).
+pub fn default_audit_db() -> Option<PathBuf> {
+    dirs::data_dir().map(|d| d.join("smartcar-mcp").join("audit.sqlite3"))
 }
 
 impl Settings {

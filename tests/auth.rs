@@ -19,7 +19,7 @@ async fn with_clock(sim: &smartcar_mcp::simulator::Simulator) -> (Arc<Shared>, A
     let clock = ManualClock::new();
     let settings = common::settings(sim);
     let exec = Executor::with_clock(Arc::new(settings.upstream), clock.clone()).unwrap();
-    let app = AppState::with_executor(exec, settings.serving, &common::all_tools());
+    let app = AppState::with_executor(exec, settings.serving, &common::all_tools()).unwrap();
     (Shared::with_state(app).unwrap(), clock)
 }
 

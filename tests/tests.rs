@@ -7,6 +7,7 @@ mod codegen;
 mod common;
 
 mod auth;
+mod billing;
 mod cli;
 mod e2e;
 mod faults;

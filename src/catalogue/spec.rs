@@ -182,6 +182,30 @@ impl ToolSpec {
         self.annotations.read_only
     }
 
+    /// The vehicle a call is about: the id after `/vehicles/` in Smartcar's paths.
+    pub fn vehicle<'a>(
+        &self,
+        args: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&'a str> {
+        match self.segments {
+            [Segment::Literal("vehicles"), Segment::Param(i), ..] => {
+                args.get(self.params[*i].name)?.as_str()
+            }
+            _ => None,
+        }
+    }
+
+    /// The Smartcar user a call acts for: its `sc-user-id` header.
+    pub fn user<'a>(
+        &self,
+        args: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&'a str> {
+        self.params
+            .iter()
+            .find(|p| p.location == Location::Header && p.wire == "sc-user-id")
+            .and_then(|p| args.get(p.name)?.as_str())
+    }
+
     /// The value of the parameter the tool acts on: its first path parameter.
     pub fn target<'a>(
         &self,

@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-    Implementation, JsonObject, ListToolsResult, MetaObject, PaginatedRequestParams,
-    RequestStateCodec, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    Implementation, JsonObject, ListResourcesResult, ListToolsResult, MetaObject,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    RequestStateCodec, Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -14,7 +16,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use super::confirm::{Elicit, sealer};
 use crate::catalogue::{TOOLS, ToolSpec};
 use crate::settings::Settings;
-use crate::tool::{AppState, Step, ToolResult, call};
+use crate::tool::{AppState, Caller, Step, ToolResult, call};
 
 /// What every session and request shares: the application state, the prepared tools/list
 /// entries and the codec sealing confirmation rounds.
@@ -102,7 +104,12 @@ impl SmartcarServer {
 
 impl ServerHandler for SmartcarServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
             .with_server_info(Implementation::new(
                 env!("CARGO_PKG_NAME"),
                 env!("CARGO_PKG_VERSION"),
@@ -123,6 +130,45 @@ impl ServerHandler for SmartcarServer {
         Ok(ListToolsResult::with_all_items(self.shared.tools.clone())
             .with_ttl_ms(3_600_000)
             .with_cache_scope(CacheScope::Public))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let usage = Resource::new(USAGE_URI, "usage")
+            .with_title("Upstream calls made and saved")
+            .with_description(
+                "Smartcar calls this server made, per vehicle and tool, and those it saved by sharing identical reads, its cache or pushed state; 429s met. Read it before polling a vehicle again.",
+            )
+            .with_mime_type("application/json");
+        // The list is fixed; the usage it points to changes, so the list may be cached, not the read.
+        Ok(ListResourcesResult::with_all_items(vec![usage])
+            .with_ttl_ms(3_600_000)
+            .with_cache_scope(CacheScope::Public))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        match request.uri.as_str() {
+            USAGE_URI => {
+                let text = self.shared.app.usage.snapshot().to_string();
+                let contents =
+                    ResourceContents::text(text, USAGE_URI).with_mime_type("application/json");
+                Ok(ReadResourceResult::new(vec![contents])
+                    .with_ttl_ms(0)
+                    .with_cache_scope(CacheScope::Private)
+                    .into())
+            }
+            other => Err(ErrorData::resource_not_found(
+                format!("no resource `{other}` (this server serves {USAGE_URI})"),
+                None,
+            )),
+        }
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -149,7 +195,14 @@ impl ServerHandler for SmartcarServer {
             sealer: &self.shared.sealer,
             ttl: self.shared.app.serving.confirm_ttl,
         };
-        let run = call::run(&self.shared.app, spec, request.arguments.as_ref(), &confirm);
+        let caller = caller(&context);
+        let run = call::run(
+            &self.shared.app,
+            spec,
+            request.arguments.as_ref(),
+            &confirm,
+            &caller,
+        );
         tokio::select! {
             step = run => Ok(match step {
                 Step::Done(r) => to_call_result(r).into(),
@@ -157,6 +210,23 @@ impl ServerHandler for SmartcarServer {
             }),
             _ = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
         }
+    }
+}
+
+const USAGE_URI: &str = "smartcar://usage";
+
+/// Who is calling, for the audit log: HTTP requests carry their headers in the context.
+fn caller(ctx: &RequestContext<RoleServer>) -> Caller {
+    let parts = ctx.extensions.get::<axum::http::request::Parts>();
+    Caller {
+        transport: if parts.is_some() { "http" } else { "stdio" },
+        client: ctx
+            .client_info()
+            .map(|i| format!("{}/{}", i.name, i.version)),
+        session: parts
+            .and_then(|p| p.headers.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
     }
 }
 

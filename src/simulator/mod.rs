@@ -184,6 +184,11 @@ pub(crate) struct Inner {
     state: Mutex<State>,
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
+    /// Added to every API answer (not token answers): a car that takes its time.
+    pub(crate) latency_ms: std::sync::atomic::AtomicU64,
+    /// API requests being answered now, and the most at once, so tests can see concurrency.
+    pub(crate) in_flight: std::sync::atomic::AtomicUsize,
+    pub(crate) max_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Inner {
@@ -228,6 +233,9 @@ impl Simulator {
             state: Mutex::new(State::new(&config)),
             addr,
             shutdown: tx,
+            latency_ms: Default::default(),
+            in_flight: Default::default(),
+            max_in_flight: Default::default(),
         });
         let app = routes::router(inner.clone());
         tokio::spawn(async move {
@@ -258,6 +266,20 @@ impl Simulator {
 
     pub fn management_url(&self) -> String {
         format!("http://{}/management/v3", self.inner.addr)
+    }
+
+    /// Every API answer from now on takes at least this long.
+    pub fn set_latency_ms(&self, ms: u64) {
+        self.inner
+            .latency_ms
+            .store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The most API requests that were being answered at the same time (see `set_latency_ms`).
+    pub fn max_in_flight(&self) -> usize {
+        self.inner
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
@@ -81,6 +82,11 @@ async fn handle(AxumState(inner): AxumState<Arc<Inner>>, req: Request) -> Respon
         )
     };
 
+    let _flight = (!is_token).then(|| InFlight::enter(&inner));
+    let latency = inner.latency_ms.load(Ordering::SeqCst);
+    if !is_token && latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
     let mut resp = if let Some(fault) = fault {
         if fault.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
@@ -109,6 +115,23 @@ async fn handle(AxumState(inner): AxumState<Arc<Inner>>, req: Request) -> Respon
         resp.headers_mut().insert("sc-request-id", v);
     }
     resp
+}
+
+/// Counts an API request as being answered until it is dropped.
+struct InFlight<'a>(&'a Inner);
+
+impl<'a> InFlight<'a> {
+    fn enter(inner: &'a Inner) -> Self {
+        let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        inner.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(inner)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Which API a raw path belongs to, and the path without that API's base.

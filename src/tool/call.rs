@@ -1,5 +1,6 @@
 //! The one call pipeline, used by the stdio server, the HTTP server and the `call` command:
-//! validate -> dry run, or confirm -> execute -> shape -> bound -> result.
+//! validate -> dry run, or confirm -> (reads: cache, coalesce; writes: audit) -> daily guard ->
+//! vehicle lane -> execute -> shape -> bound -> result, counting every upstream call.
 //!
 //! How a human is asked differs by front end (MCP elicitation in either lifecycle, a terminal
 //! prompt), so it is injected as a `Confirm`; everything else happens here, once.
@@ -9,11 +10,13 @@ use std::future::Future;
 use serde_json::{Map, Value, json};
 
 use super::arguments;
+use super::audit::{Entry, Finish};
 use super::bound;
 use super::error::ToolError;
 use super::result::ToolResult;
 use super::shape;
 use super::state::AppState;
+use super::usage::Counts;
 use crate::catalogue::ToolSpec;
 use crate::settings::ConfirmMode;
 use crate::upstream::{Executor, Outcome};
@@ -41,6 +44,30 @@ pub trait Confirm {
     ) -> impl Future<Output = Result<Verdict<Self::Ask>, ToolError>> + Send;
 }
 
+/// Who asked for a call, as the audit log records it.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// `stdio`, `http` or `cli`.
+    pub transport: &'static str,
+    /// The MCP client's name and version, where it said.
+    pub client: Option<String>,
+    /// The MCP session, where there is one.
+    pub session: Option<String>,
+}
+
+impl Caller {
+    pub fn describe(&self) -> String {
+        let mut s = self.transport.to_string();
+        if let Some(c) = &self.client {
+            s.push_str(&format!(" client={c}"));
+        }
+        if let Some(id) = &self.session {
+            s.push_str(&format!(" session={id}"));
+        }
+        s
+    }
+}
+
 /// Where a call ended.
 pub enum Step<A> {
     Done(ToolResult),
@@ -53,23 +80,198 @@ pub async fn run<C: Confirm + Sync>(
     spec: &'static ToolSpec,
     raw: Option<&Map<String, Value>>,
     confirm: &C,
+    caller: &Caller,
 ) -> Step<C::Ask> {
     let args = match validate(spec, raw) {
         Ok(a) => a,
         Err(e) => return Step::Done(e.into_result(spec.name)),
     };
+    let who = caller.describe();
+    let entry = |confirmation| Entry {
+        tool: spec.name,
+        arguments: &args,
+        vehicle: spec.vehicle(&args),
+        user: spec.user(&args),
+        caller: &who,
+        confirmation,
+    };
     if state.serving.dry_run {
+        note(state, spec, &entry("not asked"), "dry_run", None);
         return Step::Done(dry_run(&state.exec, spec, &args));
     }
-    if spec.confirm && state.serving.confirm == ConfirmMode::Required {
+    let confirmation = if !spec.confirm {
+        "not required"
+    } else if state.serving.confirm == ConfirmMode::Off {
+        "off"
+    } else {
         let q = question(spec, &args);
         match confirm.confirm(spec, &q, &args).await {
-            Ok(Verdict::Go) => {}
+            Ok(Verdict::Go) => "confirmed",
             Ok(Verdict::Ask(ask)) => return Step::Ask(ask),
-            Err(e) => return Step::Done(e.into_result(spec.name)),
+            Err(e) => {
+                note(
+                    state,
+                    spec,
+                    &entry("refused"),
+                    "refused",
+                    Some(&e.to_string()),
+                );
+                return Step::Done(e.into_result(spec.name));
+            }
+        }
+    };
+    Step::Done(if spec.is_read() {
+        read(state, spec, &args).await
+    } else {
+        write(state, spec, &args, &entry(confirmation)).await
+    })
+}
+
+/// Records a write that was never sent (reads are not audited).
+fn note(state: &AppState, spec: &ToolSpec, entry: &Entry, what: &str, why: Option<&str>) {
+    if let Some(audit) = state.audit.as_ref().filter(|_| !spec.is_read())
+        && let Err(e) = audit.note(entry, what, why)
+    {
+        tracing::warn!(tool = spec.name, "not recorded in the audit log: {e}");
+    }
+}
+
+/// Identical reads (same credentials, tool and canonical arguments) share this key.
+fn read_key(state: &AppState, spec: &ToolSpec, args: &Map<String, Value>) -> String {
+    let client = state.exec.settings().client_id.as_deref().unwrap_or("");
+    format!("{client}\n{}\n{}", spec.name, Value::Object(args.clone()))
+}
+
+fn set_meta(r: &mut ToolResult, key: &str, value: Value) {
+    r.meta
+        .get_or_insert_with(Map::new)
+        .insert(key.into(), value);
+}
+
+/// A read: from the cache when allowed, else shared with an identical read in flight, else sent.
+async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Value>) -> ToolResult {
+    let vehicle = spec.vehicle(args);
+    let key = read_key(state, spec, args);
+    if let Some((mut r, age)) = state.traffic.cached(&key) {
+        let counts = Counts {
+            cached: 1,
+            ..Counts::default()
+        };
+        state.usage.record(vehicle, spec.name, counts);
+        r.lead = Some(format!(
+            "Cached answer, {} s old (this server reuses answers for {} s); nothing was sent to Smartcar.",
+            age.as_secs(),
+            state.serving.cache_ttl.as_secs()
+        ));
+        r.meta = None;
+        set_meta(&mut r, "smartcar-mcp/upstream_calls", json!(0));
+        set_meta(&mut r, "smartcar-mcp/source", json!("cache"));
+        set_meta(&mut r, "smartcar-mcp/age_s", json!(age.as_secs()));
+        return r;
+    }
+    let (mut r, shared) = state
+        .traffic
+        .coalesce(&key, async {
+            let r = send(state, spec, args).await;
+            state.traffic.store(&key, vehicle, &r);
+            r
+        })
+        .await;
+    if shared {
+        let counts = Counts {
+            coalesced: 1,
+            ..Counts::default()
+        };
+        state.usage.record(vehicle, spec.name, counts);
+        set_meta(&mut r, "smartcar-mcp/upstream_calls", json!(0));
+        set_meta(&mut r, "smartcar-mcp/source", json!("coalesced"));
+    }
+    r
+}
+
+/// A command or deletion: on record before it leaves, the vehicle's cached reads dropped.
+async fn write(
+    state: &AppState,
+    spec: &'static ToolSpec,
+    args: &Map<String, Value>,
+    entry: &Entry<'_>,
+) -> ToolResult {
+    if let Err(e) = guard(state, spec, args) {
+        note(state, spec, entry, "refused", Some(&e.to_string()));
+        return e.into_result(spec.name);
+    }
+    let row = match &state.audit {
+        Some(a) => match a.begin(entry) {
+            Ok(id) => Some((a, id)),
+            Err(e) => {
+                tracing::error!(tool = spec.name, "{e}");
+                let e = ToolError::AuditUnavailable {
+                    detail: "the record could not be written".into(),
+                };
+                return e.into_result(spec.name);
+            }
+        },
+        None => None,
+    };
+    // Whatever the answer, what was cached about this vehicle may no longer be true.
+    state.traffic.invalidate(spec.vehicle(args));
+    let r = send(state, spec, args).await;
+    if let Some((audit, id)) = row {
+        let error = &r.structured["error"];
+        let status = error["status"]
+            .as_u64()
+            .or_else(|| r.meta.as_ref()?.get("smartcar-mcp/http_status")?.as_u64())
+            .map(|s| s as u16);
+        let request_id = error["request_id"]
+            .as_str()
+            .or_else(|| r.meta.as_ref()?.get("smartcar-mcp/request_id")?.as_str());
+        let outcome = if r.is_error {
+            r.error_type.as_deref()
+        } else {
+            r.structured["status"].as_str().or(Some("SUCCESS"))
+        };
+        let finish = Finish {
+            ok: !r.is_error,
+            outcome,
+            http_status: status,
+            request_id,
+            error: r.is_error.then_some(r.lead.as_deref()).flatten(),
+        };
+        if let Err(e) = audit.finish(id, &finish) {
+            tracing::error!(tool = spec.name, "the outcome was not recorded: {e}");
         }
     }
-    Step::Done(execute(state, spec, &args).await)
+    r
+}
+
+/// The operator's daily allowance per vehicle, checked before anything is sent.
+fn guard(state: &AppState, spec: &ToolSpec, args: &Map<String, Value>) -> Result<(), ToolError> {
+    if let (Some(limit), Some(vehicle)) = (
+        state.serving.max_calls_per_vehicle_per_day,
+        spec.vehicle(args),
+    ) && state.usage.calls_today(vehicle) >= limit
+    {
+        return Err(ToolError::DailyLimit {
+            vehicle: vehicle.to_string(),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// The guard, then a lane of the vehicle, then the call itself.
+async fn send(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Value>) -> ToolResult {
+    if let Err(e) = guard(state, spec, args) {
+        return e.into_result(spec.name);
+    }
+    let _lane = match spec.vehicle(args) {
+        Some(v) => match state.traffic.lane(v).await {
+            Ok(permit) => Some(permit),
+            Err(e) => return e.into_result(spec.name),
+        },
+        None => None,
+    };
+    execute(state, spec, args).await
 }
 
 /// Checks and canonicalizes the arguments; no request is made.
@@ -103,25 +305,53 @@ pub fn dry_run(exec: &Executor, spec: &ToolSpec, args: &Map<String, Value>) -> T
     )
 }
 
-fn retries_meta(outcome: &Outcome) -> Option<Map<String, Value>> {
-    if outcome.retries.is_empty() {
-        return None;
-    }
-    let list: Vec<Value> = outcome
-        .retries
-        .iter()
-        .map(|r| json!({ "attempt": r.attempt, "reason": r.reason, "waited_ms": r.waited_ms }))
-        .collect();
+/// What a result says of its upstream traffic: the calls it cost, the retries, Smartcar's id.
+fn outcome_meta(outcome: &Outcome) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("smartcar-mcp/retries".into(), Value::Array(list));
-    m.insert("smartcar-mcp/attempts".into(), json!(outcome.attempts));
-    Some(m)
+    m.insert(
+        "smartcar-mcp/upstream_calls".into(),
+        json!(outcome.attempts),
+    );
+    if !outcome.retries.is_empty() {
+        let list: Vec<Value> = outcome
+            .retries
+            .iter()
+            .map(|r| json!({ "attempt": r.attempt, "reason": r.reason, "waited_ms": r.waited_ms }))
+            .collect();
+        m.insert("smartcar-mcp/retries".into(), Value::Array(list));
+        m.insert("smartcar-mcp/attempts".into(), json!(outcome.attempts));
+    }
+    if let Ok(ok) = &outcome.result {
+        m.insert("smartcar-mcp/http_status".into(), json!(ok.status));
+        if let Some(id) = &ok.request_id {
+            m.insert("smartcar-mcp/request_id".into(), json!(id));
+        }
+    }
+    m
 }
 
-/// Sends a validated call to Smartcar and shapes the answer.
+/// The 429 answers a call met: retried ones and a final one.
+fn rate_limited(outcome: &Outcome) -> u64 {
+    let retried = outcome
+        .retries
+        .iter()
+        .filter(|r| r.reason.starts_with("429"))
+        .count() as u64;
+    let last =
+        matches!(&outcome.result, Err(crate::upstream::Failure::Upstream(e)) if e.status == 429);
+    retried + u64::from(last)
+}
+
+/// Sends a validated call to Smartcar, counts it and shapes the answer.
 pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value>) -> ToolResult {
     let req = state.exec.request(spec, args);
     let outcome = state.exec.send(spec, &req).await;
+    let counts = Counts {
+        upstream_calls: outcome.attempts.into(),
+        rate_limited: rate_limited(&outcome),
+        ..Counts::default()
+    };
+    state.usage.record(spec.vehicle(args), spec.name, counts);
     let shaped = match &outcome.result {
         Err(f) => Err(ToolError::from(f.clone())),
         Ok(ok) => {
@@ -141,6 +371,6 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
         }
         Err(e) => e.into_result(spec.name),
     };
-    result.meta = retries_meta(&outcome);
+    result.meta = Some(outcome_meta(&outcome));
     result
 }

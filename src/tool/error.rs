@@ -28,6 +28,19 @@ pub enum ToolError {
     /// A 2xx answer that could not be read.
     #[error("{detail}")]
     BadResponse { status: u16, detail: String },
+    /// Every lane of this vehicle stayed busy for the whole wait.
+    #[error("{vehicle} is busy")]
+    VehicleBusy {
+        vehicle: String,
+        waited_ms: u64,
+        lanes: usize,
+    },
+    /// The vehicle has cost the operator's daily allowance of upstream calls.
+    #[error("{vehicle} reached {limit} upstream calls today")]
+    DailyLimit { vehicle: String, limit: u64 },
+    /// A command could not be put on record, so it was not sent.
+    #[error("the audit log is unavailable: {detail}")]
+    AuditUnavailable { detail: String },
     /// A 2xx command answer whose body says the command failed.
     #[error("the command's status is ERROR")]
     CommandFailed {
@@ -57,6 +70,9 @@ impl ToolError {
             ToolError::Auth(_) => "AUTHENTICATION",
             ToolError::Upstream(e) => e.error_type.as_deref().unwrap_or("UPSTREAM"),
             ToolError::BadResponse { .. } => "BAD_RESPONSE",
+            ToolError::VehicleBusy { .. } => "VEHICLE_BUSY",
+            ToolError::DailyLimit { .. } => "DAILY_LIMIT",
+            ToolError::AuditUnavailable { .. } => "AUDIT_UNAVAILABLE",
             ToolError::CommandFailed { .. } => "COMMAND_FAILED",
         }
     }
@@ -74,6 +90,19 @@ impl ToolError {
             ToolError::Auth(e) => format!("{tool} failed: {}", e.message()),
             ToolError::Upstream(e) => e.message(tool),
             ToolError::BadResponse { detail, .. } => format!("{tool} failed: {detail}."),
+            ToolError::VehicleBusy {
+                vehicle,
+                waited_ms,
+                lanes,
+            } => format!(
+                "{tool} was not sent: vehicle {vehicle} already has {lanes} calls in flight and none finished within {waited_ms} ms. Try again shortly."
+            ),
+            ToolError::DailyLimit { vehicle, limit } => format!(
+                "{tool} was not sent: vehicle {vehicle} has used today's {limit} upstream calls (the operator's --max-calls-per-vehicle-per-day). Nothing was sent to Smartcar."
+            ),
+            ToolError::AuditUnavailable { detail } => format!(
+                "{tool} was not sent: it could not be put on record in the audit log ({detail}). Nothing was sent to the vehicle."
+            ),
             ToolError::CommandFailed { status, detail, .. } => format!(
                 "{tool} failed: Smartcar answered HTTP {status} but the command's status is ERROR{}.",
                 detail
@@ -127,6 +156,24 @@ impl ToolError {
                 "detail": detail,
                 "hint": "Smartcar's answer could not be read; try again later.",
                 "retriable": true,
+            }),
+            ToolError::VehicleBusy { .. } => json!({
+                "type": self.kind(),
+                "detail": self.to_string(),
+                "hint": "Wait a few seconds for the vehicle's other calls to finish, then call again.",
+                "retriable": true,
+            }),
+            ToolError::DailyLimit { .. } => json!({
+                "type": self.kind(),
+                "detail": self.to_string(),
+                "hint": "Do not retry today; the operator can raise --max-calls-per-vehicle-per-day.",
+                "retriable": false,
+            }),
+            ToolError::AuditUnavailable { .. } => json!({
+                "type": self.kind(),
+                "detail": self.to_string(),
+                "hint": "The operator must fix the audit database (--audit-db); the model cannot fix this.",
+                "retriable": false,
             }),
             ToolError::CommandFailed {
                 status,
@@ -194,6 +241,18 @@ mod tests {
             ToolError::BadResponse {
                 status: 200,
                 detail: "Smartcar answered HTTP 200 with a body that is not JSON (3 bytes)".into(),
+            },
+            ToolError::VehicleBusy {
+                vehicle: "v-1".into(),
+                waited_ms: 30_000,
+                lanes: 2,
+            },
+            ToolError::DailyLimit {
+                vehicle: "v-1".into(),
+                limit: 50,
+            },
+            ToolError::AuditUnavailable {
+                detail: "database is locked".into(),
             },
             ToolError::CommandFailed {
                 status: 200,

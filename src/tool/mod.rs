@@ -1,7 +1,9 @@
 //! One tool call, free of MCP: which tools are served, their arguments, the one call pipeline,
-//! result shaping and size, and the errors a tool returns.
+//! result shaping and size, the errors a tool returns, and the controls on billed calls
+//! (coalescing, cache, per-vehicle lanes, usage) and on commands (the audit log).
 
 pub mod arguments;
+pub mod audit;
 pub mod bound;
 pub mod call;
 pub mod error;
@@ -9,8 +11,10 @@ pub mod result;
 pub mod selection;
 pub mod shape;
 pub mod state;
+pub mod traffic;
+pub mod usage;
 
-pub use call::{Confirm, Step, Verdict};
+pub use call::{Caller, Confirm, Step, Verdict};
 pub use error::ToolError;
 pub use result::ToolResult;
 pub use state::AppState;

@@ -1,27 +1,52 @@
 //! `AppState`: what every call shares for the life of the process: the Smartcar client (one HTTP
-//! pool, one token cache), the serving settings and the set of tools this server serves.
+//! pool, one token cache), the serving settings, the tools this server serves, and the traffic
+//! controls, usage counters and audit log that keep billed calls few and commands on record.
 
 use std::sync::Arc;
 
+use super::audit::{Audit, AuditError};
+use super::traffic::Traffic;
+use super::usage::Usage;
 use crate::catalogue::{TOOLS, ToolSpec, tool_index};
 use crate::settings::{ServingSettings, Settings};
 use crate::upstream::Executor;
 
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
 pub struct AppState {
     pub exec: Executor,
     pub serving: ServingSettings,
+    pub traffic: Traffic,
+    pub usage: Usage,
+    /// Commands and deletions on record; `None` with `--audit-db off`.
+    pub audit: Option<Arc<Audit>>,
     /// Indices into `TOOLS`, in catalogue order.
     enabled: Vec<usize>,
     on: Vec<bool>,
 }
 
 impl AppState {
-    pub fn new(settings: Settings, enabled: &[usize]) -> Result<Self, reqwest::Error> {
+    pub fn new(settings: Settings, enabled: &[usize]) -> Result<Self, StateError> {
         let exec = Executor::new(Arc::new(settings.upstream))?;
-        Ok(Self::with_executor(exec, settings.serving, enabled))
+        Self::with_executor(exec, settings.serving, enabled)
     }
 
-    pub fn with_executor(exec: Executor, serving: ServingSettings, enabled: &[usize]) -> Self {
+    pub fn with_executor(
+        exec: Executor,
+        serving: ServingSettings,
+        enabled: &[usize],
+    ) -> Result<Self, StateError> {
+        let audit = match &serving.audit_db {
+            Some(path) => Some(Arc::new(Audit::open(path)?)),
+            None => None,
+        };
         // Compiled beside the serving thread, so the first tools/list is not kept waiting; a call
         // arriving first simply waits for its own tool's validator.
         let warm = enabled.to_vec();
@@ -30,12 +55,19 @@ impl AppState {
         for i in enabled {
             on[*i] = true;
         }
-        AppState {
+        Ok(AppState {
+            traffic: Traffic::new(
+                serving.max_concurrent_per_vehicle,
+                serving.vehicle_wait,
+                serving.cache_ttl,
+            ),
+            usage: Usage::new(audit.clone()),
+            audit,
             exec,
             serving,
             enabled: enabled.to_vec(),
             on,
-        }
+        })
     }
 
     /// The served tool of this name; `None` for unknown and filtered-out tools alike.

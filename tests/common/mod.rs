@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use smartcar_mcp::catalogue::TOOLS;
+use smartcar_mcp::catalogue::ToolSpec;
 use smartcar_mcp::mcp::Shared;
 use smartcar_mcp::secret::Secret;
 use smartcar_mcp::settings::{ConfirmMode, Settings};
 use smartcar_mcp::simulator::{SimConfig, Simulator};
-use smartcar_mcp::tool::{ToolResult, call as pipeline};
+use smartcar_mcp::tool::{Caller, Confirm, Step, ToolError, ToolResult, Verdict, call as pipeline};
 
 pub const CLIENT_SECRET: &str = "sc-test-secret-d41d8cd98f00b204";
 
@@ -47,6 +48,37 @@ pub async fn call(shared: &Shared, tool: &str, args: Value) -> ToolResult {
         Ok(a) => pipeline::execute(&shared.app, spec, &a).await,
         Err(e) => e.into_result(spec.name),
     }
+}
+
+/// A front end with nobody to ask: every confirmation is refused.
+pub struct NoHuman;
+
+impl Confirm for NoHuman {
+    type Ask = std::convert::Infallible;
+
+    async fn confirm(
+        &self,
+        _spec: &'static ToolSpec,
+        question: &str,
+        _args: &serde_json::Map<String, Value>,
+    ) -> Result<Verdict<Self::Ask>, ToolError> {
+        Err(ToolError::NotConfirmed {
+            question: question.to_string(),
+            why: "nobody to ask in this test",
+        })
+    }
+}
+
+/// Runs one call through the whole pipeline (cache, coalescing, lanes, audit), as a front end.
+pub async fn run(shared: &Shared, tool: &str, args: Value) -> ToolResult {
+    let spec = smartcar_mcp::catalogue::tool(tool).unwrap_or_else(|| panic!("no tool {tool}"));
+    let caller = Caller {
+        transport: "test",
+        client: Some("tests/1".into()),
+        session: None,
+    };
+    let Step::Done(r) = pipeline::run(&shared.app, spec, args.as_object(), &NoHuman, &caller).await;
+    r
 }
 
 /// The path of the built binary, for end-to-end tests.

@@ -1,0 +1,278 @@
+//! Fewer billed calls: identical reads in flight share one upstream request, answers are reused
+//! for a while when the operator allows it, and each vehicle has a few lanes so a burst cannot
+//! trip Smartcar's per-vehicle rate limit.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use super::error::ToolError;
+use super::result::ToolResult;
+
+/// Lanes kept for idle vehicles before the idle ones are dropped.
+const MAX_IDLE_LANES: usize = 4_096;
+/// Cached answers kept at most; the oldest go first.
+const MAX_CACHED: usize = 4_096;
+
+struct Cached {
+    at: Instant,
+    vehicle: Option<String>,
+    result: ToolResult,
+}
+
+pub struct Traffic {
+    inflight: Mutex<HashMap<String, watch::Receiver<Option<ToolResult>>>>,
+    cache: Mutex<HashMap<String, Cached>>,
+    lanes: Mutex<HashMap<String, Arc<Semaphore>>>,
+    per_vehicle: usize,
+    wait: Duration,
+    ttl: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes the in-flight entry when the leader finishes or is cancelled, so a later call starts
+/// afresh instead of waiting on an answer that will never come.
+struct Leading<'a> {
+    traffic: &'a Traffic,
+    key: &'a str,
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        lock(&self.traffic.inflight).remove(self.key);
+    }
+}
+
+impl Traffic {
+    pub fn new(per_vehicle: usize, wait: Duration, ttl: Duration) -> Self {
+        Traffic {
+            inflight: Mutex::default(),
+            cache: Mutex::default(),
+            lanes: Mutex::default(),
+            per_vehicle: per_vehicle.max(1),
+            wait,
+            ttl,
+        }
+    }
+
+    /// A reusable answer for `key` and its age, while it is younger than the TTL.
+    pub fn cached(&self, key: &str) -> Option<(ToolResult, Duration)> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let mut cache = lock(&self.cache);
+        let age = cache.get(key)?.at.elapsed();
+        if age >= self.ttl {
+            cache.remove(key);
+            return None;
+        }
+        cache.get(key).map(|c| (c.result.clone(), age))
+    }
+
+    /// Keeps a successful answer for the TTL.
+    pub fn store(&self, key: &str, vehicle: Option<&str>, result: &ToolResult) {
+        if self.ttl.is_zero() || result.is_error {
+            return;
+        }
+        let mut cache = lock(&self.cache);
+        if cache.len() >= MAX_CACHED {
+            let ttl = self.ttl;
+            cache.retain(|_, c| c.at.elapsed() < ttl);
+            if cache.len() >= MAX_CACHED
+                && let Some(oldest) = cache
+                    .iter()
+                    .min_by_key(|(_, c)| c.at)
+                    .map(|(k, _)| k.clone())
+            {
+                cache.remove(&oldest);
+            }
+        }
+        cache.insert(
+            key.to_string(),
+            Cached {
+                at: Instant::now(),
+                vehicle: vehicle.map(str::to_string),
+                result: result.clone(),
+            },
+        );
+    }
+
+    /// Drops the cached reads of a vehicle a command or deletion is about to change; `None`
+    /// (a deletion whose vehicle is not known) drops them all.
+    pub fn invalidate(&self, vehicle: Option<&str>) {
+        let mut cache = lock(&self.cache);
+        match vehicle {
+            Some(v) => cache.retain(|_, c| c.vehicle.as_deref() != Some(v)),
+            None => cache.clear(),
+        }
+    }
+
+    /// Runs `call` unless an identical one is in flight, in which case its answer is shared.
+    /// Returns the answer and whether it was shared.
+    pub async fn coalesce(
+        &self,
+        key: &str,
+        call: impl Future<Output = ToolResult>,
+    ) -> (ToolResult, bool) {
+        let follow = {
+            let mut inflight = lock(&self.inflight);
+            match inflight.get(key) {
+                Some(rx) => Ok(rx.clone()),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    inflight.insert(key.to_string(), rx);
+                    Err(tx)
+                }
+            }
+        };
+        match follow {
+            Ok(mut rx) => {
+                loop {
+                    if let Some(r) = rx.borrow_and_update().clone() {
+                        return (r, true);
+                    }
+                    if rx.changed().await.is_err() {
+                        break;
+                    }
+                }
+                // The leader was cancelled before answering: ask ourselves.
+                (call.await, false)
+            }
+            Err(tx) => {
+                let _leading = Leading { traffic: self, key };
+                let r = call.await;
+                let _ = tx.send(Some(r.clone()));
+                (r, false)
+            }
+        }
+    }
+
+    /// Waits for one of the vehicle's lanes, at most the configured wait.
+    pub async fn lane(&self, vehicle: &str) -> Result<OwnedSemaphorePermit, ToolError> {
+        let lane = {
+            let mut lanes = lock(&self.lanes);
+            if lanes.len() > MAX_IDLE_LANES {
+                // Only lanes nobody holds or waits on (the map's own reference) can go.
+                lanes.retain(|_, s| Arc::strong_count(s) > 1);
+            }
+            lanes
+                .entry(vehicle.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_vehicle)))
+                .clone()
+        };
+        match tokio::time::timeout(self.wait, lane.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ToolError::VehicleBusy {
+                vehicle: vehicle.to_string(),
+                waited_ms: self.wait.as_millis() as u64,
+                lanes: self.per_vehicle,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn ok(n: u64) -> ToolResult {
+        ToolResult::success(None, json!({ "n": n }))
+    }
+
+    #[tokio::test]
+    async fn concurrent_identical_calls_run_once_and_share_the_answer() {
+        let t = Arc::new(Traffic::new(2, Duration::from_secs(1), Duration::ZERO));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let (t, runs) = (t.clone(), runs.clone());
+            tasks.push(tokio::spawn(async move {
+                t.coalesce("k", async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    ok(7)
+                })
+                .await
+            }));
+        }
+        let mut shared = 0;
+        for task in tasks {
+            let (r, s) = task.await.unwrap();
+            assert_eq!(r.structured["n"], 7);
+            shared += usize::from(s);
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(shared, 9);
+        // Finished calls are not remembered: the next one runs again.
+        let (_, s) = t.coalesce("k", async { ok(8) }).await;
+        assert!(!s);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_leader_lets_its_followers_ask_themselves() {
+        let t = Arc::new(Traffic::new(2, Duration::from_secs(1), Duration::ZERO));
+        let leader = {
+            let t = t.clone();
+            tokio::spawn(async move {
+                t.coalesce("k", async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    ok(1)
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let follower = {
+            let t = t.clone();
+            tokio::spawn(async move { t.coalesce("k", async { ok(2) }).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        leader.abort();
+        let (r, shared) = follower.await.unwrap();
+        assert_eq!(r.structured["n"], 2);
+        assert!(!shared);
+    }
+
+    #[tokio::test]
+    async fn the_cache_expires_and_a_vehicle_write_drops_only_its_reads() {
+        let t = Traffic::new(2, Duration::from_secs(1), Duration::from_millis(200));
+        t.store("a", Some("v-1"), &ok(1));
+        t.store("b", Some("v-2"), &ok(2));
+        t.store(
+            "e",
+            Some("v-2"),
+            &ToolResult::error("no".into(), json!({"error": {}})),
+        );
+        assert!(t.cached("e").is_none(), "errors are never cached");
+        assert_eq!(t.cached("a").unwrap().0.structured["n"], 1);
+        t.invalidate(Some("v-1"));
+        assert!(t.cached("a").is_none());
+        assert!(t.cached("b").is_some());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(t.cached("b").is_none(), "older than the TTL");
+        let off = Traffic::new(2, Duration::from_secs(1), Duration::ZERO);
+        off.store("a", None, &ok(1));
+        assert!(off.cached("a").is_none(), "TTL 0 is off");
+    }
+
+    #[tokio::test]
+    async fn a_vehicle_has_as_many_lanes_as_configured_and_a_bounded_wait() {
+        let t = Traffic::new(2, Duration::from_millis(50), Duration::ZERO);
+        let a = t.lane("v-1").await.unwrap();
+        let _b = t.lane("v-1").await.unwrap();
+        let busy = t.lane("v-1").await.unwrap_err();
+        assert!(matches!(busy, ToolError::VehicleBusy { .. }), "{busy:?}");
+        // Another vehicle never waits on this one.
+        assert!(t.lane("v-2").await.is_ok());
+        drop(a);
+        assert!(t.lane("v-1").await.is_ok());
+    }
+}
