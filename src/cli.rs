@@ -226,6 +226,18 @@ pub struct Options {
     /// platform's data directory.
     #[arg(long, env = "SMARTCAR_AUDIT_DB", global = true)]
     pub audit_db: Option<String>,
+    /// Answer get_signal/get_signals from webhook-pushed state at most this many seconds old (0: off).
+    #[arg(
+        long,
+        env = "SMARTCAR_PUSHED_MAX_AGE_S",
+        global = true,
+        default_value_t = 0
+    )]
+    pub pushed_max_age_s: u64,
+    /// Receive Smartcar's webhooks on this address (HOST:PORT) while serving stdio; `serve
+    /// --http` receives them at /webhooks/smartcar.
+    #[arg(long, env = "SMARTCAR_WEBHOOK_ADDR", global = true)]
+    pub webhook_addr: Option<String>,
     /// Serve against the built-in simulator (overrides the URLs and credentials).
     #[arg(long, env = "SMARTCAR_SIMULATOR", global = true)]
     pub simulator: bool,
@@ -277,6 +289,9 @@ impl Options {
                 cache_ttl: Duration::from_secs(self.cache_ttl_s),
                 max_calls_per_vehicle_per_day: self.max_calls_per_vehicle_per_day,
                 audit_db: self.audit_path(),
+                management_token: env_secret("SMARTCAR_MANAGEMENT_TOKEN"),
+                pushed_max_age: Duration::from_secs(self.pushed_max_age_s),
+                webhook_addr: self.webhook_addr.clone().filter(|a| !a.trim().is_empty()),
             },
         }
     }

@@ -270,7 +270,11 @@ pub async fn serve(
             "SMARTCAR_CLIENT_ID or SMARTCAR_CLIENT_SECRET is not set: tools are listed, and each call will say what is missing"
         );
     }
+    let webhook_addr = settings.serving.webhook_addr.clone();
     let shared = Shared::new(settings, &enabled)?;
+    if let (None, Some(addr)) = (http, webhook_addr.as_deref()) {
+        mcp::webhook::listen(shared.clone(), addr).await?;
+    }
     match http {
         Some(addr) => mcp::http::serve(shared, addr, allowed_hosts).await,
         None => mcp::serve_stdio(shared).await,

@@ -66,6 +66,13 @@ pub struct ServingSettings {
     pub max_calls_per_vehicle_per_day: Option<u64>,
     /// The audit log of commands and deletions (SQLite); `None` keeps none.
     pub audit_db: Option<PathBuf>,
+    /// Smartcar's Application Management Token (`SMARTCAR_MANAGEMENT_TOKEN`), which signs
+    /// webhooks; without it the webhook route answers 503.
+    pub management_token: Option<Secret>,
+    /// Reads are answered from pushed state the vehicle recorded at most this long ago; zero: off.
+    pub pushed_max_age: Duration,
+    /// For stdio serving: where to listen for webhooks (`--webhook-addr`).
+    pub webhook_addr: Option<String>,
 }
 
 /// The settings the server runs with.
@@ -106,6 +113,9 @@ impl Default for ServingSettings {
             cache_ttl: Duration::ZERO,
             max_calls_per_vehicle_per_day: None,
             audit_db: None,
+            management_token: None,
+            pushed_max_age: Duration::ZERO,
+            webhook_addr: None,
         }
     }
 }

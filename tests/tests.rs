@@ -21,3 +21,4 @@ mod simulated;
 mod snapshots;
 mod tidy;
 mod validation;
+mod webhooks;

@@ -71,6 +71,7 @@ pub async fn serve_on(
         .with_allowed_origins(origin_allow_list(&hosts))
         .with_max_request_body_bytes(MAX_BODY_BYTES);
     let sessions_and_streams = config.cancellation_token.clone();
+    let shared_for_log = shared.clone();
     let app = router(shared, token.clone(), config);
 
     tracing::info!(
@@ -80,6 +81,10 @@ pub async fn serve_on(
         "serving MCP over Streamable HTTP"
     );
     eprintln!("smartcar-mcp: listening on http://{addr}{MCP_PATH}");
+    super::webhook::announce(
+        &shared_for_log,
+        &format!("http://{addr}{}", super::webhook::WEBHOOK_PATH),
+    );
     if !addr.ip().to_canonical().is_loopback() && allowed_hosts.is_empty() {
         tracing::warn!(
             "only Host headers naming localhost, 127.0.0.1 or ::1 are accepted; add the names clients use with --allowed-hosts"
@@ -117,6 +122,7 @@ fn router(
         "version": env!("CARGO_PKG_VERSION"),
         "tools": shared.tool_count(),
     });
+    let webhooks = super::webhook::routes(shared.clone());
     let factory_state = shared.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(SmartcarServer::new(factory_state.clone())),
@@ -130,7 +136,8 @@ fn router(
             require_bearer,
         ));
     }
-    // Added after the auth layer so load balancers and probes need no token.
+    // Added after the auth layer so load balancers and probes need no token, and Smartcar, which
+    // cannot send one, reaches the (signed) webhook route.
     app.route(
         "/healthz",
         get(move || {
@@ -138,6 +145,7 @@ fn router(
             async move { axum::Json(health) }
         }),
     )
+    .merge(webhooks)
 }
 
 /// Refuses to expose the server beyond this machine without a bearer token.

@@ -3,6 +3,8 @@
 
 pub mod confirm;
 pub mod http;
+pub mod resources;
 pub mod server;
+pub mod webhook;
 
 pub use server::{Shared, SmartcarServer, serve_stdio, tools_json};

@@ -5,15 +5,16 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-    Implementation, JsonObject, ListResourcesResult, ListToolsResult, MetaObject,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    RequestStateCodec, Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    Implementation, JsonObject, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    MetaObject, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    RequestStateCodec, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    SubscriptionFilter, Tool, ToolAnnotations, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
 use super::confirm::{Elicit, sealer};
+use super::resources::{self, Subscribers};
 use crate::catalogue::{TOOLS, ToolSpec};
 use crate::settings::Settings;
 use crate::tool::{AppState, Caller, Step, ToolResult, call};
@@ -25,6 +26,8 @@ pub struct Shared {
     tools: Vec<Tool>,
     /// Seals the state of a confirmation round so an answer applies to those exact arguments.
     sealer: RequestStateCodec,
+    /// Sessions subscribed to vehicles' pushed state.
+    pub(super) subscribers: Subscribers,
 }
 
 impl Shared {
@@ -35,7 +38,12 @@ impl Shared {
     pub fn with_state(app: AppState) -> anyhow::Result<Arc<Self>> {
         let tools = app.enabled().iter().map(|i| mcp_tool(&TOOLS[*i])).collect();
         let sealer = sealer(app.serving.confirm_key.as_ref())?;
-        Ok(Arc::new(Shared { app, tools, sealer }))
+        Ok(Arc::new(Shared {
+            app,
+            tools,
+            sealer,
+            subscribers: Subscribers::default(),
+        }))
     }
 
     /// How many tools this server lists.
@@ -108,6 +116,7 @@ impl ServerHandler for SmartcarServer {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .build(),
         )
             .with_server_info(Implementation::new(
@@ -137,16 +146,15 @@ impl ServerHandler for SmartcarServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let usage = Resource::new(USAGE_URI, "usage")
-            .with_title("Upstream calls made and saved")
-            .with_description(
-                "Smartcar calls this server made, per vehicle and tool, and those it saved by sharing identical reads, its cache or pushed state; 429s met. Read it before polling a vehicle again.",
-            )
-            .with_mime_type("application/json");
-        // The list is fixed; the usage it points to changes, so the list may be cached, not the read.
-        Ok(ListResourcesResult::with_all_items(vec![usage])
-            .with_ttl_ms(3_600_000)
-            .with_cache_scope(CacheScope::Public))
+        Ok(resources::list(&self.shared.app))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(resources::templates())
     }
 
     async fn read_resource(
@@ -154,21 +162,42 @@ impl ServerHandler for SmartcarServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        match request.uri.as_str() {
-            USAGE_URI => {
-                let text = self.shared.app.usage.snapshot().to_string();
-                let contents =
-                    ResourceContents::text(text, USAGE_URI).with_mime_type("application/json");
-                Ok(ReadResourceResult::new(vec![contents])
-                    .with_ttl_ms(0)
-                    .with_cache_scope(CacheScope::Private)
-                    .into())
-            }
-            other => Err(ErrorData::resource_not_found(
-                format!("no resource `{other}` (this server serves {USAGE_URI})"),
-                None,
-            )),
-        }
+        resources::read(&self.shared.app, &request.uri).map(Into::into)
+    }
+
+    #[allow(deprecated)] // the handshake revisions' form; 2026-07-28 peers use `listen`
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        resources::subscribe(
+            &self.shared.subscribers,
+            &self.shared.app.pushed,
+            &request.uri,
+            context.peer,
+        )
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        resources::unsubscribe(&self.shared.subscribers, &request.uri, &context.peer);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        resources::accepted(requested)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        resources::listen(&self.shared.app.pushed, context).await
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -212,8 +241,6 @@ impl ServerHandler for SmartcarServer {
         }
     }
 }
-
-const USAGE_URI: &str = "smartcar://usage";
 
 /// Who is calling, for the audit log: HTTP requests carry their headers in the context.
 fn caller(ctx: &RequestContext<RoleServer>) -> Caller {

@@ -151,6 +151,14 @@ fn set_meta(r: &mut ToolResult, key: &str, value: Value) {
 /// A read: from the cache when allowed, else shared with an identical read in flight, else sent.
 async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Value>) -> ToolResult {
     let vehicle = spec.vehicle(args);
+    if let Some(r) = from_pushed(state, spec, args) {
+        let counts = Counts {
+            pushed: 1,
+            ..Counts::default()
+        };
+        state.usage.record(vehicle, spec.name, counts);
+        return r;
+    }
     let key = read_key(state, spec, args);
     if let Some((mut r, age)) = state.traffic.cached(&key) {
         let counts = Counts {
@@ -189,6 +197,79 @@ async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
     r
 }
 
+/// A signal read answered from state Smartcar pushed by webhook, when the operator allows it and
+/// the vehicle recorded every value recently enough; `raw: true` always goes to Smartcar.
+fn from_pushed(
+    state: &AppState,
+    spec: &'static ToolSpec,
+    args: &Map<String, Value>,
+) -> Option<ToolResult> {
+    let max_age = state.serving.pushed_max_age;
+    let raw = spec.raw
+        && args
+            .get(crate::catalogue::RAW_PARAM.name)
+            .and_then(Value::as_bool)
+            == Some(true);
+    if max_age.is_zero() || raw {
+        return None;
+    }
+    let code = spec
+        .params
+        .iter()
+        .find(|p| p.ty == crate::catalogue::ParamType::SignalCode)
+        .and_then(|p| args.get(p.name)?.as_str());
+    let one = match spec.output {
+        crate::catalogue::Shape::Signal => true,
+        crate::catalogue::Shape::SignalList => false,
+        _ => return None,
+    };
+    let vehicle = spec.vehicle(args)?;
+    let (signals, age) = state.pushed.fresh(
+        vehicle,
+        spec.user(args),
+        if one { code } else { None },
+        max_age,
+    )?;
+    // The pushed signal in the form Smartcar's read answers with, so it is shaped the same way.
+    let resource = |s: &super::pushed::PushedSignal| {
+        let r = &s.raw;
+        let mut attributes = json!({
+            "code": r.get("code"),
+            "name": r.get("name"),
+            "group": r.get("group"),
+            "status": r.get("status").cloned().unwrap_or(json!({ "value": "SUCCESS" })),
+        });
+        if let Some(body) = r.get("body") {
+            attributes["body"] = body.clone();
+        }
+        json!({
+            "id": r.get("code"), "type": "signal", "attributes": attributes,
+            "meta": { "oemUpdatedAt": r.pointer("/meta/oemUpdatedAt"),
+                      "retrievedAt": r.pointer("/meta/fetchedAt") },
+        })
+    };
+    let doc = if one {
+        json!({ "data": resource(&signals[0]) })
+    } else {
+        json!({ "data": signals.iter().map(resource).collect::<Vec<_>>() })
+    };
+    let shaped = shape::shape(spec, args, 200, Some(&doc)).ok()?;
+    let mut structured = shaped.structured;
+    structured["source"] = json!("webhook");
+    structured["age_s"] = json!(age.as_secs());
+    let lead = format!(
+        "From Smartcar's webhook push: the vehicle recorded {} {} s ago; nothing was sent to Smartcar.",
+        if one { "this value" } else { "these values" },
+        age.as_secs()
+    );
+    let (structured, json) = bound::serialize_within(structured, state.serving.max_result_bytes);
+    let mut r = ToolResult::success_with_json(Some(lead), structured, json);
+    set_meta(&mut r, "smartcar-mcp/upstream_calls", json!(0));
+    set_meta(&mut r, "smartcar-mcp/source", json!("webhook"));
+    set_meta(&mut r, "smartcar-mcp/age_s", json!(age.as_secs()));
+    Some(r)
+}
+
 /// A command or deletion: on record before it leaves, the vehicle's cached reads dropped.
 async fn write(
     state: &AppState,
@@ -213,8 +294,9 @@ async fn write(
         },
         None => None,
     };
-    // Whatever the answer, what was cached about this vehicle may no longer be true.
+    // Whatever the answer, what was cached or pushed about this vehicle may no longer be true.
     state.traffic.invalidate(spec.vehicle(args));
+    state.pushed.mark_stale(spec.vehicle(args));
     let r = send(state, spec, args).await;
     if let Some((audit, id)) = row {
         let error = &r.structured["error"];

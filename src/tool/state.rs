@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::audit::{Audit, AuditError};
+use super::pushed::Pushed;
 use super::traffic::Traffic;
 use super::usage::Usage;
 use crate::catalogue::{TOOLS, ToolSpec, tool_index};
@@ -25,6 +26,8 @@ pub struct AppState {
     pub serving: ServingSettings,
     pub traffic: Traffic,
     pub usage: Usage,
+    /// Vehicle state Smartcar pushed by webhook.
+    pub pushed: Pushed,
     /// Commands and deletions on record; `None` with `--audit-db off`.
     pub audit: Option<Arc<Audit>>,
     /// Indices into `TOOLS`, in catalogue order.
@@ -62,6 +65,7 @@ impl AppState {
                 serving.cache_ttl,
             ),
             usage: Usage::new(audit.clone()),
+            pushed: Pushed::default(),
             audit,
             exec,
             serving,

@@ -1,0 +1,251 @@
+//! MCP resources: usage counters, the signal catalogue, and each vehicle's pushed state, with
+//! subscriptions to the latter in both lifecycles (`resources/subscribe` for handshake
+//! revisions, `subscriptions/listen` for 2026-07-28).
+
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{
+    CacheScope, ListResourceTemplatesResult, ListResourcesResult, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, ResourceUpdatedNotificationParam, SubscriptionFilter,
+};
+use rmcp::service::SubscriptionContext;
+use rmcp::{ErrorData, Peer, RoleServer};
+use serde_json::{Value, json};
+
+use crate::catalogue::{SIGNALS, Signal, resolve_signal};
+use crate::tool::AppState;
+use crate::tool::pushed::Pushed;
+
+pub const USAGE: &str = "smartcar://usage";
+pub const SIGNALS_URI: &str = "smartcar://signals";
+const SIGNAL_PREFIX: &str = "smartcar://signals/";
+const VEHICLE_PREFIX: &str = "smartcar://vehicles/";
+const STATE_SUFFIX: &str = "/state";
+
+pub fn state_uri(vehicle_id: &str) -> String {
+    format!("{VEHICLE_PREFIX}{vehicle_id}{STATE_SUFFIX}")
+}
+
+fn vehicle_of(uri: &str) -> Option<&str> {
+    uri.strip_prefix(VEHICLE_PREFIX)?
+        .strip_suffix(STATE_SUFFIX)
+        .filter(|v| !v.is_empty() && !v.contains('/'))
+}
+
+fn json_contents(uri: &str, v: &Value) -> ResourceContents {
+    ResourceContents::text(v.to_string(), uri).with_mime_type("application/json")
+}
+
+fn signal_json(s: &Signal) -> Value {
+    json!({
+        "code": s.code, "group": s.group, "name": s.name, "description": s.description,
+        "unit": s.unit, "kind": s.kind.as_str(), "aliases": s.aliases,
+    })
+}
+
+pub fn list(app: &AppState) -> ListResourcesResult {
+    let mut items = vec![
+        Resource::new(USAGE, "usage")
+            .with_title("Upstream calls made and saved")
+            .with_description(
+                "Smartcar calls this server made, per vehicle and tool, and those it saved by sharing identical reads, its cache or pushed state; 429s met. Read it before polling a vehicle again.",
+            )
+            .with_mime_type("application/json"),
+        Resource::new(SIGNALS_URI, "signals")
+            .with_title("Smartcar signal codes")
+            .with_description("Every signal code get_signal accepts: group, unit, kind and the older aliases. smartcar://signals/{code} reads one.")
+            .with_mime_type("application/json"),
+    ];
+    for v in app.pushed.vehicles() {
+        items.push(
+            Resource::new(state_uri(&v), format!("state of {v}"))
+                .with_description("The latest state Smartcar pushed for this vehicle by webhook; subscribe to hear of changes.")
+                .with_mime_type("application/json"),
+        );
+    }
+    // Vehicles appear as their webhooks arrive, so the list is not cached for long.
+    ListResourcesResult::with_all_items(items)
+        .with_ttl_ms(10_000)
+        .with_cache_scope(CacheScope::Private)
+}
+
+pub fn templates() -> ListResourceTemplatesResult {
+    let t = |uri: &str, name: &str, desc: &str| {
+        ResourceTemplate::new(uri, name)
+            .with_description(desc)
+            .with_mime_type("application/json")
+    };
+    ListResourceTemplatesResult::with_all_items(vec![
+        t(
+            "smartcar://signals/{code}",
+            "signal",
+            "One signal code (or an older alias): group, unit, kind, aliases.",
+        ),
+        t(
+            "smartcar://vehicles/{vehicle_id}/state",
+            "vehicle state",
+            "The latest state Smartcar pushed for a vehicle by webhook.",
+        ),
+    ])
+    .with_ttl_ms(3_600_000)
+    .with_cache_scope(CacheScope::Public)
+}
+
+pub fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, ErrorData> {
+    let not_found = |why: String| Err(ErrorData::resource_not_found(why, None));
+    if uri == USAGE {
+        let usage = app.usage.snapshot();
+        return Ok(ReadResourceResult::new(vec![json_contents(uri, &usage)])
+            .with_ttl_ms(0)
+            .with_cache_scope(CacheScope::Private));
+    }
+    if uri == SIGNALS_URI {
+        let all: Vec<Value> = SIGNALS.iter().map(signal_json).collect();
+        return Ok(
+            ReadResourceResult::new(vec![json_contents(uri, &json!({ "signals": all }))])
+                .with_ttl_ms(3_600_000)
+                .with_cache_scope(CacheScope::Public),
+        );
+    }
+    if let Some(code) = uri.strip_prefix(SIGNAL_PREFIX) {
+        return match resolve_signal(code) {
+            Some(s) => Ok(
+                ReadResourceResult::new(vec![json_contents(uri, &signal_json(s))])
+                    .with_ttl_ms(3_600_000)
+                    .with_cache_scope(CacheScope::Public),
+            ),
+            None => not_found(format!(
+                "`{code}` is not a Smartcar signal code; did you mean {}?",
+                crate::catalogue::closest_signals(code).join(", ")
+            )),
+        };
+    }
+    if let Some(vehicle) = vehicle_of(uri) {
+        return match app.pushed.vehicle(vehicle) {
+            Some(state) => Ok(
+                ReadResourceResult::new(vec![json_contents(uri, &state.to_json())])
+                    .with_ttl_ms(0)
+                    .with_cache_scope(CacheScope::Private),
+            ),
+            None => not_found(format!(
+                "no pushed state for vehicle `{vehicle}`: Smartcar has sent no webhook for it to this server (read it with get_signals instead)"
+            )),
+        };
+    }
+    not_found(format!(
+        "no resource `{uri}` (this server serves {USAGE}, {SIGNALS_URI}, smartcar://signals/{{code}} and smartcar://vehicles/{{vehicle_id}}/state)"
+    ))
+}
+
+/// Handshake-revision sessions subscribed to a vehicle's state.
+type List = Arc<Mutex<Vec<(String, Peer<RoleServer>)>>>;
+
+#[derive(Default)]
+pub struct Subscribers {
+    list: List,
+    forwarding: std::sync::OnceLock<()>,
+}
+
+fn lock(list: &List) -> std::sync::MutexGuard<'_, Vec<(String, Peer<RoleServer>)>> {
+    list.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `resources/subscribe`: only a vehicle's state changes, so only those URIs can be subscribed.
+pub fn subscribe(
+    subs: &Subscribers,
+    pushed: &Pushed,
+    uri: &str,
+    peer: Peer<RoleServer>,
+) -> Result<(), ErrorData> {
+    if vehicle_of(uri).is_none() {
+        return Err(ErrorData::invalid_params(
+            format!(
+                "`{uri}` does not change; subscribe to smartcar://vehicles/{{vehicle_id}}/state"
+            ),
+            None,
+        ));
+    }
+    lock(&subs.list).push((uri.to_string(), peer));
+    subs.forwarding.get_or_init(|| {
+        tokio::spawn(forward(pushed.subscribe(), subs.list.clone()));
+    });
+    Ok(())
+}
+
+pub fn unsubscribe(subs: &Subscribers, uri: &str, peer: &Peer<RoleServer>) {
+    let mut list = lock(&subs.list);
+    list.retain(|(u, p)| !(u == uri && same_peer(p, peer)));
+}
+
+fn same_peer(a: &Peer<RoleServer>, b: &Peer<RoleServer>) -> bool {
+    a.peer_info().map(|i| Arc::as_ptr(&i)) == b.peer_info().map(|i| Arc::as_ptr(&i))
+}
+
+/// Tells subscribed sessions when a vehicle's pushed state changes; drops closed sessions.
+async fn forward(mut updates: tokio::sync::broadcast::Receiver<String>, list: List) {
+    loop {
+        let vehicle = match updates.recv().await {
+            Ok(v) => v,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => return,
+        };
+        let uri = state_uri(&vehicle);
+        let targets: Vec<Peer<RoleServer>> = lock(&list)
+            .iter()
+            .filter(|(u, _)| *u == uri)
+            .map(|(_, p)| p.clone())
+            .collect();
+        for peer in targets {
+            let sent = peer
+                .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri.clone()))
+                .await;
+            if sent.is_err() {
+                lock(&list).retain(|(_, p)| !same_peer(p, &peer));
+            }
+        }
+    }
+}
+
+/// 2026-07-28: which of the requested subscriptions this server honours.
+pub fn accepted(requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+    let uris: Vec<String> = requested
+        .resource_subscriptions
+        .iter()
+        .flatten()
+        .filter(|u| vehicle_of(u).is_some())
+        .cloned()
+        .collect();
+    if uris.is_empty() {
+        return None;
+    }
+    Some(
+        SubscriptionFilter::builder()
+            .resource_subscriptions(uris)
+            .build(),
+    )
+}
+
+/// 2026-07-28: one `subscriptions/listen` stream, until the client ends it.
+pub async fn listen(pushed: &Pushed, ctx: SubscriptionContext) -> Result<(), ErrorData> {
+    let wanted: Vec<String> = ctx
+        .accepted()
+        .resource_subscriptions
+        .clone()
+        .unwrap_or_default();
+    let mut updates = pushed.subscribe();
+    loop {
+        tokio::select! {
+            _ = ctx.cancelled() => return Ok(()),
+            got = updates.recv() => match got {
+                Ok(vehicle) => {
+                    let uri = state_uri(&vehicle);
+                    if wanted.contains(&uri) && ctx.sink().notify_resource_updated(uri).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return Ok(()),
+            },
+        }
+    }
+}
