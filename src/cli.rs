@@ -85,6 +85,10 @@ pub enum Command {
     Simulator {
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Push every state change a command makes to this URL as a Smartcar webhook, signed
+        /// with SMARTCAR_MANAGEMENT_TOKEN.
+        #[arg(long)]
+        webhook_url: Option<String>,
     },
 }
 

@@ -28,8 +28,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             *json,
         )?,
         Some(Command::Usage { json }) => run::usage(&mut stdout(), o, *json)?,
-        Some(Command::Simulator { port }) => {
-            simulator::run_standalone(*port, |banner| {
+        Some(Command::Simulator { port, webhook_url }) => {
+            let webhook = match webhook_url {
+                Some(url) => {
+                    let token = std::env::var("SMARTCAR_MANAGEMENT_TOKEN").map_err(|_| {
+                        anyhow::anyhow!(
+                            "--webhook-url needs SMARTCAR_MANAGEMENT_TOKEN to sign the webhooks"
+                        )
+                    })?;
+                    Some((url.clone(), token))
+                }
+                None => None,
+            };
+            simulator::run_standalone(*port, webhook, |banner| {
                 // The banner is this subcommand's output; stdout is not an MCP channel here.
                 let mut out = stdout();
                 let _ = writeln!(out, "{banner}");

@@ -24,6 +24,8 @@ pub fn enabled_tools(o: &Options) -> anyhow::Result<Vec<usize>> {
     )?)
 }
 
+const SIMULATOR_MANAGEMENT_TOKEN: &str = "simulator-management-token";
+
 /// Settings from the options; with `--simulator`, pointed at a fresh in-process simulator.
 async fn settings_for(o: &Options) -> anyhow::Result<(Settings, Option<simulator::Simulator>)> {
     let mut settings = o.settings();
@@ -41,6 +43,10 @@ async fn settings_for(o: &Options) -> anyhow::Result<(Settings, Option<simulator
     up.management_api_url = sim.management_url();
     up.client_id = Some("simulator-client".into());
     up.client_secret = Some(Secret::new("simulator-secret"));
+    // The simulator signs the webhooks it pushes with this token, so the receiver accepts them.
+    if settings.serving.management_token.is_none() {
+        settings.serving.management_token = Some(Secret::new(SIMULATOR_MANAGEMENT_TOKEN));
+    }
     Ok((settings, Some(sim)))
 }
 
@@ -263,7 +269,7 @@ pub async fn serve(
     allowed_hosts: &[String],
 ) -> anyhow::Result<()> {
     let enabled = enabled_tools(o)?;
-    let (settings, _sim) = settings_for(o).await?;
+    let (settings, sim) = settings_for(o).await?;
     let up = &settings.upstream;
     if (up.client_id.is_none() || up.client_secret.is_none()) && !settings.serving.dry_run {
         tracing::warn!(
@@ -271,9 +277,21 @@ pub async fn serve(
         );
     }
     let webhook_addr = settings.serving.webhook_addr.clone();
+    let token = settings.serving.management_token.clone();
     let shared = Shared::new(settings, &enabled)?;
-    if let (None, Some(addr)) = (http, webhook_addr.as_deref()) {
-        mcp::webhook::listen(shared.clone(), addr).await?;
+    let receiver = match (http, webhook_addr.as_deref()) {
+        (None, Some(addr)) => Some(mcp::webhook::listen(shared.clone(), addr).await?),
+        // Known before binding only when the port is; a port of 0 leaves the simulator silent.
+        (Some(addr), _) => addr
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .filter(|a| a.port() != 0)
+            .map(|a| format!("http://{a}{}", mcp::webhook::WEBHOOK_PATH)),
+        (None, None) => None,
+    };
+    // With --simulator, the simulator pushes its state changes to this server's own receiver.
+    if let (Some(sim), Some(url), Some(token)) = (&sim, receiver, token) {
+        sim.deliver_webhooks(&url, token.expose());
     }
     match http {
         Some(addr) => mcp::http::serve(shared, addr, allowed_hosts).await,

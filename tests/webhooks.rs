@@ -438,3 +438,91 @@ async fn ten_reads_after_one_event_cost_nothing_with_pushed_answers() {
     );
     assert_eq!(upstream, vec![10, 0]);
 }
+
+#[tokio::test]
+async fn the_simulator_pushes_a_commands_effect_as_a_signed_webhook() {
+    let (sim, shared, server) = setup(Some(AMT), 300).await;
+    sim.deliver_webhooks(&format!("{}/webhooks/smartcar", server.base), AMT);
+    let lock = common::run(
+        &shared,
+        "lock_vehicle",
+        json!({ "vehicle_id": EV, "user_id": ALICE }),
+    )
+    .await;
+    assert!(!lock.is_error, "{lock:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let state = loop {
+        if let Some(s) = shared.app.pushed.vehicle(EV) {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "no webhook arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(state.signals["closure-islocked"].raw["body"]["value"], true);
+    assert_eq!(state.user_id.as_deref(), Some(ALICE));
+    // The lock arrived as an event, so the next read needs no upstream call.
+    let before = sim.requests().len();
+    let r = common::run(
+        &shared,
+        "get_signal",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "closure-islocked" }),
+    )
+    .await;
+    assert_eq!(r.structured["source"], "webhook", "{r:?}");
+    assert_eq!(r.structured["value"], true);
+    assert_eq!(sim.requests().len(), before);
+    sim.shutdown();
+}
+
+/// `--simulator --webhook-addr`: the binary's own simulator pushes to the binary's own receiver.
+#[tokio::test]
+async fn in_simulator_mode_a_lock_arrives_as_an_event() {
+    use rmcp::model::CallToolRequestParams;
+    let mut cmd = tokio::process::Command::new(common::binary());
+    cmd.args([
+        "--simulator",
+        "--webhook-addr",
+        "127.0.0.1:0",
+        "--pushed-max-age-s",
+        "300",
+        "--confirm",
+        "off",
+        "--audit-db",
+        "off",
+    ])
+    .env_remove("RUST_LOG")
+    .env_remove("SMARTCAR_MANAGEMENT_TOKEN");
+    let (transport, _) = rmcp::transport::TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = common::client_over(transport, false).await;
+    let call = |name: &str, args: Value| {
+        CallToolRequestParams::new(name.to_string())
+            .with_arguments(args.as_object().cloned().unwrap())
+    };
+    let args = json!({ "vehicle_id": EV, "user_id": ALICE });
+    client
+        .call_tool(call("unlock_vehicle", args))
+        .await
+        .unwrap();
+    let read = json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "closure-islocked" });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = client
+            .call_tool(call("get_signal", read.clone()))
+            .await
+            .unwrap();
+        let s = r.structured_content.unwrap();
+        if s["source"] == "webhook" {
+            assert_eq!(s["value"], false, "the unlock's effect: {s}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unlock never arrived as an event"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.cancel().await.unwrap();
+}

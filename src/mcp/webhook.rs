@@ -100,18 +100,19 @@ pub fn announce(shared: &Shared, at: &str) {
     }
 }
 
-/// The receiver alone on `addr`, for stdio serving.
-pub async fn listen(shared: Arc<Shared>, addr: &str) -> anyhow::Result<()> {
+/// The receiver alone on `addr`, for stdio serving; returns the URL it receives at.
+pub async fn listen(shared: Arc<Shared>, addr: &str) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot receive webhooks on `{addr}`"))?;
     let local = listener.local_addr()?;
-    announce(&shared, &format!("http://{local}{WEBHOOK_PATH}"));
-    eprintln!("smartcar-mcp: receiving webhooks on http://{local}{WEBHOOK_PATH}");
+    let url = format!("http://{local}{WEBHOOK_PATH}");
+    announce(&shared, &url);
+    eprintln!("smartcar-mcp: receiving webhooks on {url}");
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, routes(shared)).await {
             tracing::warn!("the webhook listener stopped: {e}");
         }
     });
-    Ok(())
+    Ok(url)
 }

@@ -268,6 +268,12 @@ impl Simulator {
         format!("http://{}/management/v3", self.inner.addr)
     }
 
+    /// From now on, every state change a command makes is pushed to `url` as a signed
+    /// `VEHICLE_STATE` webhook (HMAC-SHA256 with `management_token`), the way Smartcar does.
+    pub fn deliver_webhooks(&self, url: &str, management_token: &str) {
+        self.inner.lock().webhook = Some((url.to_string(), management_token.to_string()));
+    }
+
     /// Every API answer from now on takes at least this long.
     pub fn set_latency_ms(&self, ms: u64) {
         self.inner
@@ -403,12 +409,19 @@ pub fn banner(sim: &Simulator) -> String {
 }
 
 /// `smartcar-mcp simulator --port N`: starts it, hands the banner to `announce`, serves until ctrl-c.
-pub async fn run_standalone(port: u16, announce: impl FnOnce(&str)) -> anyhow::Result<()> {
+pub async fn run_standalone(
+    port: u16,
+    webhook: Option<(String, String)>,
+    announce: impl FnOnce(&str),
+) -> anyhow::Result<()> {
     let sim = Simulator::start(SimConfig {
         port,
         ..SimConfig::default()
     })
     .await?;
+    if let Some((url, token)) = &webhook {
+        sim.deliver_webhooks(url, token);
+    }
     announce(&banner(&sim));
     tokio::signal::ctrl_c().await?;
     sim.shutdown();

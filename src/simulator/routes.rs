@@ -114,7 +114,85 @@ async fn handle(AxumState(inner): AxumState<Arc<Inner>>, req: Request) -> Respon
     {
         resp.headers_mut().insert("sc-request-id", v);
     }
+    let (target, outbox) = {
+        let mut st = inner.lock();
+        (st.webhook.clone(), std::mem::take(&mut st.outbox))
+    };
+    if let Some((url, token)) = target {
+        for event in outbox {
+            tokio::spawn(deliver(url.clone(), token.clone(), event));
+        }
+    }
     resp
+}
+
+/// A `VEHICLE_STATE` event (payload v4.0) carrying the signals a command just changed.
+fn vehicle_state_event(st: &mut State, id: &str, user: Option<&str>, now: u64) -> Value {
+    let event_id = st.next_event_id();
+    let Some(v) = st.fleet.vehicle(id) else {
+        return Value::Null;
+    };
+    let signals: Vec<Value> = v
+        .signals
+        .iter()
+        .filter(|(code, _)| v.updated.get(*code) == Some(&now))
+        .map(|(code, body)| {
+            let sig = catalogue_signal(code);
+            json!({
+                "code": code,
+                "name": sig.map(|s| s.name),
+                "group": sig.map(|s| s.group_title),
+                "body": body,
+                "meta": { "oemUpdatedAt": now, "fetchedAt": now },
+            })
+        })
+        .collect();
+    json!({
+        "eventId": event_id,
+        "eventType": "VEHICLE_STATE",
+        "vehicleId": id,
+        "data": {
+            "user": { "id": user },
+            "vehicle": { "id": id, "make": v.make, "model": v.model, "year": v.year },
+            "triggers": signals.iter().map(|s| json!({ "code": s["code"], "name": s["name"], "group": s["group"] })).collect::<Vec<_>>(),
+            "signals": signals,
+        },
+        "meta": { "version": "4.0", "deliveryId": format!("dlv-{event_id}"), "deliveredAt": now,
+                  "webhookId": "wh-simulator", "webhookName": "simulator", "mode": "TEST",
+                  "signalCount": signals.len() },
+    })
+}
+
+/// POSTs one event as Smartcar does: JSON, signed with HMAC-SHA256 of the body in `SC-Signature`.
+async fn deliver(url: String, token: String, event: Value) {
+    use hmac::{KeyInit, Mac};
+    if event.is_null() {
+        return;
+    }
+    let body = event.to_string();
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes()).expect("any key length");
+    mac.update(body.as_bytes());
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let sent = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("user-agent", "Smartcar/simulator")
+        .header("sc-signature", signature)
+        .body(body)
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => tracing::warn!(status = r.status().as_u16(), "simulator webhook refused"),
+        Err(e) => tracing::warn!("simulator webhook not delivered: {e}"),
+    }
 }
 
 /// Counts an API request as being answered until it is dropped.
@@ -954,6 +1032,10 @@ fn run_command(
                 st.destinations.push((id.to_string(), lat, lon));
             }
         }
+    }
+    if st.webhook.is_some() {
+        let event = vehicle_state_event(st, id, req.header("sc-user-id"), now);
+        st.outbox.push(event);
     }
     let mut attributes = json!({
         "commandType": cmd.command_type(),

@@ -18,6 +18,11 @@ pub(crate) struct State {
     pub destinations: Vec<(String, f64, f64)>,
     pub fleet: Fleet,
     next_exec: u64,
+    /// Where to push state changes as Smartcar webhooks, and the token that signs them.
+    pub webhook: Option<(String, String)>,
+    /// Events waiting to be delivered once the request that made them is answered.
+    pub outbox: Vec<serde_json::Value>,
+    next_event: u64,
 }
 
 /// Why a bearer token was refused; the detail helps a test author see which case they hit.
@@ -40,7 +45,16 @@ impl State {
             destinations: Vec::new(),
             fleet: Fleet::seeded(),
             next_exec: 0,
+            webhook: None,
+            outbox: Vec::new(),
+            next_event: 0,
         }
+    }
+
+    /// A fresh event id for a webhook delivery.
+    pub fn next_event_id(&mut self) -> String {
+        self.next_event += 1;
+        format!("evt-sim-{:06}", self.next_event)
     }
 
     /// Takes one use of the first matching fault.
