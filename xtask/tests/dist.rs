@@ -706,3 +706,35 @@ fn server_json_lists_every_gathered_bundle() {
     let validator = jsonschema::validator_for(&kept_schema()).unwrap();
     assert!(validator.is_valid(&doc));
 }
+
+#[test]
+fn dockerfile_label_and_release_workflow_match_the_package() {
+    let root = workspace_root();
+    let meta = meta();
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let label = format!(
+        "io.modelcontextprotocol.server.name=\"{}\"",
+        meta.server_name().unwrap()
+    );
+    assert!(dockerfile.contains(&label), "Dockerfile lacks {label}");
+    assert!(
+        dockerfile.contains("USER "),
+        "the image must run as a non-root user"
+    );
+
+    let workflow = std::fs::read_to_string(root.join(".github/workflows/release.yml")).unwrap();
+    for p in PLATFORMS {
+        assert!(
+            workflow.contains(p.target),
+            "release.yml does not build {}",
+            p.target
+        );
+        assert!(
+            workflow.contains(p.name),
+            "release.yml does not publish {}",
+            p.npm_package()
+        );
+    }
+    assert!(workflow.contains("cargo xtask dist"));
+    assert!(workflow.contains("--profile dist"));
+}
