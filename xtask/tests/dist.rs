@@ -293,8 +293,12 @@ fn launcher_adds_nothing_to_stdout_and_passes_exit_codes_through() {
         );
         assert_eq!(shimmed.stdout, direct.stdout, "stdout of {args:?}");
     }
-    let bad = Command::new(&bin).arg("--no-such-flag").status().unwrap();
-    assert_eq!(bad.code(), Some(2), "clap's usage error is exit code 2");
+    let bad = Command::new(&bin).arg("--no-such-flag").output().unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "clap's usage error is exit code 2"
+    );
 
     #[cfg(unix)]
     {
