@@ -398,8 +398,9 @@ fn parse_positive(name: &str, raw: &str) -> Result<usize, ApiError> {
     }
 }
 
-/// Reads either spelling of the page parameters. `all_by_default` gives every item on one page
-/// when the caller sent no page parameter at all.
+/// Reads either spelling of the page parameters. `all_by_default` (the signal list) gives every
+/// item on one page when the caller sent no page parameter at all, and caps no page size: the
+/// signal list documents neither a default size nor a maximum.
 fn parse_page(req: &RecordedRequest, total: usize, all_by_default: bool) -> Result<Page, ApiError> {
     let bracket_number = req.query_value("page[number]");
     let bracket_size = req.query_value("page[size]");
@@ -422,7 +423,7 @@ fn parse_page(req: &RecordedRequest, total: usize, all_by_default: bool) -> Resu
     let size = match size_raw {
         Some(raw) => {
             let size = parse_positive("page[size]", raw)?;
-            if size > PAGE_SIZE_MAX {
+            if size > PAGE_SIZE_MAX && !all_by_default {
                 return Err(ApiError::validation(
                     "BAD_REQUEST",
                     format!("page[size] must be at most {PAGE_SIZE_MAX} (got {size})."),
@@ -704,8 +705,7 @@ fn list_signals(st: &State, req: &RecordedRequest, id: &str) -> Result<Response,
         200,
         &json!({
             "data": data,
-            "meta": {"page": page.number, "pageNumber": page.number, "pageSize": page.size,
-                     "totalCount": total},
+            "meta": {"page": page.number, "pageSize": page.size, "totalCount": total},
             "links": page.links(&path, "", total),
             "included": {"vehicle": vehicle_summary(v)},
         }),
@@ -958,10 +958,11 @@ fn catalogue_signal(code: &str) -> Option<&'static Signal> {
     SIGNALS.iter().find(|s| s.code == code)
 }
 
-/// Sets a scalar signal the way the seed shapes it (`{value}` plus the catalogue's unit).
+/// Sets a scalar signal the way the seed shapes it (`{value}` plus the documented unit).
 fn set_scalar(v: &mut Vehicle, code: &'static str, value: Value, now: u64) {
     if let Some(sig) = catalogue_signal(code) {
-        v.set_signal(code, seed::scalar_body(sig, value), now);
+        let body = seed::scalar_body(sig.code, v.powertrain, value);
+        v.set_signal(sig.code, body, now);
     }
 }
 
@@ -1008,20 +1009,25 @@ fn set_charging(v: &mut Vehicle, start: bool, now: u64) -> Result<(), ApiError> 
             "The vehicle is not charging.",
         ));
     }
-    let (amps, kw, minutes) = if start {
+    let live = if start {
         seed::charging_figures(v.powertrain)
     } else {
-        (0.0, 0.0, 0.0)
+        seed::Charging::default()
     };
     set_scalar(v, "charge-ischarging", json!(start), now);
     let status = if start { "CHARGING" } else { "NOT_CHARGING" };
     set_scalar(v, "charge-detailedchargingstatus", json!(status), now);
     let color = if start { "GREEN" } else { "BLUE" };
     set_scalar(v, "charge-chargeportstatuscolor", json!(color), now);
-    set_scalar(v, "charge-amperage", json!(amps), now);
-    set_scalar(v, "charge-chargerate", json!(kw), now);
-    set_scalar(v, "charge-wattage", json!(kw), now);
-    set_scalar(v, "charge-timetocomplete", json!(minutes), now);
+    set_scalar(v, "charge-amperage", json!(live.amperes), now);
+    set_scalar(v, "charge-chargerate", json!(live.miles_per_hour), now);
+    set_scalar(v, "charge-wattage", json!(live.watts), now);
+    set_scalar(
+        v,
+        "charge-timetocomplete",
+        json!(live.minutes_to_complete),
+        now,
+    );
     Ok(())
 }
 
@@ -1031,16 +1037,17 @@ fn set_limit(v: &mut Vehicle, percent: i64, now: u64) {
     };
     let mut found = false;
     if let Some(values) = body.get_mut("values").and_then(Value::as_array_mut) {
-        for limit in values.iter_mut().filter(|l| l["type"] == "global") {
+        for limit in values.iter_mut().filter(|l| l["type"] == "GLOBAL") {
             limit["limit"] = json!(percent);
             found = true;
         }
         if !found {
-            values.push(json!({"type": "global", "limit": percent, "condition": null}));
+            values.push(json!({"type": "GLOBAL", "limit": percent, "condition": null}));
         }
     }
     body["activeLimit"] = json!(percent);
     v.set_signal("charge-chargelimits", body, now);
+    set_scalar(v, "charge-activelimit", json!(percent), now);
 }
 
 // ---------------------------------------------------------------------------------------------
