@@ -46,6 +46,14 @@ fn calls() -> Vec<(&'static str, Value)> {
             "set_navigation_destination",
             json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 51.5, "longitude": -0.14 }),
         ),
+        (
+            "set_daily_charge_schedule",
+            json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77, "longitude": -122.42, "startTime": "08:00", "stopTime": "10:00" }),
+        ),
+        (
+            "delete_charge_schedule",
+            json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": "sched-bev-home" }),
+        ),
         ("list_applications", json!({})),
         ("get_application", json!({ "id": "app-fleet-console-01" })),
         (
@@ -563,5 +571,79 @@ async fn the_signal_list_pages_only_when_asked() {
             json!({ "number": 2, "size": 5, "total": 7 })
         );
     }
+    sim.shutdown();
+}
+
+/// Charge schedules: HH:MM times and coordinates are checked before anything is sent; a make
+/// without schedules gets Smartcar's COMPATIBILITY error; an unknown schedule id is a 404.
+#[tokio::test]
+async fn charge_schedule_arguments_are_checked_and_answers_shaped() {
+    let (sim, shared) = setup().await;
+    let base = json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77, "longitude": -122.42, "startTime": "08:00", "stopTime": "10:00" });
+    sim.clear_requests();
+    for (key, bad, says) in [
+        (
+            "startTime",
+            json!("25:00"),
+            "`startTime` must be a 24-hour time HH:MM",
+        ),
+        (
+            "stopTime",
+            json!("8:00"),
+            "`stopTime` must be a 24-hour time HH:MM",
+        ),
+        ("latitude", json!(91), "`latitude` must be at most 90"),
+        (
+            "longitude",
+            json!(-181),
+            "`longitude` must be at least -180",
+        ),
+    ] {
+        let mut args = base.clone();
+        args[key] = bad;
+        let r = common::call(&shared, "set_daily_charge_schedule", args).await;
+        assert!(r.is_error);
+        assert!(r.text()[0].contains(says), "{key}: {}", r.text()[0]);
+    }
+    assert!(sim.requests().is_empty(), "{:?}", sim.requests());
+
+    let mut phev = base.clone();
+    phev["vehicle_id"] = json!(PHEV);
+    let r = common::call(&shared, "set_daily_charge_schedule", phev).await;
+    assert!(r.is_error);
+    assert_eq!(r.structured["error"]["code"], "VEHICLE_NOT_CAPABLE");
+
+    let r = common::call(&shared, "set_daily_charge_schedule", base).await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert_valid("set_daily_charge_schedule", &r);
+    let id = r.structured["schedule_id"].as_str().unwrap().to_string();
+    let timers = common::call(
+        &shared,
+        "get_signal",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "charge-chargetimers" }),
+    )
+    .await;
+    assert!(timers.json.contains(&id), "{}", timers.json);
+
+    let r = common::call(
+        &shared,
+        "delete_charge_schedule",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": id }),
+    )
+    .await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert!(
+        r.text()[0].starts_with(&format!("Charge schedule {id} deleted on {EV}.")),
+        "{}",
+        r.text()[0]
+    );
+    let r = common::call(
+        &shared,
+        "delete_charge_schedule",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": id }),
+    )
+    .await;
+    assert!(r.is_error);
+    assert_eq!(r.structured["error"]["status"], 404);
     sim.shutdown();
 }

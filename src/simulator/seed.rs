@@ -521,6 +521,17 @@ fn explicit_value(code: &str, pt: Powertrain) -> Option<Value> {
                 "time": "07:30"
             }],
             "isOEMOptimizationEnabled": pt == Powertrain::Bev
+        }, {
+            "type": "LOCATION",
+            "scheduleType": "daily",
+            "scheduleId": format!("sched-{}-home", pt.as_str().to_ascii_lowercase()),
+            "condition": {"name": "Home", "address": null, "latitude": 37.7793,
+                          "longitude": -122.4193, "connectorType": null},
+            "schedules": [{"start": "23:00", "end": "05:00",
+                           "days": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY",
+                                    "SATURDAY", "SUNDAY"]}],
+            "departureTimers": [],
+            "isOEMOptimizationEnabled": false
         }]}),
         "charge-chargingconnectortype" => json!(pick(pt, "NACS", "J1772", "NONE")),
         "charge-detailedchargingstatus" => {
