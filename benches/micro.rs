@@ -55,7 +55,7 @@ fn list_connections_raw() -> Map<String, Value> {
     }))
 }
 
-/// The documented single-signal answer (smartcar-api.md 2.2).
+/// The documented single-signal answer (https://smartcar.com/docs/api-reference/get-signal).
 fn signal_body() -> Value {
     json!({
         "id": "charge-ischarging", "type": "signal",
@@ -66,7 +66,7 @@ fn signal_body() -> Value {
     })
 }
 
-/// The documented command answer (smartcar-api.md 2.4).
+/// The documented command answer (https://smartcar.com/docs/api-reference/charging/set-charge-limit).
 fn command_body() -> Value {
     json!({"data": {
         "id": "exec_9876543210", "type": "command-execution",

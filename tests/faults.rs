@@ -258,14 +258,29 @@ async fn an_error_inside_a_2xx_command_answer_is_a_tool_error() {
     assert_eq!(e["detail"]["code"], "DOOR_OPEN");
     assert_eq!(sim.requests().len(), 1);
 
-    sim.inject(Fault::new(202, r#"{"data":{"id":"exec_2","type":"command-execution","attributes":{"commandType":"security-lock","status":{"value":"PENDING"}}}}"#).on("POST", "/lock"));
+    // A status word Smartcar documents nowhere (only SUCCESS is) is reported as the body says it,
+    // as still running, never renamed.
+    sim.inject(Fault::new(202, r#"{"data":{"id":"exec_2","type":"command-execution","attributes":{"commandType":"security-lock","status":{"value":"queued"}}}}"#).on("POST", "/lock"));
     let r = common::call(&shared, "lock_vehicle", command()).await;
     assert!(!r.is_error, "{r:?}");
-    assert!(
-        r.text()[0].contains("PENDING") && r.text()[0].contains("signal"),
-        "{}",
-        r.text()[0]
+    assert_eq!(r.structured["status"], "QUEUED");
+    assert_eq!(r.structured["status_from"], "body");
+    assert_eq!(r.structured["running"], true);
+    assert_eq!(
+        r.text()[0],
+        "Lock vehicle accepted for veh-ev-0001, still running (Smartcar reports QUEUED): read closure-islocked with get_signal to confirm."
     );
+
+    // ERROR inside a 200 is as much a failure as inside a 202.
+    sim.inject(
+        Fault::new(
+            200,
+            r#"{"data":{"type":"command-execution","attributes":{"status":{"value":"ERROR"}}}}"#,
+        )
+        .on("POST", "/lock"),
+    );
+    let r = common::call(&shared, "lock_vehicle", command()).await;
+    assert_eq!(error(&r)["type"], "COMMAND_FAILED");
 }
 
 #[tokio::test]

@@ -192,7 +192,7 @@ fn a_cloned_entry_under_a_new_name_is_a_seventeenth_tool() {
     );
     let out = codegen::generate(&yaml_with(&clone), SIGNALS_YAML, &templates())
         .unwrap_or_else(|e| panic!("{}", show(&e)));
-    assert_eq!(out.catalogue.tools.len(), 17);
+    assert_eq!(out.catalogue.tools.len(), TOOLS.len() + 1);
     let cat = &out.catalogue;
     let copy = cat
         .tools

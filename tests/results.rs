@@ -2,7 +2,7 @@
 //! outputSchema; compact shapes, the raw switch, command sentences and bounded output.
 
 use serde_json::{Value, json};
-use smartcar_mcp::catalogue::{TOOLS, tool};
+use smartcar_mcp::catalogue::{SIGNALS, TOOLS, tool};
 use smartcar_mcp::simulator::{Fault, Simulator};
 use smartcar_mcp::tool::{ToolResult, call as pipeline};
 
@@ -45,6 +45,14 @@ fn calls() -> Vec<(&'static str, Value)> {
         (
             "set_navigation_destination",
             json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 51.5, "longitude": -0.14 }),
+        ),
+        (
+            "set_daily_charge_schedule",
+            json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77, "longitude": -122.42, "startTime": "08:00", "stopTime": "10:00" }),
+        ),
+        (
+            "delete_charge_schedule",
+            json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": "sched-bev-home" }),
         ),
         ("list_applications", json!({})),
         ("get_application", json!({ "id": "app-fleet-console-01" })),
@@ -172,7 +180,7 @@ async fn get_signals_names_the_vehicle_once_and_condenses_errors() {
     assert_eq!(s["vehicle"]["make"], "Tesla");
     let rows = s["signals"].as_array().unwrap();
     let errors = s["errors"].as_array().unwrap();
-    assert_eq!(rows.len() + errors.len(), 93);
+    assert_eq!(rows.len() + errors.len(), SIGNALS.len());
     let fuel = errors
         .iter()
         .find(|e| e["code"] == "internalcombustionengine-fuellevel")
@@ -190,7 +198,7 @@ async fn get_signals_names_the_vehicle_once_and_condenses_errors() {
         soc.get("group").is_none(),
         "rows drop what the code already says"
     );
-    assert_eq!(s["page"]["total"], 93);
+    assert_eq!(s["page"]["total"], SIGNALS.len());
 
     let raw = common::call(
         &shared,
@@ -253,10 +261,21 @@ async fn command_outcomes_read_as_one_sentence_and_a_typed_object() {
         json!({ "vehicle_id": EV, "user_id": ALICE, "percent": 80 }),
     )
     .await;
-    assert_eq!(r.text()[0], format!("Charge limit set to 80% on {EV}."));
+    assert_eq!(
+        r.text()[0],
+        format!(
+            "Charge limit set to 80% on {EV}. Commands return no updated state: read charge-chargelimits to see it."
+        )
+    );
     let s = &r.structured;
     assert_eq!(s["command"], "charge-set-limit");
     assert_eq!(s["status"], "SUCCESS");
+    assert_eq!(s["status_from"], "body");
+    assert_eq!(s["http_status"], 200);
+    assert_eq!(s["running"], false);
+    assert_eq!(s["execution_mode"], "sync");
+    assert_eq!(s["confirm_with"], "charge-chargelimits");
+    assert!(s["completed_at"].as_str().unwrap().contains('T'));
     assert_eq!(s["vehicle_id"], EV);
     assert_eq!(s["parameters"]["percent"], 80);
     assert!(s["executed_at"].as_str().unwrap().contains('T'));
@@ -269,23 +288,35 @@ async fn command_outcomes_read_as_one_sentence_and_a_typed_object() {
         json!({ "vehicle_id": EV, "user_id": ALICE }),
     )
     .await;
-    assert_eq!(r.text()[0], format!("Doors locked on {EV}."));
+    assert!(
+        r.text()[0].starts_with(&format!("Doors locked on {EV}.")),
+        "{}",
+        r.text()[0]
+    );
     assert_eq!(r.structured["status"], "SUCCESS");
+    assert_eq!(r.structured["running"], false);
     assert_eq!(r.structured["executed_at"], "2024-01-01T12:00:00Z");
 
-    sim.inject(Fault::new(202, r#"{"data":{"id":"exec_10","type":"command-execution","attributes":{"commandType":"charge-set-limit","status":{"value":"PENDING"}}}}"#).on("POST", "/set-limit"));
+    // A 202 with no status in its body: accepted and still running; no status is invented.
+    sim.inject(Fault::new(202, r#"{"data":{"id":"exec_10","type":"command-execution","attributes":{"commandType":"charge-set-limit","executionMode":"async"},"meta":{"executedAt":"2024-01-01T12:00:00Z"}}}"#).on("POST", "/set-limit"));
     let r = common::call(
         &shared,
         "set_charge_limit",
         json!({ "vehicle_id": EV, "user_id": ALICE, "percent": 90 }),
     )
     .await;
-    assert_eq!(r.structured["status"], "PENDING");
-    assert!(
-        r.text()[0].contains("PENDING") && r.text()[0].contains("charge-chargelimits"),
-        "{}",
-        r.text()[0]
+    assert!(!r.is_error, "{}", r.structured);
+    assert_eq!(r.structured["status"], "ACCEPTED");
+    assert_eq!(r.structured["status_from"], "http");
+    assert_eq!(r.structured["running"], true);
+    assert_eq!(r.structured["execution_mode"], "async");
+    assert_eq!(
+        r.text()[0],
+        format!(
+            "Set charge limit accepted for {EV}, still running: read charge-chargelimits with get_signal to confirm."
+        )
     );
+    assert!(!r.json.contains("PENDING"));
     assert_eq!(
         r.structured["parameters"]["percent"], 90,
         "parameters come from the call when the body has none"
@@ -346,4 +377,273 @@ async fn a_five_thousand_signal_answer_is_cut_at_a_whole_item() {
         "the text is whole JSON"
     );
     assert_valid("get_signals", &r);
+}
+
+async fn read_signal(shared: &smartcar_mcp::mcp::Shared, vehicle: &str, code: &str) -> Value {
+    let r = common::call(
+        shared,
+        "get_signal",
+        json!({ "vehicle_id": vehicle, "user_id": if vehicle == ICE { BOB } else { ALICE }, "signal_code": code }),
+    )
+    .await;
+    assert!(!r.is_error, "{code} on {vehicle}: {}", r.structured);
+    assert_valid("get_signal", &r);
+    r.structured
+}
+
+/// Each unit and kind Smartcar's signal pages document (and signals.yaml once had wrong), read
+/// from the simulator through get_signal the way a model reads it.
+#[tokio::test]
+async fn corrected_signals_read_with_their_documented_unit_and_shape() {
+    let (sim, shared) = setup().await;
+    // (vehicle, code, unit the model sees)
+    let units = [
+        (EV, "charge-chargerate", "miles_per_hour"),
+        (EV, "charge-wattage", "watts"),
+        (PHEV, "charge-energyadded", "kilowatt_hours"),
+        (EV, "charge-chargerphases", "count"),
+        (EV, "charge-amperage", "ampere"),
+        (EV, "charge-amperagemax", "ampere"),
+        // The PHEV answers `amps`, the older page's spelling: the model still sees `ampere`.
+        (PHEV, "charge-amperagerequested", "ampere"),
+        (EV, "climate-externaltemperature", "celsius"),
+        (EV, "climate-internaltemperature", "celsius"),
+        (EV, "hvac-cabintargettemperature", "celsius"),
+        (EV, "motion-currentspeed", "kph"),
+        (ICE, "diagnostics-dtccount", "count"),
+        (ICE, "internalcombustionengine-oillife", "percent"),
+        (EV, "tractionbattery-range", "kilometers"),
+        (EV, "tractionbattery-nominalcapacity", "kilowatt_hours"),
+    ];
+    for (vehicle, code, unit) in units {
+        let s = read_signal(&shared, vehicle, code).await;
+        assert_eq!(s["unit"], unit, "{code} on {vehicle}: {s}");
+        let catalogue = SIGNALS.iter().find(|x| x.code == code).unwrap();
+        assert_eq!(catalogue.unit, Some(unit), "signals.yaml unit of {code}");
+    }
+
+    // Charging: the rate is range per hour and the wattage is in watts, not kilowatts.
+    let started = common::call(
+        &shared,
+        "start_charge",
+        json!({ "vehicle_id": EV, "user_id": ALICE }),
+    )
+    .await;
+    assert!(!started.is_error, "{}", started.structured);
+    let rate = read_signal(&shared, EV, "charge-chargerate").await;
+    assert_eq!(
+        (rate["value"].clone(), rate["unit"].clone()),
+        (json!(25.0), json!("miles_per_hour"))
+    );
+    let watts = read_signal(&shared, EV, "charge-wattage").await;
+    assert_eq!(
+        (watts["value"].clone(), watts["unit"].clone()),
+        (json!(7700.0), json!("watts"))
+    );
+
+    // diagnostics-oillife is a health object, not a percentage.
+    let oil = read_signal(&shared, ICE, "diagnostics-oillife").await;
+    assert_eq!(oil["body"]["status"], "ALERT");
+    assert!(oil["body"]["description"].is_string());
+    assert!(oil.get("value").is_none() && oil["unit"].is_null());
+    // transmission-drivemode is {canonical, oemDisplayName}.
+    let mode = read_signal(&shared, ICE, "transmission-drivemode").await;
+    assert_eq!(
+        mode["body"],
+        json!({ "canonical": "NORMAL", "oemDisplayName": "everyday" })
+    );
+    // transmission-gearstate is spelled out.
+    let gear = read_signal(&shared, EV, "transmission-gearstate").await;
+    assert_eq!(gear["value"], "PARK");
+    // tractionbattery-range keeps its value and carries the other estimates.
+    let range = read_signal(&shared, EV, "tractionbattery-range").await;
+    assert_eq!(range["value"], 402);
+    let types: Vec<&str> = range["body"]["additionalValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["IDEAL_CONDITIONS", "RATED"]);
+    // lowvoltagebattery-status is GOOD, WARN or BAD; charge limits are typed GLOBAL.
+    let lv = read_signal(&shared, EV, "lowvoltagebattery-status").await;
+    assert_eq!(lv["value"], "GOOD");
+    let limits = read_signal(&shared, EV, "charge-chargelimits").await;
+    assert_eq!(limits["body"]["values"][0]["type"], "GLOBAL");
+    assert_eq!(limits["unit"], "percent");
+    // charge-activelimit is an accepted code and follows set_charge_limit.
+    let set = common::call(
+        &shared,
+        "set_charge_limit",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "percent": 85 }),
+    )
+    .await;
+    assert!(!set.is_error);
+    assert_eq!(
+        read_signal(&shared, EV, "charge-activelimit").await["value"],
+        85
+    );
+    // closure-tailgate is still served.
+    let tailgate = read_signal(&shared, ICE, "closure-tailgate").await;
+    assert_eq!(tailgate["body"]["isOpen"], false);
+    sim.shutdown();
+}
+
+/// Units in the spellings of other page versions, straight from upstream, reach the model in one
+/// spelling, in get_signal and in get_signals.
+#[tokio::test]
+async fn upstream_unit_variants_are_normalised() {
+    let (sim, shared) = setup().await;
+    for (upstream, seen) in [
+        ("degrees-celsius", "celsius"),
+        ("kilometers-per-hour", "kph"),
+        ("kWhr", "kilowatt_hours"),
+        ("amps", "ampere"),
+    ] {
+        let doc = json!({ "id": "charge-amperage", "type": "signal",
+            "attributes": { "code": "charge-amperage", "name": "Amperage", "group": "Charge",
+                "status": { "value": "SUCCESS" }, "body": { "unit": upstream, "value": 16 } } });
+        sim.inject(Fault::new(200, doc.to_string()).on("GET", "/signals/"));
+        let s = read_signal(&shared, EV, "charge-amperage").await;
+        assert_eq!(s["unit"], seen, "{upstream}");
+    }
+    let list = common::call(
+        &shared,
+        "get_signals",
+        json!({ "vehicle_id": PHEV, "user_id": ALICE }),
+    )
+    .await;
+    let amps = list.structured["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "charge-amperage")
+        .unwrap();
+    assert_eq!(amps["unit"], "ampere", "the simulator's PHEV says amps");
+    sim.shutdown();
+}
+
+/// The signal list sends no paging query unless asked, reads `meta.page` (the documented key) and
+/// `meta.pageNumber` alike, and takes a page size above 100 (no maximum is documented).
+#[tokio::test]
+async fn the_signal_list_pages_only_when_asked() {
+    let (sim, shared) = setup().await;
+    sim.clear_requests();
+    let r = common::call(
+        &shared,
+        "get_signals",
+        json!({ "vehicle_id": EV, "user_id": ALICE }),
+    )
+    .await;
+    let sent = sim.requests();
+    assert!(
+        sent.last().unwrap().query.is_empty(),
+        "{:?}",
+        sent.last().unwrap().query
+    );
+    assert_eq!(
+        r.structured["page"],
+        json!({ "number": 1, "size": SIGNALS.len(), "total": SIGNALS.len() })
+    );
+    let r = common::call(
+        &shared,
+        "get_signals",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "pageSize": 500 }),
+    )
+    .await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert_eq!(r.structured["page"]["size"], 500);
+    for meta in [
+        json!({ "pageNumber": 2, "pageSize": 5, "totalCount": 7 }),
+        json!({ "page": 2, "pageSize": 5, "totalCount": 7 }),
+    ] {
+        sim.inject(
+            Fault::new(200, json!({ "data": [], "meta": meta }).to_string()).on("GET", "/signals"),
+        );
+        let r = common::call(
+            &shared,
+            "get_signals",
+            json!({ "vehicle_id": EV, "user_id": ALICE }),
+        )
+        .await;
+        assert_eq!(
+            r.structured["page"],
+            json!({ "number": 2, "size": 5, "total": 7 })
+        );
+    }
+    sim.shutdown();
+}
+
+/// Charge schedules: HH:MM times and coordinates are checked before anything is sent; a make
+/// without schedules gets Smartcar's COMPATIBILITY error; an unknown schedule id is a 404.
+#[tokio::test]
+async fn charge_schedule_arguments_are_checked_and_answers_shaped() {
+    let (sim, shared) = setup().await;
+    let base = json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77, "longitude": -122.42, "startTime": "08:00", "stopTime": "10:00" });
+    sim.clear_requests();
+    for (key, bad, says) in [
+        (
+            "startTime",
+            json!("25:00"),
+            "`startTime` must be a 24-hour time HH:MM",
+        ),
+        (
+            "stopTime",
+            json!("8:00"),
+            "`stopTime` must be a 24-hour time HH:MM",
+        ),
+        ("latitude", json!(91), "`latitude` must be at most 90"),
+        (
+            "longitude",
+            json!(-181),
+            "`longitude` must be at least -180",
+        ),
+    ] {
+        let mut args = base.clone();
+        args[key] = bad;
+        let r = common::call(&shared, "set_daily_charge_schedule", args).await;
+        assert!(r.is_error);
+        assert!(r.text()[0].contains(says), "{key}: {}", r.text()[0]);
+    }
+    assert!(sim.requests().is_empty(), "{:?}", sim.requests());
+
+    let mut phev = base.clone();
+    phev["vehicle_id"] = json!(PHEV);
+    let r = common::call(&shared, "set_daily_charge_schedule", phev).await;
+    assert!(r.is_error);
+    assert_eq!(r.structured["error"]["code"], "VEHICLE_NOT_CAPABLE");
+
+    let r = common::call(&shared, "set_daily_charge_schedule", base).await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert_valid("set_daily_charge_schedule", &r);
+    let id = r.structured["schedule_id"].as_str().unwrap().to_string();
+    let timers = common::call(
+        &shared,
+        "get_signal",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "charge-chargetimers" }),
+    )
+    .await;
+    assert!(timers.json.contains(&id), "{}", timers.json);
+
+    let r = common::call(
+        &shared,
+        "delete_charge_schedule",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": id }),
+    )
+    .await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert!(
+        r.text()[0].starts_with(&format!("Charge schedule {id} deleted on {EV}.")),
+        "{}",
+        r.text()[0]
+    );
+    let r = common::call(
+        &shared,
+        "delete_charge_schedule",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": id }),
+    )
+    .await;
+    assert!(r.is_error);
+    assert_eq!(r.structured["error"]["status"], 404);
+    sim.shutdown();
 }

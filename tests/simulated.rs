@@ -101,7 +101,13 @@ fn assert_demo_session(out: &Output) {
         out.status,
         text(&out.stderr)
     );
-    line_with(&stdout, &["16 tools"]);
+    let served = format!(
+        "{} tools",
+        smartcar_mcp::tool::selection::select(&[], &[], &[], false)
+            .unwrap()
+            .len()
+    );
+    line_with(&stdout, &[served.as_str()]);
     for name in [
         "list_connections",
         "get_signal",
@@ -229,7 +235,12 @@ async fn simulator_notice(stderr: tokio::process::ChildStderr) -> String {
 async fn serves_the_simulator(args: &[&str], modern: bool) {
     let (client, stderr) = connect(args, modern).await;
     let tools = client.list_all_tools().await.expect("tools/list");
-    assert_eq!(tools.len(), 16);
+    assert_eq!(
+        tools.len(),
+        smartcar_mcp::tool::selection::select(&[], &[], &[], false)
+            .unwrap()
+            .len()
+    );
 
     let soc = signal(&client, EV, "tractionbattery-stateofcharge").await;
     assert_eq!(signal_value(&soc), Some(&json!(72)), "{soc}");
@@ -459,4 +470,67 @@ async fn simulator_subcommand_prints_three_working_base_urls() {
     );
 
     child.kill().await.expect("simulator stops");
+}
+
+/// A daily charge schedule set through the binary shows in charge-chargetimers; deleting it needs
+/// a confirmation (refused, nothing is sent) and then leaves it gone.
+#[tokio::test]
+async fn a_daily_charge_schedule_is_set_seen_and_deleted_with_confirmation() {
+    let sim = common::simulator().await;
+    let set = json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77,
+                      "longitude": -122.42, "startTime": "22:00", "stopTime": "06:30" })
+    .to_string();
+    let out = run_async(against(&sim, &["call", "set_daily_charge_schedule", &set])).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("Daily charge schedule 22:00 to 06:30 set on veh-ev-0001."),
+        "{stdout}"
+    );
+    let result = printed_json(&stdout);
+    assert_eq!(result["status"], "SUCCESS");
+    assert_eq!(result["confirm_with"], "charge-chargetimers");
+    let schedule_id = result["schedule_id"]
+        .as_str()
+        .expect("schedule id")
+        .to_string();
+
+    let timers = sim.signal_body(EV, "charge-chargetimers").unwrap();
+    let entry = timers["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["scheduleId"] == schedule_id.as_str())
+        .expect("the schedule is visible in charge-chargetimers")
+        .clone();
+    assert_eq!(entry["type"], "LOCATION");
+    assert_eq!(entry["schedules"][0]["start"], "22:00");
+    assert_eq!(entry["condition"]["latitude"], 37.77);
+
+    let delete =
+        json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": schedule_id }).to_string();
+    sim.clear_requests();
+    let refused = run_async(against(&sim, &["call", "delete_charge_schedule", &delete])).await;
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("nothing was sent"));
+    assert!(sim.requests().is_empty(), "{:?}", sim.requests());
+
+    let out = run_async(against(
+        &sim,
+        &[
+            "call",
+            "delete_charge_schedule",
+            &delete,
+            "--confirm",
+            "off",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let timers = sim.signal_body(EV, "charge-chargetimers").unwrap();
+    assert!(
+        !timers.to_string().contains(&schedule_id),
+        "the deleted schedule is gone: {timers}"
+    );
+    sim.shutdown();
 }

@@ -122,7 +122,8 @@ fn readme_lists_every_tool_and_every_signal_code() {
     }
     assert!(tools.contains(&format!("{} tools in", TOOLS.len())));
     let signals = region(&readme, "signals");
-    // smartcar-api.md 6.3 lists 93 codes; a code may be added, none may go missing.
+    // Smartcar's signal reference (https://smartcar.com/docs/api-reference/signals) lists 93
+    // codes; a code may be added, none may go missing.
     assert!(SIGNALS.len() >= 93, "only {} signal codes", SIGNALS.len());
     assert!(signals.contains(&format!("{} signal codes in", SIGNALS.len())));
     for s in SIGNALS.iter() {

@@ -14,7 +14,7 @@ pub const TOKEN: &str = "bench-token";
 const TOKEN_BODY: &str =
     r#"{"access_token":"bench-token","token_type":"Bearer","expires_in":3600}"#;
 
-/// The documented single-signal answer (smartcar-api.md 2.2, bare resource form).
+/// The documented single-signal answer (https://smartcar.com/docs/api-reference/get-signal, bare resource form).
 pub const SIGNAL_BODY: &str = concat!(
     r#"{"id":"tractionbattery-stateofcharge","type":"signal","attributes":{"code":"tractionbattery-stateofcharge","#,
     r#""name":"StateOfCharge","group":"TractionBattery","status":{"value":"SUCCESS"},"body":{"unit":"percent","value":75}},"#,
@@ -22,7 +22,7 @@ pub const SIGNAL_BODY: &str = concat!(
     r#""links":{"self":"/vehicles/36ab27d0-fd9d-4455-823a-ce30af709ffc/signals/tractionbattery-stateofcharge"}}"#
 );
 
-/// The documented command answer (smartcar-api.md 2.4).
+/// The documented command answer (https://smartcar.com/docs/api-reference/charging/set-charge-limit).
 const LOCK_BODY: &str = concat!(
     r#"{"data":{"id":"exec_9876543210","type":"command-execution","attributes":{"commandType":"security-lock","#,
     r#""status":{"value":"SUCCESS"},"executionMode":"sync"},"#,

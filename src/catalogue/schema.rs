@@ -16,6 +16,9 @@ fn id_schema() -> Value {
     })
 }
 
+/// `HH:MM`, 00:00 to 23:59.
+pub const TIME_PATTERN: &str = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
+
 fn bound(p: &ParamSpec, v: f64) -> Value {
     if p.ty == ParamType::Integer {
         json!(v as i64)
@@ -32,6 +35,7 @@ fn param_schema(p: &ParamSpec, signal_codes: &[&str]) -> Value {
         ParamType::Number => json!({ "type": "number" }),
         ParamType::Boolean => json!({ "type": "boolean" }),
         ParamType::SignalCode => json!({ "type": "string", "enum": signal_codes }),
+        ParamType::Time => json!({ "type": "string", "pattern": TIME_PATTERN }),
     };
     let obj = s.as_object_mut().expect("schema literal is an object");
     if !p.enum_values.is_empty() {

@@ -70,6 +70,8 @@ words! {
         Number = "number",
         Boolean = "boolean",
         SignalCode = "signal_code",
+        /// A 24-hour clock time `HH:MM` (charge schedules' startTime and stopTime).
+        Time = "time",
     }
 }
 

@@ -96,6 +96,7 @@ fn rule(p: &ParamSpec) -> String {
     match p.ty {
         ParamType::Id => parts.push("1-128 chars".into()),
         ParamType::SignalCode => parts.push("a [signal code](#signals), aliases accepted".into()),
+        ParamType::Time => parts.push("HH:MM, 24-hour".into()),
         _ => {}
     }
     parts.join("; ")
@@ -143,7 +144,9 @@ pub fn render(cat: &Catalogue, t: &Templates) -> Result<(String, String), String
                         .map(|p| ParamView {
                             name: p.name.to_string(),
                             ty: match p.ty {
-                                ParamType::Id | ParamType::SignalCode => "string".into(),
+                                ParamType::Id | ParamType::SignalCode | ParamType::Time => {
+                                    "string".into()
+                                }
                                 other => other.as_str().into(),
                             },
                             required: p.required,

@@ -153,7 +153,7 @@ impl Fault {
         self
     }
 
-    /// A Smartcar error in the v3 `errors[]` envelope (smartcar-api.md 5.1).
+    /// A Smartcar error in the v3 `errors[]` envelope (https://smartcar.com/docs/api-reference/remove-user shows it).
     pub fn smartcar(status: u16, ty: &str, code: &str, detail: &str) -> Self {
         let body = reply::v3_error_body(status, ty, Some(code), detail);
         Fault::new(status, body.to_string())
@@ -307,7 +307,7 @@ impl Simulator {
     }
 
     /// How many recorded API requests have this method (any case, "" for any) and a path
-    /// containing `path_contains`: the per-route counter of smartcar-api.md 7.2.
+    /// containing `path_contains`: a per-route request counter.
     pub fn hits(&self, method: &str, path_contains: &str) -> usize {
         self.inner
             .lock()

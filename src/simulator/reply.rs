@@ -64,7 +64,7 @@ impl ApiError {
     }
 }
 
-/// The resolution Smartcar's catalogue gives each error type (smartcar-api.md 5.2).
+/// The resolution Smartcar's catalogue gives each error type (https://smartcar.com/docs/api-reference/api-errors).
 pub fn resolution_for(ty: &str) -> Option<&'static str> {
     match ty {
         "AUTHENTICATION" | "CONNECTED_SERVICES_ACCOUNT" => Some("REAUTHENTICATE"),

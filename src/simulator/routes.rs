@@ -458,6 +458,10 @@ fn vehicle_api(
         ("POST", ["vehicles", id, "commands", group, action]) => {
             command(st, req, id, group, action)?
         }
+        ("POST", ["vehicles", id, "charge-schedules", "daily"]) => set_daily_schedule(st, req, id),
+        ("DELETE", ["vehicles", id, "charge-schedules", schedule]) => {
+            delete_schedule(st, req, id, schedule)
+        }
         _ => return None,
     })
 }
@@ -499,8 +503,9 @@ fn parse_positive(name: &str, raw: &str) -> Result<usize, ApiError> {
     }
 }
 
-/// Reads either spelling of the page parameters. `all_by_default` gives every item on one page
-/// when the caller sent no page parameter at all.
+/// Reads either spelling of the page parameters. `all_by_default` (the signal list) gives every
+/// item on one page when the caller sent no page parameter at all, and caps no page size: the
+/// signal list documents neither a default size nor a maximum.
 fn parse_page(req: &RecordedRequest, total: usize, all_by_default: bool) -> Result<Page, ApiError> {
     let bracket_number = req.query_value("page[number]");
     let bracket_size = req.query_value("page[size]");
@@ -523,7 +528,7 @@ fn parse_page(req: &RecordedRequest, total: usize, all_by_default: bool) -> Resu
     let size = match size_raw {
         Some(raw) => {
             let size = parse_positive("page[size]", raw)?;
-            if size > PAGE_SIZE_MAX {
+            if size > PAGE_SIZE_MAX && !all_by_default {
                 return Err(ApiError::validation(
                     "BAD_REQUEST",
                     format!("page[size] must be at most {PAGE_SIZE_MAX} (got {size})."),
@@ -805,8 +810,7 @@ fn list_signals(st: &State, req: &RecordedRequest, id: &str) -> Result<Response,
         200,
         &json!({
             "data": data,
-            "meta": {"page": page.number, "pageNumber": page.number, "pageSize": page.size,
-                     "totalCount": total},
+            "meta": {"page": page.number, "pageSize": page.size, "totalCount": total},
             "links": page.links(&path, "", total),
             "included": {"vehicle": vehicle_summary(v)},
         }),
@@ -1063,10 +1067,11 @@ fn catalogue_signal(code: &str) -> Option<&'static Signal> {
     SIGNALS.iter().find(|s| s.code == code)
 }
 
-/// Sets a scalar signal the way the seed shapes it (`{value}` plus the catalogue's unit).
+/// Sets a scalar signal the way the seed shapes it (`{value}` plus the documented unit).
 fn set_scalar(v: &mut Vehicle, code: &'static str, value: Value, now: u64) {
     if let Some(sig) = catalogue_signal(code) {
-        v.set_signal(code, seed::scalar_body(sig, value), now);
+        let body = seed::scalar_body(sig.code, v.powertrain, value);
+        v.set_signal(sig.code, body, now);
     }
 }
 
@@ -1113,20 +1118,25 @@ fn set_charging(v: &mut Vehicle, start: bool, now: u64) -> Result<(), ApiError> 
             "The vehicle is not charging.",
         ));
     }
-    let (amps, kw, minutes) = if start {
+    let live = if start {
         seed::charging_figures(v.powertrain)
     } else {
-        (0.0, 0.0, 0.0)
+        seed::Charging::default()
     };
     set_scalar(v, "charge-ischarging", json!(start), now);
     let status = if start { "CHARGING" } else { "NOT_CHARGING" };
     set_scalar(v, "charge-detailedchargingstatus", json!(status), now);
     let color = if start { "GREEN" } else { "BLUE" };
     set_scalar(v, "charge-chargeportstatuscolor", json!(color), now);
-    set_scalar(v, "charge-amperage", json!(amps), now);
-    set_scalar(v, "charge-chargerate", json!(kw), now);
-    set_scalar(v, "charge-wattage", json!(kw), now);
-    set_scalar(v, "charge-timetocomplete", json!(minutes), now);
+    set_scalar(v, "charge-amperage", json!(live.amperes), now);
+    set_scalar(v, "charge-chargerate", json!(live.miles_per_hour), now);
+    set_scalar(v, "charge-wattage", json!(live.watts), now);
+    set_scalar(
+        v,
+        "charge-timetocomplete",
+        json!(live.minutes_to_complete),
+        now,
+    );
     Ok(())
 }
 
@@ -1136,16 +1146,197 @@ fn set_limit(v: &mut Vehicle, percent: i64, now: u64) {
     };
     let mut found = false;
     if let Some(values) = body.get_mut("values").and_then(Value::as_array_mut) {
-        for limit in values.iter_mut().filter(|l| l["type"] == "global") {
+        for limit in values.iter_mut().filter(|l| l["type"] == "GLOBAL") {
             limit["limit"] = json!(percent);
             found = true;
         }
         if !found {
-            values.push(json!({"type": "global", "limit": percent, "condition": null}));
+            values.push(json!({"type": "GLOBAL", "limit": percent, "condition": null}));
         }
     }
     body["activeLimit"] = json!(percent);
     v.set_signal("charge-chargelimits", body, now);
+    set_scalar(v, "charge-activelimit", json!(percent), now);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Charge schedules (https://smartcar.com/docs/api-reference/charge-schedules/set-daily-charge-schedule)
+
+const WEEK: [&str; 7] = [
+    "MONDAY",
+    "TUESDAY",
+    "WEDNESDAY",
+    "THURSDAY",
+    "FRIDAY",
+    "SATURDAY",
+    "SUNDAY",
+];
+
+fn clock_attr(attrs: &Map<String, Value>, name: &str) -> Result<String, ApiError> {
+    let v = attrs.get(name).and_then(Value::as_str).ok_or_else(|| {
+        ApiError::validation(
+            "MISSING_PARAMETER",
+            format!("data.attributes.{name} is required (HH:MM)."),
+        )
+    })?;
+    let ok = v.len() == 5
+        && v.as_bytes()[2] == b':'
+        && v[..2].parse::<u8>().is_ok_and(|h| h < 24)
+        && v[3..].parse::<u8>().is_ok_and(|m| m < 60)
+        && v.bytes()
+            .enumerate()
+            .all(|(i, b)| i == 2 || b.is_ascii_digit());
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(ApiError::validation(
+            "INVALID_INPUT_FORMAT",
+            format!("data.attributes.{name} must be HH:MM (got {v:?})."),
+        ))
+    }
+}
+
+/// Tesla only, as far as this stand-in goes (Smartcar: Tesla and Volvo; others answer 501).
+fn schedule_vehicle<'a>(st: &'a mut State, id: &str) -> Result<&'a mut Vehicle, ApiError> {
+    let v = st
+        .fleet
+        .vehicle_mut(id)
+        .ok_or_else(|| vehicle_not_found(id))?;
+    if v.make != "Tesla" {
+        return Err(ApiError::not_capable(format!(
+            "{} {} {} does not support charge schedules.",
+            v.year, v.make, v.model
+        )));
+    }
+    Ok(v)
+}
+
+fn schedule_execution(
+    exec_id: String,
+    action: &str,
+    vehicle: &str,
+    schedule_id: &str,
+    parameters: Value,
+    now: u64,
+) -> Response {
+    json_response(
+        200,
+        &json!({"data": {
+            "id": exec_id,
+            "type": "charge-schedule-execution",
+            "attributes": {"action": action, "scheduleType": "daily",
+                           "status": {"value": "SUCCESS"}, "executionMode": "sync",
+                           "scheduleId": schedule_id, "parameters": parameters},
+            "links": {"schedule": format!("/vehicles/{vehicle}/charge-schedules/{schedule_id}")},
+            "meta": {"executedAt": reply::iso8601(now.saturating_sub(1000)),
+                     "completedAt": reply::iso8601(now)}
+        }}),
+    )
+}
+
+/// Adds a LOCATION timer with its scheduleId to `charge-chargetimers`.
+fn set_daily_schedule(
+    st: &mut State,
+    req: &RecordedRequest,
+    id: &str,
+) -> Result<Response, ApiError> {
+    check_user(st, req, id)?;
+    let attrs = command_attributes(&req.body)?;
+    let location = match attrs.get("location") {
+        Some(Value::Object(l)) => l.clone(),
+        _ => {
+            return Err(ApiError::validation(
+                "MISSING_PARAMETER",
+                "data.attributes.location {latitude, longitude} is required.",
+            ));
+        }
+    };
+    let lat = ranged(
+        "location.latitude",
+        number_attr(&location, "latitude")?,
+        -90.0,
+        90.0,
+    )?;
+    let lon = ranged(
+        "location.longitude",
+        number_attr(&location, "longitude")?,
+        -180.0,
+        180.0,
+    )?;
+    let start = clock_attr(&attrs, "startTime")?;
+    let stop = clock_attr(&attrs, "stopTime")?;
+    let exec_id = st.next_exec_id();
+    let schedule_id = format!("sched_{}", exec_id.trim_start_matches("exec_"));
+    let now = reply::now_ms();
+    let v = schedule_vehicle(st, id)?;
+    let mut timers = v
+        .signals
+        .get("charge-chargetimers")
+        .cloned()
+        .unwrap_or_else(|| json!({"values": []}));
+    if let Some(values) = timers.get_mut("values").and_then(Value::as_array_mut) {
+        values.push(json!({
+            "type": "LOCATION",
+            "scheduleType": "daily",
+            "scheduleId": schedule_id,
+            "condition": {"name": null, "address": null, "latitude": lat, "longitude": lon,
+                          "connectorType": null},
+            "schedules": [{"start": start, "end": stop, "days": WEEK}],
+            "departureTimers": [],
+            "isOEMOptimizationEnabled": false
+        }));
+    }
+    v.set_signal("charge-chargetimers", timers, now);
+    let parameters = json!({"location": {"latitude": lat, "longitude": lon},
+                            "startTime": start, "stopTime": stop});
+    Ok(schedule_execution(
+        exec_id,
+        "create",
+        id,
+        &schedule_id,
+        parameters,
+        now,
+    ))
+}
+
+fn delete_schedule(
+    st: &mut State,
+    req: &RecordedRequest,
+    id: &str,
+    schedule_id: &str,
+) -> Result<Response, ApiError> {
+    check_user(st, req, id)?;
+    let exec_id = st.next_exec_id();
+    let now = reply::now_ms();
+    let v = schedule_vehicle(st, id)?;
+    let mut timers = v
+        .signals
+        .get("charge-chargetimers")
+        .cloned()
+        .unwrap_or_else(|| json!({"values": []}));
+    let removed = timers
+        .get_mut("values")
+        .and_then(Value::as_array_mut)
+        .map(|values| {
+            let before = values.len();
+            values.retain(|t| t["scheduleId"] != schedule_id);
+            before != values.len()
+        })
+        .unwrap_or(false);
+    if !removed {
+        return Err(ApiError::not_found_path(format!(
+            "Charge schedule {schedule_id} was not found on vehicle {id}."
+        )));
+    }
+    v.set_signal("charge-chargetimers", timers, now);
+    Ok(schedule_execution(
+        exec_id,
+        "delete",
+        id,
+        schedule_id,
+        json!({}),
+        now,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -266,7 +266,8 @@ impl Fleet {
     }
 
     /// The connection with this id or, failing that, the only connection of a vehicle with this
-    /// id (the launch blog writes `/connections/:vehicleId`; smartcar-api.md section 3).
+    /// id (the launch blog writes `/connections/:vehicleId`;
+    /// https://smartcar.com/docs/api-reference/get-connection names the connection id).
     pub fn find_connection(&self, id: &str) -> Option<usize> {
         if let Some(i) = self.connections.iter().position(|c| c.id == id) {
             return Some(i);
@@ -351,17 +352,51 @@ pub fn capable(code: &str, pt: Powertrain) -> bool {
     }
 }
 
-/// The signal body: objects as given, scalars wrapped as `{value}` plus the catalogue's unit.
+/// The signal body: objects as given, scalars wrapped as `{value}` plus the documented unit.
 fn seed_body(sig: &Signal, pt: Powertrain) -> Value {
     let raw = explicit_value(sig.code, pt).unwrap_or_else(|| fallback_value(sig));
-    scalar_body(sig, raw)
+    scalar_body(sig.code, pt, raw)
 }
 
-pub fn scalar_body(sig: &Signal, raw: Value) -> Value {
+/// The unit Smartcar's signal pages show in each scalar body
+/// (https://smartcar.com/docs/api-reference/signals/<group>), written here rather than read from
+/// signals.yaml so a wrong unit in the catalogue cannot agree with itself. The PHEV answers the
+/// amperage signals with `amps`, the spelling of the older charge page (the current one writes
+/// `ampere`), so both spellings reach the client.
+pub fn documented_unit(code: &str, pt: Powertrain) -> Option<&'static str> {
+    Some(match code {
+        "charge-amperage" | "charge-amperagemax" | "charge-amperagerequested" => {
+            if pt == Powertrain::Phev {
+                "amps"
+            } else {
+                "ampere"
+            }
+        }
+        "charge-chargerate" => "miles_per_hour",
+        "charge-chargerphases" | "diagnostics-dtccount" => "count",
+        "charge-energyadded" => "kilowatt_hours",
+        "charge-timetocomplete" => "minutes",
+        "charge-voltage" => "volts",
+        "charge-wattage" => "watts",
+        "climate-externaltemperature"
+        | "climate-internaltemperature"
+        | "hvac-cabintargettemperature" => "celsius",
+        "motion-currentspeed" => "kph",
+        "internalcombustionengine-amountremaining" => "liters",
+        "internalcombustionengine-fuellevel"
+        | "internalcombustionengine-oillife"
+        | "lowvoltagebattery-stateofcharge"
+        | "tractionbattery-stateofcharge" => "percent",
+        "internalcombustionengine-range" | "odometer-traveleddistance" => "kilometers",
+        _ => return None,
+    })
+}
+
+pub fn scalar_body(code: &str, pt: Powertrain, raw: Value) -> Value {
     if raw.is_object() {
         return raw;
     }
-    match sig.unit {
+    match documented_unit(code, pt) {
         Some(unit) => json!({"unit": unit, "value": raw}),
         None => json!({"value": raw}),
     }
@@ -421,45 +456,82 @@ fn iso(offset_ms: i64) -> String {
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 
-/// The live-charging figures (amps, kW, minutes to complete) a powertrain shows while charging.
-pub fn charging_figures(pt: Powertrain) -> (f64, f64, f64) {
-    pick(pt, (32.0, 7.7, 45.0), (16.0, 3.8, 95.0), (0.0, 0.0, 0.0))
+/// What a powertrain shows while charging.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Charging {
+    pub amperes: f64,
+    pub watts: f64,
+    /// Range added per hour, in miles (`charge-chargerate`).
+    pub miles_per_hour: f64,
+    pub minutes_to_complete: f64,
+}
+
+/// The live-charging figures a powertrain shows while charging.
+pub fn charging_figures(pt: Powertrain) -> Charging {
+    let (amperes, watts, miles_per_hour, minutes_to_complete) = pick(
+        pt,
+        (32.0, 7700.0, 25.0, 45.0),
+        (16.0, 3800.0, 12.0, 95.0),
+        (0.0, 0.0, 0.0, 0.0),
+    );
+    Charging {
+        amperes,
+        watts,
+        miles_per_hour,
+        minutes_to_complete,
+    }
 }
 
 /// The value of each code for each powertrain, `None` for a code this table does not know.
 fn explicit_value(code: &str, pt: Powertrain) -> Option<Value> {
     let locked = seeded_locked(pt);
     let charging = seeded_charging(pt);
-    let (amps, kw, minutes) = if charging {
+    let live = if charging {
         charging_figures(pt)
     } else {
-        (0.0, 0.0, 0.0)
+        Charging::default()
     };
     let v = match code {
-        "charge-amperage" => json!(amps),
+        "charge-amperage" => json!(live.amperes),
         "charge-amperagemax" => json!(pick(pt, 48, 32, 0)),
         "charge-amperagerequested" => json!(pick(pt, 32, 16, 0)),
         "charge-chargelimits" => {
             let limit = pick(pt, 80, 90, 0);
-            json!({"values": [{"type": "global", "limit": limit, "condition": null}],
+            json!({"values": [{"type": "GLOBAL", "limit": limit, "condition": null}],
                    "activeLimit": limit, "unit": "percent"})
         }
+        "charge-activelimit" => json!(pick(pt, 80, 90, 0)),
         "charge-chargeportstatuscolor" => json!(if charging { "GREEN" } else { "BLUE" }),
-        "charge-chargerate" => json!(kw),
+        "charge-chargerate" => json!(live.miles_per_hour),
         "charge-chargerecords" => json!({"values": [{
             "startTime": iso(-2 * DAY - 6 * HOUR),
             "endTime": iso(-2 * DAY - 2 * HOUR),
             "energyAdded": pick(pt, 24.6, 9.8, 0.0),
-            "unit": "kWhr",
+            "unit": "kilowatt_hours",
             "location": "Home",
             "cost": {"amount": pick(pt, 5.41, 2.16, 0.0), "currency": "USD"}
         }]}),
         "charge-chargerphases" => json!(1),
         "charge-chargetimers" => json!({"values": [{
-            "type": "DEPARTURE",
-            "startTime": "07:30",
-            "days": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"],
-            "isEnabled": pt == Powertrain::Bev
+            "type": "GLOBAL",
+            "condition": null,
+            "schedules": [],
+            "departureTimers": [{
+                "days": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"],
+                "time": "07:30"
+            }],
+            "isOEMOptimizationEnabled": pt == Powertrain::Bev
+        }, {
+            "type": "LOCATION",
+            "scheduleType": "daily",
+            "scheduleId": format!("sched-{}-home", pt.as_str().to_ascii_lowercase()),
+            "condition": {"name": "Home", "address": null, "latitude": 37.7793,
+                          "longitude": -122.4193, "connectorType": null},
+            "schedules": [{"start": "23:00", "end": "05:00",
+                           "days": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY",
+                                    "SATURDAY", "SUNDAY"]}],
+            "departureTimers": [],
+            "isOEMOptimizationEnabled": false
         }]}),
         "charge-chargingconnectortype" => json!(pick(pt, "NACS", "J1772", "NONE")),
         "charge-detailedchargingstatus" => {
@@ -472,9 +544,9 @@ fn explicit_value(code: &str, pt: Powertrain) -> Option<Value> {
         | "charge-ischargingcablelatched"
         | "charge-ischargingportflapopen" => json!(pt.can_charge()),
         "charge-isfastchargerpresent" => json!(false),
-        "charge-timetocomplete" => json!(minutes),
+        "charge-timetocomplete" => json!(live.minutes_to_complete),
         "charge-voltage" => json!(pick(pt, 240, 240, 0)),
-        "charge-wattage" => json!(kw),
+        "charge-wattage" => json!(live.watts),
         "climate-externaltemperature" => json!(pick(pt, 12.5, 9.0, 4.5)),
         "climate-internaltemperature" => json!(pick(pt, 19.0, 16.5, 6.0)),
         "closure-doors" => grid(Some(locked)),
@@ -505,7 +577,8 @@ fn explicit_value(code: &str, pt: Powertrain) -> Option<Value> {
         "diagnostics-tirepressure" if pt == Powertrain::Ice => {
             health("ALERT", "Rear left tire pressure low")
         }
-        "diagnostics-oillife" | "internalcombustionengine-oillife" => json!(pick(pt, 0, 78, 41)),
+        "diagnostics-oillife" if pt == Powertrain::Ice => health("ALERT", "Oil change due soon"),
+        "internalcombustionengine-oillife" => json!(pick(pt, 0, 78, 41)),
         c if c.starts_with("diagnostics-") => ok(),
         "hvac-cabintargettemperature" => json!(pick(pt, 21.0, 21.5, 20.0)),
         "hvac-iscabinhvacactive" => json!(pt == Powertrain::Phev),
@@ -526,7 +599,7 @@ fn explicit_value(code: &str, pt: Powertrain) -> Option<Value> {
                    "heading": 180.0, "locationType": "LAST_PARKED"}),
         ),
         "lowvoltagebattery-stateofcharge" => json!(pick(pt, 92, 88, 76)),
-        "lowvoltagebattery-status" => json!("OK"),
+        "lowvoltagebattery-status" => json!("GOOD"),
         "motion-currentspeed" => json!(0),
         "odometer-traveleddistance" => json!(pick(pt, 18452.7, 41230.2, 63518.9)),
         "service-isinservice" => json!(false),
@@ -550,12 +623,23 @@ fn explicit_value(code: &str, pt: Powertrain) -> Option<Value> {
             );
             json!({"source": "SMARTCAR", "capacity": capacity,
                    "availableCapacities": [{"capacity": capacity, "description": description}],
-                   "unit": "kWhr"})
+                   "unit": "kilowatt_hours"})
         }
-        "tractionbattery-range" => json!(pick(pt, 402, 58, 0)),
+        "tractionbattery-range" => {
+            let km = pick(pt, 402, 58, 0);
+            json!({"unit": "kilometers", "value": km, "additionalValues": [
+                {"type": "IDEAL_CONDITIONS", "value": km + km / 10},
+                {"type": "RATED", "value": km + km / 20},
+            ]})
+        }
         "tractionbattery-stateofcharge" => json!(pick(pt, 72, 64, 0)),
-        "transmission-drivemode" => json!(pick(pt, "STANDARD", "ECO", "NORMAL")),
-        "transmission-gearstate" => json!("P"),
+        "transmission-drivemode" => pick(
+            pt,
+            json!({"canonical": "NORMAL", "oemDisplayName": "Standard"}),
+            json!({"canonical": "ECO", "oemDisplayName": "Eco"}),
+            json!({"canonical": "NORMAL", "oemDisplayName": "everyday"}),
+        ),
+        "transmission-gearstate" => json!("PARK"),
         "vehicleidentification-exteriorcolor" => {
             json!(pick(
                 pt,
@@ -583,7 +667,7 @@ fn explicit_value(code: &str, pt: Powertrain) -> Option<Value> {
             vec!["REMOTE_LOCK", "REMOTE_CLIMATE", "REMOTE_CHARGE", "LOCATION"],
             vec!["REMOTE_LOCK", "REMOTE_CLIMATE", "REMOTE_CHARGE", "LOCATION"],
             vec!["REMOTE_LOCK", "REMOTE_START", "LOCATION"])}),
-        "vehicleuseraccount-role" => json!("OWNER"),
+        "vehicleuseraccount-role" => json!("Owner"),
         "wheel-style" => json!(pick(
             pt,
             "18in Aero",

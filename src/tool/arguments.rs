@@ -132,6 +132,9 @@ fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
                 .map(|s| s.chars().count())
                 .unwrap_or(0)
         ),
+        ValidationErrorKind::Pattern { pattern } if pattern == catalogue::schema::TIME_PATTERN => {
+            format!("`{param}` must be a 24-hour time HH:MM, 00:00 to 23:59 (got {got})")
+        }
         ValidationErrorKind::Pattern { .. } => {
             format!("`{param}` must not contain control characters (got {got})")
         }

@@ -82,21 +82,85 @@ fn drop_nulls(mut o: Map<String, Value>) -> Value {
     Value::Object(o)
 }
 
-/// Splits a signal body into (`value` or `body`, unit): single values become `value`.
-fn split_body(body: Option<&Value>) -> (&'static str, Value, Value) {
-    match body {
-        Some(Value::Object(b)) => {
-            let unit = s(b.get("unit"));
-            if b.contains_key("value") && b.keys().all(|k| k == "value" || k == "unit") {
-                ("value", b["value"].clone(), unit)
-            } else {
-                let mut rest = b.clone();
-                rest.remove("unit");
-                ("body", Value::Object(rest), unit)
+/// The spelling a model sees for a unit Smartcar writes in several ways: its pages drift between
+/// versions (`amps` and `ampere`, `kWhr` and `kilowatt_hours`, `degrees-celsius` and `celsius`,
+/// `kilometers-per-hour` and `kph`). A unit this table does not know passes through unchanged.
+pub fn normalize_unit(unit: &str) -> String {
+    let key: String = unit
+        .trim()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '%' | '°'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    let canonical = match key.as_str() {
+        "a" | "amp" | "amps" | "ampere" | "amperes" => "ampere",
+        "c" | "°c" | "celsius" | "degreescelsius" | "degreecelsius" => "celsius",
+        "f" | "°f" | "fahrenheit" | "degreesfahrenheit" => "fahrenheit",
+        "kph" | "kmh" | "kmph" | "kilometersperhour" | "kilometresperhour" => "kph",
+        "mph" | "milesperhour" => "miles_per_hour",
+        "kwh" | "kwhr" | "kilowatthour" | "kilowatthours" => "kilowatt_hours",
+        "w" | "watt" | "watts" => "watts",
+        "kw" | "kilowatt" | "kilowatts" => "kilowatts",
+        "v" | "volt" | "volts" => "volts",
+        "count" | "counts" => "count",
+        "%" | "percent" | "percentage" => "percent",
+        "km" | "kilometer" | "kilometers" | "kilometre" | "kilometres" => "kilometers",
+        "mi" | "mile" | "miles" => "miles",
+        "l" | "liter" | "liters" | "litre" | "litres" => "liters",
+        "gal" | "gallon" | "gallons" => "gallons",
+        "min" | "mins" | "minute" | "minutes" => "minutes",
+        "kpa" | "kilopascal" | "kilopascals" => "kPa",
+        "psi" => "psi",
+        _ => return unit.to_string(),
+    };
+    canonical.to_string()
+}
+
+fn unit_of(v: Option<&Value>) -> Value {
+    match s(v) {
+        Value::String(u) => Value::String(normalize_unit(&u)),
+        other => other,
+    }
+}
+
+/// Normalises every `unit` string inside a structured body (records, capacities, odometers).
+fn normalize_units(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            for (k, child) in o.iter_mut() {
+                match child {
+                    Value::String(u) if k == "unit" => *u = normalize_unit(u),
+                    _ => normalize_units(child),
+                }
             }
         }
-        Some(other) => ("value", other.clone(), Value::Null),
-        None => ("value", Value::Null, Value::Null),
+        Value::Array(a) => a.iter_mut().for_each(normalize_units),
+        _ => {}
+    }
+}
+
+/// Splits a signal body into its single `value`, the rest of a structured `body`, and the
+/// (normalised) unit. `{value, unit}` gives only `value`; `{value, unit, additionalValues}` gives
+/// `value` and `body: {additionalValues}`; a body without `value` is all `body`.
+fn split_body(body: Option<&Value>) -> (Value, Value, Value) {
+    match body {
+        Some(Value::Object(b)) => {
+            let unit = unit_of(b.get("unit"));
+            let mut rest = b.clone();
+            rest.remove("unit");
+            let value = rest.remove("value").unwrap_or(Value::Null);
+            let had_value = b.contains_key("value");
+            let mut rest = Value::Object(rest);
+            normalize_units(&mut rest);
+            let rest = match rest {
+                Value::Object(o) if o.is_empty() && had_value => Value::Null,
+                other if had_value => other,
+                other => return (Value::Null, other, unit),
+            };
+            (value, rest, unit)
+        }
+        Some(other) => (other.clone(), Value::Null, Value::Null),
+        None => (Value::Null, Value::Null, Value::Null),
     }
 }
 
@@ -119,12 +183,17 @@ fn signal_error(a: &Value) -> Option<&Value> {
 
 fn compact_signal(r: &Value) -> Value {
     let a = attrs(r);
-    let (key, value, unit) = split_body(a.get("body"));
+    let (value, rest, unit) = split_body(a.get("body"));
     let mut o = Map::new();
     o.insert("code".into(), s(a.get("code").or_else(|| r.get("id"))));
     o.insert("group".into(), s(a.get("group")));
     o.insert("name".into(), s(a.get("name")));
-    o.insert(key.into(), value);
+    if !value.is_null() || rest.is_null() {
+        o.insert("value".into(), value);
+    }
+    if !rest.is_null() {
+        o.insert("body".into(), rest);
+    }
     o.insert("unit".into(), unit);
     o.insert("status".into(), Value::String(signal_status(a)));
     if let Some(e) = signal_error(a) {
@@ -190,10 +259,11 @@ fn signal_list(doc: &Value) -> Value {
         let code = s(a.get("code").or_else(|| r.get("id")));
         let status = signal_status(a);
         if status == "SUCCESS" {
-            let (key, value, unit) = split_body(a.get("body"));
+            let (value, rest, unit) = split_body(a.get("body"));
             let mut o = Map::new();
             o.insert("code".into(), code);
-            o.insert(key.into(), value);
+            o.insert("value".into(), value);
+            o.insert("body".into(), rest);
             o.insert("unit".into(), unit);
             o.insert(
                 "oem_updated_at".into(),
@@ -282,17 +352,6 @@ pub fn fill(template: &str, args: &Map<String, Value>) -> String {
     out
 }
 
-fn command_status(body: &Value, http_status: u16) -> String {
-    reported_status(body).unwrap_or_else(|| {
-        // Smartcar: a 202 is long-running unless its body says otherwise.
-        if http_status == 202 {
-            "PENDING".into()
-        } else {
-            "SUCCESS".into()
-        }
-    })
-}
-
 fn body_parameters(spec: &ToolSpec, args: &Map<String, Value>) -> Value {
     let p: Map<String, Value> = spec
         .params
@@ -307,6 +366,18 @@ fn body_parameters(spec: &ToolSpec, args: &Map<String, Value>) -> Value {
     }
 }
 
+/// Statuses that end a command. Smartcar documents `SUCCESS`; a failure is implied ("read the
+/// body to determine success or failure") and spelled `ERROR` in per-signal statuses.
+fn is_failure(status: &str) -> bool {
+    matches!(status, "ERROR" | "FAILURE" | "FAILED")
+}
+
+/// The answer to a command (`command-execution`) or a charge schedule
+/// (`charge-schedule-execution`). Smartcar: 200 means done synchronously, 202 means still running
+/// ("always read the body"). What the body's `status.value` says is reported as it is; only when
+/// the body has none does the HTTP status speak (`SUCCESS` for 200, `ACCEPTED` for 202), and
+/// `status_from` says which one it was. Commands return no updated state, so the result names the
+/// signal that shows it.
 fn command(
     spec: &ToolSpec,
     args: &Map<String, Value>,
@@ -315,8 +386,8 @@ fn command(
 ) -> Result<Shaped, ToolError> {
     let r = resource(body);
     let a = attrs(r);
-    let outcome = command_status(body, status);
-    if matches!(outcome.as_str(), "ERROR" | "FAILURE" | "FAILED") {
+    let reported = reported_status(body);
+    if reported.as_deref().is_some_and(is_failure) {
         return Err(ToolError::CommandFailed {
             status,
             detail: a
@@ -326,6 +397,12 @@ fn command(
             response: body.clone(),
         });
     }
+    let (outcome, from) = match &reported {
+        Some(s) => (s.clone(), "body"),
+        None if status == 202 => ("ACCEPTED".to_string(), "http"),
+        None => ("SUCCESS".to_string(), "http"),
+    };
+    let running = outcome != "SUCCESS";
     let parameters = a
         .get("parameters")
         .filter(|p| p.is_object())
@@ -335,25 +412,42 @@ fn command(
     let structured = json!({
         "command": a.get("commandType").and_then(Value::as_str).unwrap_or(spec.name),
         "status": outcome,
+        "status_from": from,
+        "http_status": status,
+        "running": running,
+        "execution_mode": s(a.get("executionMode")),
         "vehicle_id": vehicle_id,
         "parameters": parameters,
-        "executed_at": time(r.pointer("/meta/executedAt").or_else(|| r.pointer("/meta/completedAt"))),
+        "schedule_id": s(a.get("scheduleId")),
+        "executed_at": time(r.pointer("/meta/executedAt")),
+        "completed_at": time(r.pointer("/meta/completedAt")),
         "id": s(r.get("id")),
+        "confirm_with": spec.confirm_signal,
     });
     let target = vehicle_id.unwrap_or("the vehicle");
-    let sentence = if outcome == "PENDING" {
-        let check = spec
-            .confirm_signal
-            .map(|c| format!("read the {c} signal with get_signal to confirm it took effect"))
-            .unwrap_or_else(|| "check the vehicle's signals to confirm it took effect".into());
+    let check = match spec.confirm_signal {
+        Some(c) => format!("read {c} with get_signal to confirm"),
+        None => "no signal reports this; check in the vehicle to confirm".to_string(),
+    };
+    let sentence = if running {
+        let said = match from {
+            "body" => format!(" (Smartcar reports {outcome})"),
+            _ => String::new(),
+        };
         format!(
-            "{} sent to {target} and still PENDING: {check}.",
+            "{} accepted for {target}, still running{said}: {check}.",
             spec.title
         )
     } else {
-        spec.says
+        let done = spec
+            .says
             .map(|t| fill(t, args))
-            .unwrap_or_else(|| format!("{} done on {target}.", spec.title))
+            .unwrap_or_else(|| format!("{} done on {target}.", spec.title));
+        let check = match spec.confirm_signal {
+            Some(c) => format!("Commands return no updated state: read {c} to see it."),
+            None => "Commands return no updated state and no signal reports this one.".to_string(),
+        };
+        format!("{done} {check}")
     };
     Ok(Shaped {
         structured,
@@ -484,18 +578,64 @@ mod tests {
 
     #[test]
     fn single_values_and_structured_bodies_split() {
-        let (k, v, u) = split_body(Some(&json!({ "unit": "percent", "value": 75 })));
-        assert_eq!((k, v, u), ("value", json!(75), json!("percent")));
-        let (k, v, u) = split_body(Some(
+        let (v, b, u) = split_body(Some(&json!({ "unit": "percent", "value": 75 })));
+        assert_eq!((v, b, u), (json!(75), Value::Null, json!("percent")));
+        let (v, b, u) = split_body(Some(
             &json!({ "values": [1], "unit": "percent", "activeLimit": 80 }),
         ));
         assert_eq!(
-            (k, v, u),
+            (v, b, u),
             (
-                "body",
+                Value::Null,
                 json!({ "values": [1], "activeLimit": 80 }),
                 json!("percent")
             )
         );
+        // tractionbattery-range: the value stays a value, its extras ride along as the body.
+        let (v, b, u) = split_body(Some(&json!({ "unit": "km", "value": 402,
+            "additionalValues": [{ "type": "RATED", "value": 420 }] })));
+        assert_eq!(
+            (v, b, u),
+            (
+                json!(402),
+                json!({ "additionalValues": [{ "type": "RATED", "value": 420 }] }),
+                json!("kilometers")
+            )
+        );
+    }
+
+    #[test]
+    fn every_upstream_unit_spelling_reaches_the_model_one_way() {
+        for (upstream, seen) in [
+            ("amps", "ampere"),
+            ("ampere", "ampere"),
+            ("A", "ampere"),
+            ("degrees-celsius", "celsius"),
+            ("celsius", "celsius"),
+            ("kph", "kph"),
+            ("kilometers-per-hour", "kph"),
+            ("km/h", "kph"),
+            ("kWhr", "kilowatt_hours"),
+            ("kWh", "kilowatt_hours"),
+            ("kilowatt_hours", "kilowatt_hours"),
+            ("count", "count"),
+            ("watts", "watts"),
+            ("miles_per_hour", "miles_per_hour"),
+            ("mph", "miles_per_hour"),
+            ("Percent", "percent"),
+            ("kPa", "kPa"),
+        ] {
+            assert_eq!(normalize_unit(upstream), seen, "{upstream}");
+        }
+        // An unknown unit is not guessed at.
+        assert_eq!(
+            normalize_unit("furlongs_per_fortnight"),
+            "furlongs_per_fortnight"
+        );
+        // Units nested in a structured body are normalised too.
+        let (_, b, _) = split_body(Some(
+            &json!({ "values": [{ "energyAdded": 9.8, "unit": "kWhr" }] }),
+        ));
+        assert_eq!(b["values"][0]["unit"], "kilowatt_hours");
     }
 }
