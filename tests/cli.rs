@@ -164,3 +164,47 @@ fn an_unknown_signal_group_fails_naming_the_valid_groups() {
         assert!(stderr.contains(g), "group {g} is not named: {stderr}");
     }
 }
+
+#[test]
+fn client_hints_come_from_the_yaml_and_texts_stay_under_the_2048_character_cut() {
+    let listed: serde_json::Value =
+        serde_json::from_str(&crate::snapshots::tools_list_json()).unwrap();
+    for t in listed.as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        let spec = smartcar_mcp::catalogue::tool(name).unwrap();
+        let meta = &t["_meta"];
+        assert_eq!(
+            meta.get("anthropic/requiresUserInteraction").is_some(),
+            spec.confirm,
+            "{name}: requiresUserInteraction follows `confirm`"
+        );
+        assert_eq!(
+            meta.get("anthropic/alwaysLoad").is_some(),
+            spec.always_load,
+            "{name}"
+        );
+        assert_eq!(
+            meta["anthropic/searchHint"].as_str(),
+            spec.search_hint,
+            "{name}"
+        );
+        assert!(
+            spec.description.chars().count() < 2048,
+            "{name}'s description would be cut"
+        );
+    }
+    for (name, wanted) in [
+        ("list_connections", true),
+        ("get_signal", true),
+        ("lock_vehicle", false),
+    ] {
+        assert_eq!(
+            smartcar_mcp::catalogue::tool(name).unwrap().always_load,
+            wanted,
+            "{name}"
+        );
+    }
+    let confirmed: Vec<_> = TOOLS.iter().filter(|t| t.confirm).map(|t| t.name).collect();
+    assert!(confirmed.contains(&"unlock_vehicle") && confirmed.contains(&"delete_user"));
+    assert!(smartcar_mcp::mcp::INSTRUCTIONS.chars().count() < 2048);
+}

@@ -27,14 +27,17 @@ fn bound(p: &ParamSpec, v: f64) -> Value {
     }
 }
 
-fn param_schema(p: &ParamSpec, signal_codes: &[&str]) -> Value {
+fn param_schema(p: &ParamSpec) -> Value {
     let mut s = match p.ty {
         ParamType::Id => id_schema(),
         ParamType::String => json!({ "type": "string" }),
         ParamType::Integer => json!({ "type": "integer" }),
         ParamType::Number => json!({ "type": "number" }),
         ParamType::Boolean => json!({ "type": "boolean" }),
-        ParamType::SignalCode => json!({ "type": "string", "enum": signal_codes }),
+        // Not an enum of every code: that list was a quarter of all the model read. The server
+        // checks codes itself (aliases mapped, unknown ones answered with the closest codes), and
+        // the whole list is the resource smartcar://signals.
+        ParamType::SignalCode => json!({ "type": "string", "minLength": 1 }),
         ParamType::Time => json!({ "type": "string", "pattern": TIME_PATTERN }),
     };
     let obj = s.as_object_mut().expect("schema literal is an object");
@@ -47,14 +50,17 @@ fn param_schema(p: &ParamSpec, signal_codes: &[&str]) -> Value {
     if let Some(max) = p.maximum {
         obj.insert("maximum".into(), bound(p, max));
     }
+    if !p.examples.is_empty() {
+        obj.insert("examples".into(), json!(p.examples));
+    }
     obj.insert("description".into(), json!(p.description));
     s
 }
 
-pub fn input_schema(tool: &ToolSpec, signal_codes: &[&str]) -> Value {
+pub fn input_schema(tool: &ToolSpec) -> Value {
     let mut properties = Map::new();
     for p in tool.params {
-        properties.insert(p.name.to_string(), param_schema(p, signal_codes));
+        properties.insert(p.name.to_string(), param_schema(p));
     }
     let required: Vec<&str> = tool
         .params
@@ -116,5 +122,72 @@ pub fn output_schema(tool: &ToolSpec, shape_schema: &Value) -> Value {
     if tool.raw {
         branches.push(raw_schema());
     }
-    json!({ "type": "object", "anyOf": branches })
+    portable(json!({ "type": "object", "anyOf": branches }))
+}
+
+/// Any JSON value, spelled so that single-`type` dialects can read it.
+fn any_value() -> Vec<Value> {
+    ["string", "number", "boolean", "object", "array", "null"]
+        .iter()
+        .map(|t| json!({ "type": t }))
+        .collect()
+}
+
+/// The same schema in the portable spelling strict hosts expect (MCP Inspector `--strict`): a
+/// `type` list becomes `anyOf` branches of one `type` each, and a schema that constrains nothing
+/// says it takes any value. Accepts exactly what the input accepted.
+pub fn portable(schema: Value) -> Value {
+    let Value::Object(mut o) = schema else {
+        return schema;
+    };
+    for key in ["properties", "patternProperties", "$defs", "definitions"] {
+        if let Some(Value::Object(map)) = o.get_mut(key) {
+            for v in map.values_mut() {
+                *v = portable(v.take());
+            }
+        }
+    }
+    for key in ["anyOf", "oneOf", "allOf", "prefixItems"] {
+        if let Some(Value::Array(list)) = o.get_mut(key) {
+            for v in list.iter_mut() {
+                *v = portable(v.take());
+            }
+        }
+    }
+    for key in ["items", "additionalProperties", "not", "contains"] {
+        if let Some(v @ Value::Object(_)) = o.get_mut(key) {
+            *v = portable(v.take());
+        }
+    }
+    let types: Option<Vec<Value>> = match o.get("type") {
+        Some(Value::Array(ts)) => Some(ts.iter().map(|t| json!({ "type": t })).collect()),
+        _ => None,
+    };
+    if let Some(branches) = types {
+        o.remove("type");
+        add_any_of(&mut o, branches);
+    }
+    const ANNOTATIONS: [&str; 5] = ["description", "title", "examples", "default", "$comment"];
+    if o.keys().all(|k| ANNOTATIONS.contains(&k.as_str())) {
+        add_any_of(&mut o, any_value());
+    }
+    Value::Object(o)
+}
+
+/// Adds `anyOf` branches, as an `allOf` of both lists when the schema already has one.
+fn add_any_of(o: &mut Map<String, Value>, branches: Vec<Value>) {
+    match o.remove("anyOf") {
+        Some(existing) => {
+            let all = vec![json!({ "anyOf": existing }), json!({ "anyOf": branches })];
+            match o.get_mut("allOf") {
+                Some(Value::Array(a)) => a.extend(all),
+                _ => {
+                    o.insert("allOf".into(), Value::Array(all));
+                }
+            }
+        }
+        None => {
+            o.insert("anyOf".into(), Value::Array(branches));
+        }
+    }
 }

@@ -128,6 +128,9 @@ pub struct ParamSpec {
     pub enum_values: &'static [&'static str],
     pub minimum: Option<f64>,
     pub maximum: Option<f64>,
+    /// Published as the schema's `examples`; for a signal code, the few most asked codes stand
+    /// in for the whole list (which the server still checks).
+    pub examples: &'static [&'static str],
     pub description: &'static str,
 }
 
@@ -141,6 +144,7 @@ pub const RAW_PARAM: ParamSpec = ParamSpec {
     enum_values: &[],
     minimum: None,
     maximum: None,
+    examples: &[],
     description: "true returns Smartcar's upstream JSON:API document unchanged instead of the compact result.",
 };
 
@@ -176,6 +180,10 @@ pub struct ToolSpec {
     pub says: Option<&'static str>,
     /// Signal that confirms a pending command took effect.
     pub confirm_signal: Option<&'static str>,
+    /// A few words that help a client's tool search find this tool (`anthropic/searchHint`).
+    pub search_hint: Option<&'static str>,
+    /// Clients should never defer loading this tool (`anthropic/alwaysLoad`).
+    pub always_load: bool,
 }
 
 impl ToolSpec {

@@ -108,13 +108,12 @@ pub fn check(tools_yaml: &str, signals_yaml: &str) -> Result<Catalogue, Vec<Diag
     let mut specs = lower_tools(&tools, &codes, &mut sink);
     problems.append(&mut sink.out);
     if problems.is_empty() {
-        let codes: Vec<&str> = signals.iter().map(|s| s.code).collect();
         for t in &mut specs {
             let shape = shapes
                 .iter()
                 .find(|s| s.shape == t.output)
                 .expect("checked: every output is a declared shape");
-            t.input_schema = leak(schema::input_schema(t, &codes).to_string());
+            t.input_schema = leak(schema::input_schema(t).to_string());
             t.output_schema = leak(schema::output_schema(t, &shape.schema).to_string());
         }
         Ok(Catalogue {
@@ -380,7 +379,7 @@ fn lower_tools(
                 sink.at(r, format!("{ctx}: an empty redact key"));
             }
         }
-        let mut params = lower_params(t, &ctx, sink);
+        let mut params = lower_params(t, codes, &ctx, sink);
         if t.raw {
             if !a.read_only {
                 sink.at(
@@ -420,6 +419,15 @@ fn lower_tools(
             }
             check_placeholders("says", says, &params, &ctx, sink);
         }
+        if let Some(hint) = &t.search_hint {
+            let n = hint.value.trim().chars().count();
+            if n == 0 || n > 120 {
+                sink.at(
+                    hint,
+                    format!("{ctx}: `search_hint` is 1 to 120 characters (got {n})"),
+                );
+            }
+        }
         match (&t.asks, t.confirm) {
             (Some(asks), true) => check_placeholders("asks", asks, &params, &ctx, sink),
             (Some(asks), false) => sink.at(
@@ -456,6 +464,8 @@ fn lower_tools(
             raw: t.raw,
             says: t.says.as_ref().map(|s| leak(s.value.as_str())),
             confirm_signal: t.confirm_signal.as_ref().map(|s| leak(s.value.as_str())),
+            search_hint: t.search_hint.as_ref().map(|s| leak(s.value.trim())),
+            always_load: t.always_load,
             redact: leak_all(t.redact.iter().map(|r| leak(r.value.as_str())).collect()),
             // Filled in once the whole catalogue is known to be sound (`check`).
             input_schema: "",
@@ -489,7 +499,12 @@ fn check_placeholders(
     }
 }
 
-fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<ParamSpec> {
+fn lower_params(
+    t: &model::ToolDef,
+    codes: &BTreeSet<String>,
+    ctx: &str,
+    sink: &mut Sink,
+) -> Vec<ParamSpec> {
     let mut out = Vec::new();
     let mut seen_names = BTreeSet::new();
     let mut seen_wire = BTreeSet::new();
@@ -645,6 +660,14 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<ParamSpec
         if p.description.value.trim().is_empty() {
             sink.at(&p.description, format!("{ctx}: description is empty"));
         }
+        for e in &p.examples {
+            if ty == Some(ParamType::SignalCode) && !codes.contains(&e.value) {
+                sink.at(
+                    e,
+                    format!("{ctx}: example `{}` is not a signal code", e.value),
+                );
+            }
+        }
         out.push(ParamSpec {
             name: leak(pname.as_str()),
             location: location.unwrap_or(Location::Query),
@@ -654,6 +677,7 @@ fn lower_params(t: &model::ToolDef, ctx: &str, sink: &mut Sink) -> Vec<ParamSpec
             enum_values: leak_all(enum_values.into_iter().map(leak).collect()),
             minimum: p.minimum.as_ref().map(|m| m.value),
             maximum: p.maximum.as_ref().map(|m| m.value),
+            examples: leak_all(p.examples.iter().map(|e| leak(e.value.as_str())).collect()),
             description: leak(p.description.value.trim()),
         });
     }

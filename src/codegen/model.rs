@@ -61,6 +61,10 @@ pub struct ToolDef {
     #[serde(default)]
     pub raw: bool,
     #[serde(default)]
+    pub search_hint: Option<Spanned<String>>,
+    #[serde(default)]
+    pub always_load: bool,
+    #[serde(default)]
     pub says: Option<Spanned<String>>,
     #[serde(default)]
     pub confirm_signal: Option<Spanned<String>>,
@@ -93,6 +97,8 @@ pub struct ParamDef {
     pub minimum: Option<Spanned<f64>>,
     #[serde(default)]
     pub maximum: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub examples: Vec<Spanned<String>>,
     pub description: Spanned<String>,
 }
 

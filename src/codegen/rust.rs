@@ -49,6 +49,7 @@ fn param(p: &ParamSpec) -> TokenStream {
     let enums = p.enum_values;
     let min = opt_f64(p.minimum);
     let max = opt_f64(p.maximum);
+    let examples = p.examples;
     quote! {
         crate::catalogue::ParamSpec {
             name: #name,
@@ -59,6 +60,7 @@ fn param(p: &ParamSpec) -> TokenStream {
             enum_values: &[#(#enums),*],
             minimum: #min,
             maximum: #max,
+            examples: &[#(#examples),*],
             description: #desc,
         }
     }
@@ -89,6 +91,8 @@ fn tool_spec(tool: &ToolSpec) -> TokenStream {
     let asks = opt_str(tool.asks);
     let says = opt_str(tool.says);
     let confirm_signal = opt_str(tool.confirm_signal);
+    let search_hint = opt_str(tool.search_hint);
+    let always_load = tool.always_load;
     quote! {
         crate::catalogue::ToolSpec {
             name: #name,
@@ -116,6 +120,8 @@ fn tool_spec(tool: &ToolSpec) -> TokenStream {
             output_schema: #output_schema,
             says: #says,
             confirm_signal: #confirm_signal,
+            search_hint: #search_hint,
+            always_load: #always_load,
         }
     }
 }

@@ -7,4 +7,4 @@ pub mod resources;
 pub mod server;
 pub mod webhook;
 
-pub use server::{Shared, SmartcarServer, serve_stdio, tools_json};
+pub use server::{INSTRUCTIONS, Shared, SmartcarServer, serve_stdio, tools_json};

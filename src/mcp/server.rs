@@ -60,6 +60,7 @@ pub fn mcp_tool(spec: &'static ToolSpec) -> Tool {
     let schema: JsonObject = published.input.clone();
     let output: JsonObject = published.output.clone();
     Tool::new(spec.name, spec.description, Arc::new(schema))
+        .with_meta(client_hints(spec))
         .with_title(spec.title)
         .with_raw_output_schema(Arc::new(output))
         .with_annotations(
@@ -69,6 +70,30 @@ pub fn mcp_tool(spec: &'static ToolSpec) -> Tool {
                 .idempotent(a.idempotent)
                 .open_world(a.open_world),
         )
+}
+
+/// The server's `instructions`, key facts first: Claude Code cuts them at 2,048 characters.
+pub const INSTRUCTIONS: &str = "Smartcar vehicle tools. Start with list_connections to find vehicle_id and user_id, \
+     read values with get_signal (Smartcar v3 codes such as tractionbattery-stateofcharge; every code is in \
+     the resource smartcar://signals) or get_signals, and confirm a command's effect by reading the matching \
+     signal. Commands and deletions may ask a human to confirm. Calls are billed per vehicle: prefer one \
+     get_signals over many get_signal calls, and read smartcar://usage before polling.";
+
+/// What Claude's clients read from a tool's `_meta`, all from tools.yaml: a confirmed tool always
+/// asks the user (even in bypass modes), `always_load` tools are never deferred, and the search
+/// hint helps deferred tools be found.
+fn client_hints(spec: &ToolSpec) -> MetaObject {
+    let mut m = serde_json::Map::new();
+    if spec.confirm {
+        m.insert("anthropic/requiresUserInteraction".into(), true.into());
+    }
+    if spec.always_load {
+        m.insert("anthropic/alwaysLoad".into(), true.into());
+    }
+    if let Some(h) = spec.search_hint {
+        m.insert("anthropic/searchHint".into(), h.into());
+    }
+    MetaObject(m)
 }
 
 /// The tools/list JSON of these tools, as clients see it.
@@ -119,15 +144,11 @@ impl ServerHandler for SmartcarServer {
                 .enable_resources_subscribe()
                 .build(),
         )
-            .with_server_info(Implementation::new(
-                env!("CARGO_PKG_NAME"),
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(
-                "Smartcar vehicle tools. Start with list_connections to find vehicle_id and user_id, \
-                 read values with get_signal (Smartcar v3 codes such as tractionbattery-stateofcharge) \
-                 or get_signals, and confirm a command's effect by reading the matching signal.",
-            )
+        .with_server_info(Implementation::new(
+            env!("CARGO_PKG_NAME"),
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
