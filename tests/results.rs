@@ -54,6 +54,17 @@ fn calls() -> Vec<(&'static str, Value)> {
             "delete_charge_schedule",
             json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": "sched-bev-home" }),
         ),
+        ("list_webhooks", json!({})),
+        ("get_webhook", json!({ "id": "wh-0a1b2c3d-state" })),
+        (
+            "list_subscriptions",
+            json!({ "webhookId": "wh-0a1b2c3d-state" }),
+        ),
+        (
+            "subscribe_vehicle",
+            json!({ "webhook_id": "wh-0a1b2c3d-state", "vehicle_id": PHEV, "user_id": ALICE }),
+        ),
+        ("unsubscribe_vehicle", json!({ "id": "sub-0001" })),
         ("list_applications", json!({})),
         ("get_application", json!({ "id": "app-fleet-console-01" })),
         (
@@ -645,5 +656,83 @@ async fn charge_schedule_arguments_are_checked_and_answers_shaped() {
     .await;
     assert!(r.is_error);
     assert_eq!(r.structured["error"]["status"], 404);
+    sim.shutdown();
+}
+
+/// Webhook management: webhooks read, a subscription made (202, still being created) and seen,
+/// a second subscribe reported as already subscribed (Smartcar's 409) rather than a failure, and
+/// an unsubscribe that leaves it gone.
+#[tokio::test]
+async fn webhooks_are_read_and_vehicles_subscribed_once() {
+    let (sim, shared) = setup().await;
+    let hooks = common::call(&shared, "list_webhooks", json!({})).await;
+    assert_valid("list_webhooks", &hooks);
+    let first = &hooks.structured["webhooks"][0];
+    assert_eq!(first["id"], "wh-0a1b2c3d-state");
+    assert_eq!(
+        first["triggers"],
+        json!(["charge-ischarging", "closure-islocked"])
+    );
+    assert_eq!(first["enabled"], true);
+    assert_eq!(hooks.structured["page"]["total"], 2);
+    let one = common::call(
+        &shared,
+        "get_webhook",
+        json!({ "id": "wh-4e5f6a7b-errors" }),
+    )
+    .await;
+    assert_eq!(one.structured["auto_subscribe"], true);
+
+    let args = json!({ "webhook_id": "wh-0a1b2c3d-state", "vehicle_id": PHEV, "user_id": ALICE });
+    let r = common::call(&shared, "subscribe_vehicle", args.clone()).await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert_valid("subscribe_vehicle", &r);
+    assert_eq!(r.structured["status"], "ACCEPTED");
+    assert_eq!(r.structured["http_status"], 202);
+    assert!(
+        r.text()[0].contains("list_subscriptions"),
+        "{}",
+        r.text()[0]
+    );
+
+    let subs = common::call(&shared, "list_subscriptions", json!({ "vehicleId": PHEV })).await;
+    assert_valid("list_subscriptions", &subs);
+    let list = subs.structured["subscriptions"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["webhook_id"], "wh-0a1b2c3d-state");
+    assert_eq!(list[0]["user_id"], ALICE);
+    assert_eq!(list[0]["make"], "Toyota");
+    let id = list[0]["id"].as_str().unwrap().to_string();
+
+    let again = common::call(&shared, "subscribe_vehicle", args).await;
+    assert!(
+        !again.is_error,
+        "a 409 is not a failure: {}",
+        again.structured
+    );
+    assert_valid("subscribe_vehicle", &again);
+    assert_eq!(again.structured["status"], "ALREADY_SUBSCRIBED");
+    assert_eq!(
+        again.text()[0],
+        format!(
+            "Vehicle {PHEV} is already subscribed to webhook wh-0a1b2c3d-state; nothing changed."
+        )
+    );
+
+    // Another 4xx from the same endpoint stays an error.
+    let r = common::call(
+        &shared,
+        "subscribe_vehicle",
+        json!({ "webhook_id": "wh-missing", "vehicle_id": PHEV, "user_id": ALICE }),
+    )
+    .await;
+    assert!(r.is_error);
+    assert_eq!(r.structured["error"]["status"], 404);
+
+    let r = common::call(&shared, "unsubscribe_vehicle", json!({ "id": id })).await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert_eq!(r.text()[0], format!("Subscription {id} deleted."));
+    let subs = common::call(&shared, "list_subscriptions", json!({ "vehicleId": PHEV })).await;
+    assert_eq!(subs.structured["subscriptions"], json!([]));
     sim.shutdown();
 }

@@ -17,6 +17,7 @@ mod seed;
 mod state;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -326,7 +326,8 @@ fn api_request(inner: &Inner, req: &RecordedRequest) -> Result<Response, ApiErro
     let base = inner.api_base();
     let method = req.method.as_str();
     let routed = if req.api == "management" {
-        management(&st, method, &segs)
+        super::webhooks::route(&mut st, req, method, &segs)
+            .or_else(|| management(&st, method, &segs))
     } else {
         vehicle_api(&mut st, &base, req, method, &segs)
     };

@@ -14,9 +14,9 @@ use super::error::ToolError;
 use super::result::ToolResult;
 use super::shape;
 use super::state::AppState;
-use crate::catalogue::ToolSpec;
+use crate::catalogue::{Shape, ToolSpec};
 use crate::settings::ConfirmMode;
-use crate::upstream::{Executor, Outcome};
+use crate::upstream::{Executor, Failure, Outcome};
 
 /// What a confirmation decided.
 pub enum Verdict<A> {
@@ -123,6 +123,13 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
     let req = state.exec.request(spec, args);
     let outcome = state.exec.send(spec, &req).await;
     let shaped = match &outcome.result {
+        // Smartcar answers 409 when the subscription exists: the state the caller asked for.
+        Err(Failure::Upstream(e)) if spec.output == Shape::Subscription && e.status == 409 => {
+            Ok(shape::already_subscribed(
+                args,
+                e.detail.as_deref().unwrap_or("the subscription exists"),
+            ))
+        }
         Err(f) => Err(ToolError::from(f.clone())),
         Ok(ok) => {
             let mut body = ok.body.clone();
