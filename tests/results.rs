@@ -736,3 +736,30 @@ async fn webhooks_are_read_and_vehicles_subscribed_once() {
     assert_eq!(subs.structured["subscriptions"], json!([]));
     sim.shutdown();
 }
+
+#[tokio::test]
+async fn connections_filter_by_the_users_external_id() {
+    let (sim, shared) = setup().await;
+    let r = common::call(
+        &shared,
+        "list_connections",
+        json!({ "userExternalId": format!("ext-{ALICE}") }),
+    )
+    .await;
+    assert_valid("list_connections", &r);
+    let users: Vec<&str> = r.structured["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, [ALICE, ALICE]);
+    assert_eq!(
+        sim.requests()
+            .last()
+            .unwrap()
+            .query_value("filter[user.externalId]"),
+        Some(format!("ext-{ALICE}").as_str())
+    );
+    sim.shutdown();
+}

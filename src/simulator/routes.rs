@@ -506,6 +506,8 @@ fn connection_json(st: &State, base: &str, c: &Connection) -> Value {
 fn list_connections(st: &State, base: &str, req: &RecordedRequest) -> Result<Response, ApiError> {
     let user = query(req, &["filter[userId]"]);
     let vehicle = query(req, &["filter[vehicleId]"]);
+    // Spelled two ways by third-party clients; each seeded user's external id is `ext-<id>`.
+    let external = query(req, &["filter[user.externalId]", "filter[userExternalId]"]);
     let mode = query(req, &["filter[vehicle.mode]"]).map(str::to_ascii_lowercase);
     if let Some(m) = &mode
         && m != "live"
@@ -526,6 +528,7 @@ fn list_connections(st: &State, base: &str, req: &RecordedRequest) -> Result<Res
         .filter(|c| user.is_none_or(|u| c.user_id == u))
         .filter(|c| header_user.is_none_or(|u| c.user_id == u))
         .filter(|c| vehicle.is_none_or(|v| c.vehicle_id == v))
+        .filter(|c| external.is_none_or(|e| e.strip_prefix("ext-") == Some(c.user_id.as_str())))
         .filter(|c| {
             mode.as_deref()
                 .is_none_or(|m| st.fleet.vehicle(&c.vehicle_id).is_some_and(|v| v.mode == m))
