@@ -112,6 +112,13 @@ pub struct Options {
     pub management_api_url: String,
     #[arg(
         long,
+        env = "SMARTCAR_COMPATIBILITY_API_URL",
+        global = true,
+        default_value = DEFAULT_COMPATIBILITY_API_URL
+    )]
+    pub compatibility_api_url: String,
+    #[arg(
+        long,
         env = "SMARTCAR_CONNECT_TIMEOUT_MS",
         global = true,
         default_value_t = DEFAULT_CONNECT_TIMEOUT_MS
@@ -206,6 +213,7 @@ impl Options {
                 api_url: self.api_url.clone(),
                 auth_url: self.auth_url.clone(),
                 management_api_url: self.management_api_url.clone(),
+                compatibility_api_url: self.compatibility_api_url.clone(),
                 connect_timeout: Duration::from_millis(self.connect_timeout_ms),
                 read_timeout: Duration::from_millis(self.read_timeout_ms),
                 command_timeout: Duration::from_millis(self.command_timeout_ms),

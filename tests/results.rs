@@ -26,6 +26,10 @@ fn calls() -> Vec<(&'static str, Value)> {
         ),
         ("get_vehicle", json!({ "vehicle_id": EV })),
         (
+            "check_compatibility",
+            json!({ "region": "US", "make": "Tesla" }),
+        ),
+        (
             "lock_vehicle",
             json!({ "vehicle_id": PHEV, "user_id": ALICE }),
         ),
@@ -136,7 +140,15 @@ async fn every_tool_result_and_error_matches_its_output_schema() {
         }
         // An upstream error, a local argument error and a dry run all match as well.
         sim.inject(Fault::smartcar(404, "RESOURCE_NOT_FOUND", "PATH", "gone").times(1));
-        let r = common::call(&shared, name, args.clone()).await;
+        // A Compatibility API answer is cached, so the error needs a server that has none.
+        let uncached;
+        let target = if tool(name).unwrap().api == smartcar_mcp::catalogue::Api::Compatibility {
+            uncached = common::shared(common::settings(&sim));
+            &uncached
+        } else {
+            &shared
+        };
+        let r = common::call(target, name, args.clone()).await;
         assert!(r.is_error, "{name}: injected 404");
         assert_valid(name, &r);
         sim.clear_faults();
@@ -761,5 +773,82 @@ async fn connections_filter_by_the_users_external_id() {
             .query_value("filter[user.externalId]"),
         Some(format!("ext-{ALICE}").as_str())
     );
+    sim.shutdown();
+}
+
+/// check_compatibility runs with no credentials at all, answers "can this model do X", checks the
+/// region before sending, and reuses an answer instead of asking again.
+#[tokio::test]
+async fn compatibility_needs_no_account_and_is_cached() {
+    let sim = common::simulator().await;
+    let mut settings = smartcar_mcp::settings::Settings::default();
+    settings.upstream.auth_url = "http://127.0.0.1:9".into();
+    settings.upstream.api_url = "http://127.0.0.1:9/v3".into();
+    settings.upstream.compatibility_api_url = sim.compatibility_url();
+    let shared = common::shared(settings);
+    let r = common::call(
+        &shared,
+        "check_compatibility",
+        json!({ "region": "US", "make": "tesla" }),
+    )
+    .await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert_valid("check_compatibility", &r);
+    let m3 = &r.structured["models"][0];
+    assert_eq!(m3["model"], "Model 3");
+    assert_eq!(m3["years"], "2017-2026");
+    assert!(
+        m3["commands"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("charge-start"))
+    );
+    assert!(
+        m3["signals"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("tractionbattery-stateofcharge"))
+    );
+    let sent = sim.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].header("authorization"), None);
+    assert!(sim.token_requests().is_empty(), "no token is fetched");
+
+    let again = common::call(
+        &shared,
+        "check_compatibility",
+        json!({ "region": "US", "make": "tesla" }),
+    )
+    .await;
+    assert_eq!(again.structured, r.structured);
+    assert_eq!(again.meta.unwrap()["smartcar-mcp/cached"], true);
+    assert_eq!(
+        sim.requests().len(),
+        1,
+        "the second answer came from the cache"
+    );
+
+    let other = common::call(
+        &shared,
+        "check_compatibility",
+        json!({ "region": "EUROPE", "make": "Tesla", "powertrainType": "BEV" }),
+    )
+    .await;
+    assert_eq!(other.structured["models"][0]["model"], "Model Y");
+    assert_eq!(sim.requests().len(), 2);
+
+    let bad = common::call(
+        &shared,
+        "check_compatibility",
+        json!({ "region": "MARS", "make": "Tesla" }),
+    )
+    .await;
+    assert!(bad.is_error);
+    assert!(
+        bad.text()[0].contains("`region` must be one of US, CA, EUROPE"),
+        "{}",
+        bad.text()[0]
+    );
+    assert_eq!(sim.requests().len(), 2, "a bad region is not sent");
     sim.shutdown();
 }

@@ -584,3 +584,24 @@ async fn webhook_tools_are_opt_in_and_unsubscribing_is_confirmed() {
     assert_eq!(sim.hits("DELETE", "/subscriptions/sub-0001"), 1);
     sim.shutdown();
 }
+
+/// `call check_compatibility` works with no Smartcar account configured at all.
+#[tokio::test]
+async fn check_compatibility_runs_without_credentials() {
+    let sim = common::simulator().await;
+    let mut cmd = cli(&[
+        "call",
+        "check_compatibility",
+        r#"{"region": "CA", "make": "Ford"}"#,
+    ]);
+    cmd.env("SMARTCAR_COMPATIBILITY_API_URL", sim.compatibility_url());
+    let out = run_async(cmd).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert_eq!(
+        printed_json(&stdout)["models"][0]["model"],
+        "Mustang Mach-E"
+    );
+    assert_eq!(sim.requests()[0].header("authorization"), None);
+    sim.shutdown();
+}

@@ -57,7 +57,12 @@ words! {
 
 words! {
     /// Which base URL a tool's path is joined to.
-    Api { Vehicle = "vehicle", Management = "management" }
+    Api {
+        Vehicle = "vehicle",
+        Management = "management",
+        /// Smartcar's public Compatibility API: no credentials are sent.
+        Compatibility = "compatibility",
+    }
 }
 
 words! {
@@ -106,6 +111,7 @@ words! {
         WebhookList = "webhook_list",
         SubscriptionList = "subscription_list",
         Subscription = "subscription",
+        Compatibility = "compatibility",
     }
 }
 

@@ -11,6 +11,7 @@
 //! reaches `POST /oauth2/token` only when its `path_contains` is part of `/oauth2/token` and names
 //! it (e.g. `"/oauth2/token"`, `"oauth2"`, `"token"`).
 
+mod compatibility;
 mod reply;
 mod routes;
 mod seed;
@@ -71,8 +72,8 @@ pub struct RecordedRequest {
     pub method: String,
     /// Still percent-encoded, without the `/v3` or `/management/v3` prefix.
     pub path: String,
-    /// "vehicle", "management" or "auth"; "other" for a path outside every base URL, which is
-    /// how a client that dropped the `/v3` segment shows up.
+    /// "vehicle", "management", "compatibility" or "auth"; "other" for a path outside every base
+    /// URL, which is how a client that dropped the `/v3` segment shows up.
     pub api: &'static str,
     /// Percent-decoded pairs in the order sent.
     pub query: Vec<(String, String)>,
@@ -259,6 +260,11 @@ impl Simulator {
 
     pub fn management_url(&self) -> String {
         format!("http://{}/management/v3", self.inner.addr)
+    }
+
+    /// The Compatibility API base (answers without any token, as Smartcar's does).
+    pub fn compatibility_url(&self) -> String {
+        format!("http://{}/compatibility/v3", self.inner.addr)
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {

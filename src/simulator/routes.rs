@@ -121,6 +121,8 @@ fn classify(raw: &str) -> (&'static str, String) {
         ("auth", raw)
     } else if let Some(rest) = strip(raw, "/management/v3") {
         ("management", rest)
+    } else if let Some(rest) = strip(raw, "/compatibility/v3") {
+        ("compatibility", rest)
     } else if let Some(rest) = strip(raw, "/v3") {
         ("vehicle", rest)
     } else {
@@ -302,6 +304,10 @@ fn api_request(inner: &Inner, req: &RecordedRequest) -> Result<Response, ApiErro
     // Held for the whole (synchronous, in-memory) handling so a command's check and update
     // are one step.
     let mut st = inner.lock();
+    if req.api == "compatibility" {
+        // Public, like Smartcar's: no token is asked for.
+        return super::compatibility::route(req);
+    }
     st.check_token(req.header("authorization"))
         .map_err(|problem| {
             let detail = match problem {

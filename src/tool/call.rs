@@ -14,7 +14,7 @@ use super::error::ToolError;
 use super::result::ToolResult;
 use super::shape;
 use super::state::AppState;
-use crate::catalogue::{Shape, ToolSpec};
+use crate::catalogue::{Api, Shape, ToolSpec};
 use crate::settings::ConfirmMode;
 use crate::upstream::{Executor, Failure, Outcome};
 
@@ -121,7 +121,18 @@ fn retries_meta(outcome: &Outcome) -> Option<Map<String, Value>> {
 /// Sends a validated call to Smartcar and shapes the answer.
 pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value>) -> ToolResult {
     let req = state.exec.request(spec, args);
+    let compatibility = spec.api == Api::Compatibility;
+    if compatibility && let Some((status, body)) = state.cached_compatibility(&req.url) {
+        let mut result = finish(state, spec, shape::shape(spec, args, status, body.as_ref()));
+        let mut m = Map::new();
+        m.insert("smartcar-mcp/cached".into(), json!(true));
+        result.meta = Some(m);
+        return result;
+    }
     let outcome = state.exec.send(spec, &req).await;
+    if compatibility && let Ok(ok) = &outcome.result {
+        state.cache_compatibility(&req.url, ok.status, ok.body.clone());
+    }
     let shaped = match &outcome.result {
         // Smartcar answers 409 when the subscription exists: the state the caller asked for.
         Err(Failure::Upstream(e)) if spec.output == Shape::Subscription && e.status == 409 => {
@@ -140,14 +151,23 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
             shape::shape(spec, args, ok.status, body.as_ref())
         }
     };
-    let mut result = match shaped {
+    let mut result = finish(state, spec, shaped);
+    result.meta = retries_meta(&outcome);
+    result
+}
+
+/// A shaped answer (or its error) as the result, bounded in size.
+fn finish(
+    state: &AppState,
+    spec: &ToolSpec,
+    shaped: Result<shape::Shaped, ToolError>,
+) -> ToolResult {
+    match shaped {
         Ok(shaped) => {
             let (structured, json) =
                 bound::serialize_within(shaped.structured, state.serving.max_result_bytes);
             ToolResult::success_with_json(shaped.sentence, structured, json)
         }
         Err(e) => e.into_result(spec.name),
-    };
-    result.meta = retries_meta(&outcome);
-    result
+    }
 }

@@ -442,6 +442,51 @@ pub fn already_subscribed(args: &Map<String, Value>, detail: &str) -> Shaped {
     }
 }
 
+/// One make/model/region/powertrain with what it can do
+/// (https://smartcar.com/docs/api-reference/compatible-vehicles): signal and command codes apart,
+/// years as "2016-2026". Capabilities keep `capability` or, failing that, `code`.
+fn model_capability(r: &Value) -> Value {
+    let a = attrs(r);
+    let years = a.get("years").unwrap_or(&Value::Null);
+    let year = |k: &str| match years.get(k) {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        _ => "?".to_string(),
+    };
+    let years = match years {
+        Value::Null => Value::Null,
+        Value::Object(_) => Value::String(format!("{}-{}", year("start"), year("end"))),
+        other => other.clone(),
+    };
+    let mut signals = Vec::new();
+    let mut commands = Vec::new();
+    let mut other = Vec::new();
+    if let Some(Value::Array(caps)) = a.get("capabilities") {
+        for c in caps {
+            let code = s(c.get("capability").or_else(|| c.get("code")));
+            match c.get("type").and_then(Value::as_str) {
+                Some("signal") => signals.push(code),
+                Some("command") => commands.push(code),
+                _ => other.push(code),
+            }
+        }
+    }
+    let mut o = Map::from_iter([
+        ("id".to_string(), s(r.get("id"))),
+        ("make".to_string(), s(a.get("make"))),
+        ("model".to_string(), s(a.get("model"))),
+        ("region".to_string(), s(a.get("region"))),
+        ("powertrain_type".to_string(), s(a.get("powertrainType"))),
+        ("years".to_string(), years),
+        ("signals".to_string(), Value::Array(signals)),
+        ("commands".to_string(), Value::Array(commands)),
+    ]);
+    if !other.is_empty() {
+        o.insert("other".into(), Value::Array(other));
+    }
+    Value::Object(o)
+}
+
 /// Replaces `{param}` in a `says` or `asks` template with the call's arguments.
 pub fn fill(template: &str, args: &Map<String, Value>) -> String {
     let mut out = template.to_string();
@@ -603,6 +648,7 @@ pub fn shape(
             json!({ "subscriptions": list(subscription), "page": page(doc) })
         }
         Shape::Subscription => return Ok(subscribed(spec, args, status, doc)),
+        Shape::Compatibility => json!({ "models": list(model_capability), "page": page(doc) }),
     };
     let sentence = if spec.annotations.read_only {
         None
