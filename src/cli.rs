@@ -133,6 +133,13 @@ pub struct Options {
     pub management_api_url: String,
     #[arg(
         long,
+        env = "SMARTCAR_COMPATIBILITY_API_URL",
+        global = true,
+        default_value = DEFAULT_COMPATIBILITY_API_URL
+    )]
+    pub compatibility_api_url: String,
+    #[arg(
+        long,
         env = "SMARTCAR_CONNECT_TIMEOUT_MS",
         global = true,
         default_value_t = DEFAULT_CONNECT_TIMEOUT_MS
@@ -173,7 +180,8 @@ pub struct Options {
         default_value_t = DEFAULT_MAX_RESULT_BYTES
     )]
     pub max_result_bytes: usize,
-    /// Comma-separated toolsets: connections, signals, commands, management, all.
+    /// Comma-separated toolsets: connections, signals, commands, management, webhooks, all
+    /// (default: all but webhooks).
     #[arg(long, env = "SMARTCAR_TOOLSETS", global = true, value_delimiter = ',')]
     pub toolsets: Vec<String>,
     /// Comma-separated tool names, added to the toolsets (alone: only these tools).
@@ -275,6 +283,7 @@ impl Options {
                 api_url: self.api_url.clone(),
                 auth_url: self.auth_url.clone(),
                 management_api_url: self.management_api_url.clone(),
+                compatibility_api_url: self.compatibility_api_url.clone(),
                 connect_timeout: Duration::from_millis(self.connect_timeout_ms),
                 read_timeout: Duration::from_millis(self.read_timeout_ms),
                 command_timeout: Duration::from_millis(self.command_timeout_ms),

@@ -41,6 +41,7 @@ async fn settings_for(o: &Options) -> anyhow::Result<(Settings, Option<simulator
     up.auth_url = sim.auth_url();
     up.api_url = sim.api_url();
     up.management_api_url = sim.management_url();
+    up.compatibility_api_url = sim.compatibility_url();
     up.client_id = Some("simulator-client".into());
     up.client_secret = Some(Secret::new("simulator-secret"));
     // The simulator signs the webhooks it pushes with this token, so the receiver accepts them.

@@ -13,6 +13,7 @@ use crate::secret::Secret;
 pub const DEFAULT_API_URL: &str = "https://vehicle.api.smartcar.com/v3";
 pub const DEFAULT_AUTH_URL: &str = "https://iam.smartcar.com";
 pub const DEFAULT_MANAGEMENT_API_URL: &str = "https://management.api.smartcar.com/v3";
+pub const DEFAULT_COMPATIBILITY_API_URL: &str = "https://compatibility.api.smartcar.com/v3";
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_READ_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_COMMAND_TIMEOUT_MS: u64 = 310_000;
@@ -38,6 +39,8 @@ pub struct UpstreamSettings {
     pub api_url: String,
     pub auth_url: String,
     pub management_api_url: String,
+    /// Smartcar's Compatibility API (`SMARTCAR_COMPATIBILITY_API_URL`), called without credentials.
+    pub compatibility_api_url: String,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub command_timeout: Duration,
@@ -90,6 +93,7 @@ impl Default for UpstreamSettings {
             api_url: DEFAULT_API_URL.into(),
             auth_url: DEFAULT_AUTH_URL.into(),
             management_api_url: DEFAULT_MANAGEMENT_API_URL.into(),
+            compatibility_api_url: DEFAULT_COMPATIBILITY_API_URL.into(),
             connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
             read_timeout: Duration::from_millis(DEFAULT_READ_TIMEOUT_MS),
             command_timeout: Duration::from_millis(DEFAULT_COMMAND_TIMEOUT_MS),

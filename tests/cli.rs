@@ -45,8 +45,15 @@ fn tool_line<'a>(listing: &'a str, name: &str) -> &'a str {
 
 #[test]
 fn tools_prints_every_tool_with_its_toolset_and_hints_without_credentials() {
-    let listing = stdout_of(&["tools"]);
+    let listing = stdout_of(&["tools", "--toolsets", "all"]);
     assert_eq!(listing.lines().count(), TOOLS.len(), "{listing}");
+    let default = stdout_of(&["tools"]);
+    for t in TOOLS.iter() {
+        let listed = default
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(t.name));
+        assert_eq!(listed, t.toolset.on_by_default(), "{} by default", t.name);
+    }
     for t in TOOLS.iter() {
         let line = tool_line(&listing, t.name);
         let columns: Vec<&str> = line.split_whitespace().collect();
@@ -86,7 +93,7 @@ fn tools_honours_the_serving_filters() {
         .collect();
     let read_only: BTreeSet<&str> = TOOLS
         .iter()
-        .filter(|t| t.annotations.read_only)
+        .filter(|t| t.annotations.read_only && t.toolset.on_by_default())
         .map(|t| t.name)
         .collect();
     assert_eq!(names, read_only);
@@ -94,7 +101,7 @@ fn tools_honours_the_serving_filters() {
 
 #[test]
 fn tools_json_is_the_tools_list_snapshot() {
-    let printed = stdout_of(&["tools", "--json"]);
+    let printed = stdout_of(&["tools", "--json", "--toolsets", "all"]);
     assert_eq!(
         printed,
         crate::snapshots::tools_list_json(),

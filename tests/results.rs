@@ -26,6 +26,10 @@ fn calls() -> Vec<(&'static str, Value)> {
         ),
         ("get_vehicle", json!({ "vehicle_id": EV })),
         (
+            "check_compatibility",
+            json!({ "region": "US", "make": "Tesla" }),
+        ),
+        (
             "lock_vehicle",
             json!({ "vehicle_id": PHEV, "user_id": ALICE }),
         ),
@@ -54,6 +58,17 @@ fn calls() -> Vec<(&'static str, Value)> {
             "delete_charge_schedule",
             json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": "sched-bev-home" }),
         ),
+        ("list_webhooks", json!({})),
+        ("get_webhook", json!({ "id": "wh-0a1b2c3d-state" })),
+        (
+            "list_subscriptions",
+            json!({ "webhookId": "wh-0a1b2c3d-state" }),
+        ),
+        (
+            "subscribe_vehicle",
+            json!({ "webhook_id": "wh-0a1b2c3d-state", "vehicle_id": PHEV, "user_id": ALICE }),
+        ),
+        ("unsubscribe_vehicle", json!({ "id": "sub-0001" })),
         ("list_applications", json!({})),
         ("get_application", json!({ "id": "app-fleet-console-01" })),
         (
@@ -125,7 +140,15 @@ async fn every_tool_result_and_error_matches_its_output_schema() {
         }
         // An upstream error, a local argument error and a dry run all match as well.
         sim.inject(Fault::smartcar(404, "RESOURCE_NOT_FOUND", "PATH", "gone").times(1));
-        let r = common::call(&shared, name, args.clone()).await;
+        // A Compatibility API answer is cached, so the error needs a server that has none.
+        let uncached;
+        let target = if tool(name).unwrap().api == smartcar_mcp::catalogue::Api::Compatibility {
+            uncached = common::shared(common::settings(&sim));
+            &uncached
+        } else {
+            &shared
+        };
+        let r = common::call(target, name, args.clone()).await;
         assert!(r.is_error, "{name}: injected 404");
         assert_valid(name, &r);
         sim.clear_faults();
@@ -645,5 +668,187 @@ async fn charge_schedule_arguments_are_checked_and_answers_shaped() {
     .await;
     assert!(r.is_error);
     assert_eq!(r.structured["error"]["status"], 404);
+    sim.shutdown();
+}
+
+/// Webhook management: webhooks read, a subscription made (202, still being created) and seen,
+/// a second subscribe reported as already subscribed (Smartcar's 409) rather than a failure, and
+/// an unsubscribe that leaves it gone.
+#[tokio::test]
+async fn webhooks_are_read_and_vehicles_subscribed_once() {
+    let (sim, shared) = setup().await;
+    let hooks = common::call(&shared, "list_webhooks", json!({})).await;
+    assert_valid("list_webhooks", &hooks);
+    let first = &hooks.structured["webhooks"][0];
+    assert_eq!(first["id"], "wh-0a1b2c3d-state");
+    assert_eq!(
+        first["triggers"],
+        json!(["charge-ischarging", "closure-islocked"])
+    );
+    assert_eq!(first["enabled"], true);
+    assert_eq!(hooks.structured["page"]["total"], 2);
+    let one = common::call(
+        &shared,
+        "get_webhook",
+        json!({ "id": "wh-4e5f6a7b-errors" }),
+    )
+    .await;
+    assert_eq!(one.structured["auto_subscribe"], true);
+
+    let args = json!({ "webhook_id": "wh-0a1b2c3d-state", "vehicle_id": PHEV, "user_id": ALICE });
+    let r = common::call(&shared, "subscribe_vehicle", args.clone()).await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert_valid("subscribe_vehicle", &r);
+    assert_eq!(r.structured["status"], "ACCEPTED");
+    assert_eq!(r.structured["http_status"], 202);
+    assert!(
+        r.text()[0].contains("list_subscriptions"),
+        "{}",
+        r.text()[0]
+    );
+
+    let subs = common::call(&shared, "list_subscriptions", json!({ "vehicleId": PHEV })).await;
+    assert_valid("list_subscriptions", &subs);
+    let list = subs.structured["subscriptions"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["webhook_id"], "wh-0a1b2c3d-state");
+    assert_eq!(list[0]["user_id"], ALICE);
+    assert_eq!(list[0]["make"], "Toyota");
+    let id = list[0]["id"].as_str().unwrap().to_string();
+
+    let again = common::call(&shared, "subscribe_vehicle", args).await;
+    assert!(
+        !again.is_error,
+        "a 409 is not a failure: {}",
+        again.structured
+    );
+    assert_valid("subscribe_vehicle", &again);
+    assert_eq!(again.structured["status"], "ALREADY_SUBSCRIBED");
+    assert_eq!(
+        again.text()[0],
+        format!(
+            "Vehicle {PHEV} is already subscribed to webhook wh-0a1b2c3d-state; nothing changed."
+        )
+    );
+
+    // Another 4xx from the same endpoint stays an error.
+    let r = common::call(
+        &shared,
+        "subscribe_vehicle",
+        json!({ "webhook_id": "wh-missing", "vehicle_id": PHEV, "user_id": ALICE }),
+    )
+    .await;
+    assert!(r.is_error);
+    assert_eq!(r.structured["error"]["status"], 404);
+
+    let r = common::call(&shared, "unsubscribe_vehicle", json!({ "id": id })).await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert_eq!(r.text()[0], format!("Subscription {id} deleted."));
+    let subs = common::call(&shared, "list_subscriptions", json!({ "vehicleId": PHEV })).await;
+    assert_eq!(subs.structured["subscriptions"], json!([]));
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn connections_filter_by_the_users_external_id() {
+    let (sim, shared) = setup().await;
+    let r = common::call(
+        &shared,
+        "list_connections",
+        json!({ "userExternalId": format!("ext-{ALICE}") }),
+    )
+    .await;
+    assert_valid("list_connections", &r);
+    let users: Vec<&str> = r.structured["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, [ALICE, ALICE]);
+    assert_eq!(
+        sim.requests()
+            .last()
+            .unwrap()
+            .query_value("filter[user.externalId]"),
+        Some(format!("ext-{ALICE}").as_str())
+    );
+    sim.shutdown();
+}
+
+/// check_compatibility runs with no credentials at all, answers "can this model do X", checks the
+/// region before sending, and reuses an answer instead of asking again.
+#[tokio::test]
+async fn compatibility_needs_no_account_and_is_cached() {
+    let sim = common::simulator().await;
+    let mut settings = smartcar_mcp::settings::Settings::default();
+    settings.upstream.auth_url = "http://127.0.0.1:9".into();
+    settings.upstream.api_url = "http://127.0.0.1:9/v3".into();
+    settings.upstream.compatibility_api_url = sim.compatibility_url();
+    let shared = common::shared(settings);
+    let r = common::call(
+        &shared,
+        "check_compatibility",
+        json!({ "region": "US", "make": "tesla" }),
+    )
+    .await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert_valid("check_compatibility", &r);
+    let m3 = &r.structured["models"][0];
+    assert_eq!(m3["model"], "Model 3");
+    assert_eq!(m3["years"], "2017-2026");
+    assert!(
+        m3["commands"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("charge-start"))
+    );
+    assert!(
+        m3["signals"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("tractionbattery-stateofcharge"))
+    );
+    let sent = sim.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].header("authorization"), None);
+    assert!(sim.token_requests().is_empty(), "no token is fetched");
+
+    let again = common::call(
+        &shared,
+        "check_compatibility",
+        json!({ "region": "US", "make": "tesla" }),
+    )
+    .await;
+    assert_eq!(again.structured, r.structured);
+    assert_eq!(again.meta.unwrap()["smartcar-mcp/cached"], true);
+    assert_eq!(
+        sim.requests().len(),
+        1,
+        "the second answer came from the cache"
+    );
+
+    let other = common::call(
+        &shared,
+        "check_compatibility",
+        json!({ "region": "EUROPE", "make": "Tesla", "powertrainType": "BEV" }),
+    )
+    .await;
+    assert_eq!(other.structured["models"][0]["model"], "Model Y");
+    assert_eq!(sim.requests().len(), 2);
+
+    let bad = common::call(
+        &shared,
+        "check_compatibility",
+        json!({ "region": "MARS", "make": "Tesla" }),
+    )
+    .await;
+    assert!(bad.is_error);
+    assert!(
+        bad.text()[0].contains("`region` must be one of US, CA, EUROPE"),
+        "{}",
+        bad.text()[0]
+    );
+    assert_eq!(sim.requests().len(), 2, "a bad region is not sent");
     sim.shutdown();
 }

@@ -534,3 +534,74 @@ async fn a_daily_charge_schedule_is_set_seen_and_deleted_with_confirmation() {
     );
     sim.shutdown();
 }
+
+/// The webhooks toolset is off unless asked for; unsubscribing needs a confirmation.
+#[tokio::test]
+async fn webhook_tools_are_opt_in_and_unsubscribing_is_confirmed() {
+    let sim = common::simulator().await;
+    let out = run_async(against(&sim, &["call", "list_webhooks", "{}"])).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown tool `list_webhooks`"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(sim.requests().is_empty());
+
+    let out = run_async(against(
+        &sim,
+        &["call", "list_webhooks", "{}", "--toolsets", "webhooks"],
+    ))
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert_eq!(printed_json(&stdout)["webhooks"][0]["name"], "Fleet state");
+
+    let args = json!({ "id": "sub-0001" }).to_string();
+    sim.clear_requests();
+    let refused = run_async(against(
+        &sim,
+        &["call", "unsubscribe_vehicle", &args, "--toolsets", "all"],
+    ))
+    .await;
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("nothing was sent"));
+    assert!(sim.requests().is_empty(), "{:?}", sim.requests());
+    let out = run_async(against(
+        &sim,
+        &[
+            "call",
+            "unsubscribe_vehicle",
+            &args,
+            "--toolsets",
+            "all",
+            "--confirm",
+            "off",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(sim.hits("DELETE", "/subscriptions/sub-0001"), 1);
+    sim.shutdown();
+}
+
+/// `call check_compatibility` works with no Smartcar account configured at all.
+#[tokio::test]
+async fn check_compatibility_runs_without_credentials() {
+    let sim = common::simulator().await;
+    let mut cmd = cli(&[
+        "call",
+        "check_compatibility",
+        r#"{"region": "CA", "make": "Ford"}"#,
+    ]);
+    cmd.env("SMARTCAR_COMPATIBILITY_API_URL", sim.compatibility_url());
+    let out = run_async(cmd).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert_eq!(
+        printed_json(&stdout)["models"][0]["model"],
+        "Mustang Mach-E"
+    );
+    assert_eq!(sim.requests()[0].header("authorization"), None);
+    sim.shutdown();
+}

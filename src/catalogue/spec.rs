@@ -39,6 +39,15 @@ words! {
         Signals = "signals",
         Commands = "commands",
         Management = "management",
+        /// Webhook management on the Management API; served only when asked for by name or `all`.
+        Webhooks = "webhooks",
+    }
+}
+
+impl Toolset {
+    /// Whether a server started without `--toolsets` serves this toolset.
+    pub fn on_by_default(self) -> bool {
+        self != Toolset::Webhooks
     }
 }
 
@@ -48,7 +57,12 @@ words! {
 
 words! {
     /// Which base URL a tool's path is joined to.
-    Api { Vehicle = "vehicle", Management = "management" }
+    Api {
+        Vehicle = "vehicle",
+        Management = "management",
+        /// Smartcar's public Compatibility API: no credentials are sent.
+        Compatibility = "compatibility",
+    }
 }
 
 words! {
@@ -93,6 +107,11 @@ words! {
         Application = "application",
         ApplicationList = "application_list",
         SecretList = "secret_list",
+        Webhook = "webhook",
+        WebhookList = "webhook_list",
+        SubscriptionList = "subscription_list",
+        Subscription = "subscription",
+        Compatibility = "compatibility",
     }
 }
 

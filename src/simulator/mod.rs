@@ -11,12 +11,14 @@
 //! reaches `POST /oauth2/token` only when its `path_contains` is part of `/oauth2/token` and names
 //! it (e.g. `"/oauth2/token"`, `"oauth2"`, `"token"`).
 
+mod compatibility;
 mod reply;
 mod routes;
 mod seed;
 mod state;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -70,8 +72,8 @@ pub struct RecordedRequest {
     pub method: String,
     /// Still percent-encoded, without the `/v3` or `/management/v3` prefix.
     pub path: String,
-    /// "vehicle", "management" or "auth"; "other" for a path outside every base URL, which is
-    /// how a client that dropped the `/v3` segment shows up.
+    /// "vehicle", "management", "compatibility" or "auth"; "other" for a path outside every base
+    /// URL, which is how a client that dropped the `/v3` segment shows up.
     pub api: &'static str,
     /// Percent-decoded pairs in the order sent.
     pub query: Vec<(String, String)>,
@@ -286,6 +288,11 @@ impl Simulator {
         self.inner
             .max_in_flight
             .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The Compatibility API base (answers without any token, as Smartcar's does).
+    pub fn compatibility_url(&self) -> String {
+        format!("http://{}/compatibility/v3", self.inner.addr)
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {

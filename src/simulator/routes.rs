@@ -222,6 +222,8 @@ fn classify(raw: &str) -> (&'static str, String) {
         ("auth", raw)
     } else if let Some(rest) = strip(raw, "/management/v3") {
         ("management", rest)
+    } else if let Some(rest) = strip(raw, "/compatibility/v3") {
+        ("compatibility", rest)
     } else if let Some(rest) = strip(raw, "/v3") {
         ("vehicle", rest)
     } else {
@@ -403,6 +405,10 @@ fn api_request(inner: &Inner, req: &RecordedRequest) -> Result<Response, ApiErro
     // Held for the whole (synchronous, in-memory) handling so a command's check and update
     // are one step.
     let mut st = inner.lock();
+    if req.api == "compatibility" {
+        // Public, like Smartcar's: no token is asked for.
+        return super::compatibility::route(req);
+    }
     st.check_token(req.header("authorization"))
         .map_err(|problem| {
             let detail = match problem {
@@ -427,7 +433,13 @@ fn api_request(inner: &Inner, req: &RecordedRequest) -> Result<Response, ApiErro
     let base = inner.api_base();
     let method = req.method.as_str();
     let routed = if req.api == "management" {
-        management(&st, method, &segs)
+        let st = &mut *st;
+        let mut scope = super::webhooks::Scope {
+            hooks: &mut st.hooks,
+            fleet: &st.fleet,
+        };
+        super::webhooks::route(&mut scope, req, method, &segs)
+            .or_else(|| management(&st, method, &segs))
     } else {
         vehicle_api(&mut st, &base, req, method, &segs)
     };
@@ -606,6 +618,8 @@ fn connection_json(st: &State, base: &str, c: &Connection) -> Value {
 fn list_connections(st: &State, base: &str, req: &RecordedRequest) -> Result<Response, ApiError> {
     let user = query(req, &["filter[userId]"]);
     let vehicle = query(req, &["filter[vehicleId]"]);
+    // Spelled two ways by third-party clients; each seeded user's external id is `ext-<id>`.
+    let external = query(req, &["filter[user.externalId]", "filter[userExternalId]"]);
     let mode = query(req, &["filter[vehicle.mode]"]).map(str::to_ascii_lowercase);
     if let Some(m) = &mode
         && m != "live"
@@ -626,6 +640,7 @@ fn list_connections(st: &State, base: &str, req: &RecordedRequest) -> Result<Res
         .filter(|c| user.is_none_or(|u| c.user_id == u))
         .filter(|c| header_user.is_none_or(|u| c.user_id == u))
         .filter(|c| vehicle.is_none_or(|v| c.vehicle_id == v))
+        .filter(|c| external.is_none_or(|e| e.strip_prefix("ext-") == Some(c.user_id.as_str())))
         .filter(|c| {
             mode.as_deref()
                 .is_none_or(|m| st.fleet.vehicle(&c.vehicle_id).is_some_and(|v| v.mode == m))

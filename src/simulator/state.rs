@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::seed::Fleet;
+use super::webhooks::Hooks;
 use super::{ErrorFormat, Fault, RecordedRequest, SimConfig};
 
 pub(crate) struct State {
@@ -17,6 +18,7 @@ pub(crate) struct State {
     pub token_requests: Vec<RecordedRequest>,
     pub destinations: Vec<(String, f64, f64)>,
     pub fleet: Fleet,
+    pub hooks: Hooks,
     next_exec: u64,
     /// Where to push state changes as Smartcar webhooks, and the token that signs them.
     pub webhook: Option<(String, String)>,
@@ -44,6 +46,7 @@ impl State {
             token_requests: Vec::new(),
             destinations: Vec::new(),
             fleet: Fleet::seeded(),
+            hooks: Hooks::seeded(),
             next_exec: 0,
             webhook: None,
             outbox: Vec::new(),

@@ -17,9 +17,9 @@ use super::result::ToolResult;
 use super::shape;
 use super::state::AppState;
 use super::usage::Counts;
-use crate::catalogue::ToolSpec;
+use crate::catalogue::{Api, Shape, ToolSpec};
 use crate::settings::ConfirmMode;
-use crate::upstream::{Executor, Outcome};
+use crate::upstream::{Executor, Failure, Outcome};
 
 /// What a confirmation decided.
 pub enum Verdict<A> {
@@ -427,6 +427,20 @@ fn rate_limited(outcome: &Outcome) -> u64 {
 /// Sends a validated call to Smartcar, counts it and shapes the answer.
 pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value>) -> ToolResult {
     let req = state.exec.request(spec, args);
+    let compatibility = spec.api == Api::Compatibility;
+    if compatibility && let Some((status, body)) = state.cached_compatibility(&req.url) {
+        let mut result = finish(state, spec, shape::shape(spec, args, status, body.as_ref()));
+        let mut m = Map::new();
+        m.insert("smartcar-mcp/cached".into(), json!(true));
+        m.insert("smartcar-mcp/upstream_calls".into(), json!(0));
+        result.meta = Some(m);
+        let counts = Counts {
+            cached: 1,
+            ..Counts::default()
+        };
+        state.usage.record(None, spec.name, counts);
+        return result;
+    }
     let outcome = state.exec.send(spec, &req).await;
     let counts = Counts {
         upstream_calls: outcome.attempts.into(),
@@ -434,7 +448,17 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
         ..Counts::default()
     };
     state.usage.record(spec.vehicle(args), spec.name, counts);
+    if compatibility && let Ok(ok) = &outcome.result {
+        state.cache_compatibility(&req.url, ok.status, ok.body.clone());
+    }
     let shaped = match &outcome.result {
+        // Smartcar answers 409 when the subscription exists: the state the caller asked for.
+        Err(Failure::Upstream(e)) if spec.output == Shape::Subscription && e.status == 409 => {
+            Ok(shape::already_subscribed(
+                args,
+                e.detail.as_deref().unwrap_or("the subscription exists"),
+            ))
+        }
         Err(f) => Err(ToolError::from(f.clone())),
         Ok(ok) => {
             let mut body = ok.body.clone();
@@ -445,14 +469,23 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
             shape::shape(spec, args, ok.status, body.as_ref())
         }
     };
-    let mut result = match shaped {
+    let mut result = finish(state, spec, shaped);
+    result.meta = Some(outcome_meta(&outcome));
+    result
+}
+
+/// A shaped answer (or its error) as the result, bounded in size.
+fn finish(
+    state: &AppState,
+    spec: &ToolSpec,
+    shaped: Result<shape::Shaped, ToolError>,
+) -> ToolResult {
+    match shaped {
         Ok(shaped) => {
             let (structured, json) =
                 bound::serialize_within(shaped.structured, state.serving.max_result_bytes);
             ToolResult::success_with_json(shaped.sentence, structured, json)
         }
         Err(e) => e.into_result(spec.name),
-    };
-    result.meta = Some(outcome_meta(&outcome));
-    result
+    }
 }

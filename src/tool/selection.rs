@@ -8,7 +8,8 @@ use crate::catalogue::{TOOLS, Toolset, tool_index};
 pub struct SelectionError(String);
 
 /// Indices into `TOOLS` of the tools to serve. Read-only and exclusions win over everything;
-/// `tools` adds to `toolsets`, and alone selects only those tools; nothing given means all.
+/// `tools` adds to `toolsets`, and alone selects only those tools; nothing given means every
+/// toolset that is on by default (all but `webhooks`); `all` means every toolset.
 pub fn select(
     toolsets: &[String],
     tools: &[String],
@@ -57,7 +58,9 @@ pub fn select(
         .iter()
         .enumerate()
         .filter(|(_, t)| {
-            everything || sets.contains(&t.toolset) || tools.iter().any(|n| n == t.name)
+            (everything && t.toolset.on_by_default())
+                || sets.contains(&t.toolset)
+                || tools.iter().any(|n| n == t.name)
         })
         .filter(|(_, t)| !exclude.iter().any(|n| n == t.name))
         .filter(|(_, t)| !read_only || t.annotations.read_only)
@@ -77,8 +80,20 @@ mod tests {
     }
 
     #[test]
-    fn default_is_every_tool() {
-        assert_eq!(select(&[], &[], &[], false).unwrap().len(), TOOLS.len());
+    fn default_is_every_tool_but_the_webhooks_and_all_is_everything() {
+        let default = names(&select(&[], &[], &[], false).unwrap());
+        let off: Vec<&str> = TOOLS
+            .iter()
+            .filter(|t| t.toolset == Toolset::Webhooks)
+            .map(|t| t.name)
+            .collect();
+        assert!(off.contains(&"list_webhooks") && off.contains(&"unsubscribe_vehicle"));
+        assert_eq!(default.len(), TOOLS.len() - off.len());
+        assert!(off.iter().all(|n| !default.contains(n)));
+        let all = select(&s(&["all"]), &[], &[], false).unwrap();
+        assert_eq!(all.len(), TOOLS.len());
+        let hooks = names(&select(&s(&["webhooks"]), &[], &[], false).unwrap());
+        assert_eq!(hooks, off);
     }
 
     #[test]
@@ -111,7 +126,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("`cars`") && e.contains("connections, signals, commands, management, all"),
+            e.contains("`cars`")
+                && e.contains("connections, signals, commands, management, webhooks, all"),
             "{e}"
         );
         let e = select(&[], &s(&["open_trunk"]), &[], false)

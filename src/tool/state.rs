@@ -2,7 +2,11 @@
 //! pool, one token cache), the serving settings, the tools this server serves, and the traffic
 //! controls, usage counters and audit log that keep billed calls few and commands on record.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use super::audit::{Audit, AuditError};
 use super::pushed::Pushed;
@@ -33,7 +37,15 @@ pub struct AppState {
     /// Indices into `TOOLS`, in catalogue order.
     enabled: Vec<usize>,
     on: Vec<bool>,
+    /// Compatibility API answers by URL: Smartcar recommends caching them for at least 24 h.
+    compatibility: Mutex<HashMap<String, Cached>>,
 }
+
+/// When an answer arrived, its HTTP status and its body.
+type Cached = (Instant, u16, Option<Value>);
+
+/// How long a Compatibility API answer is reused.
+pub const COMPATIBILITY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl AppState {
     pub fn new(settings: Settings, enabled: &[usize]) -> Result<Self, StateError> {
@@ -71,6 +83,7 @@ impl AppState {
             serving,
             enabled: enabled.to_vec(),
             on,
+            compatibility: Mutex::new(HashMap::new()),
         })
     }
 
@@ -82,6 +95,21 @@ impl AppState {
     /// The served tools, in catalogue order.
     pub fn tools(&self) -> impl Iterator<Item = &'static ToolSpec> + '_ {
         self.enabled.iter().map(|i| &TOOLS[*i])
+    }
+
+    /// A cached Compatibility API answer (status, body) for this URL, younger than 24 h.
+    pub fn cached_compatibility(&self, url: &str) -> Option<(u16, Option<Value>)> {
+        let cache = self.compatibility.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(url)
+            .filter(|(at, _, _)| at.elapsed() < COMPATIBILITY_TTL)
+            .map(|(_, status, body)| (*status, body.clone()))
+    }
+
+    pub fn cache_compatibility(&self, url: &str, status: u16, body: Option<Value>) {
+        let mut cache = self.compatibility.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, (at, _, _)| at.elapsed() < COMPATIBILITY_TTL);
+        cache.insert(url.to_string(), (Instant::now(), status, body));
     }
 
     /// Indices into `TOOLS` of the served tools.

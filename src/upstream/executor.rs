@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::auth::{AuthError, Clock, SystemClock, TokenManager};
 use super::error::{UpstreamError, describe_transport, request_id};
-use super::request::{PreparedRequest, build_request};
-use crate::catalogue::{Method, ToolSpec};
+use super::request::{PreparedRequest, build_request_at};
+use crate::catalogue::{Api, Method, ToolSpec};
 use crate::settings::UpstreamSettings;
 
 /// A retry the executor made, reported to the client in `_meta`.
@@ -89,12 +89,13 @@ impl Executor {
 
     /// The request a call with these canonical arguments sends, against the configured hosts.
     pub fn request(&self, spec: &ToolSpec, args: &Map<String, Value>) -> PreparedRequest {
-        build_request(
-            spec,
-            args,
-            &self.settings.api_url,
-            &self.settings.management_api_url,
-        )
+        let s = &self.settings;
+        let base = match spec.api {
+            Api::Vehicle => &s.api_url,
+            Api::Management => &s.management_api_url,
+            Api::Compatibility => &s.compatibility_api_url,
+        };
+        build_request_at(spec, args, base)
     }
 
     fn backoff(attempt: u32) -> Duration {
@@ -124,16 +125,21 @@ impl Executor {
             retries,
         };
         loop {
-            let token = match self.auth.token().await {
-                Ok(t) => t,
-                Err(e) => return done(Err(Failure::Auth(e)), attempts, retries),
-            };
             let mut rb = self
                 .http
                 .request(http_method(req.method), &req.url)
                 .timeout(timeout)
-                .bearer_auth(token.expose())
                 .header(reqwest::header::ACCEPT, "application/json");
+            // Smartcar's Compatibility API is public: its official example sends no credentials.
+            let mut token = None;
+            if spec.api != Api::Compatibility {
+                let t = match self.auth.token().await {
+                    Ok(t) => t,
+                    Err(e) => return done(Err(Failure::Auth(e)), attempts, retries),
+                };
+                rb = rb.bearer_auth(t.expose());
+                token = Some(t);
+            }
             for (k, v) in &req.headers {
                 rb = rb.header(k.as_str(), v.as_str());
             }
@@ -216,10 +222,10 @@ impl Executor {
                 };
             }
             let err = UpstreamError::parse(status, &bytes, request_id.as_deref(), retry_after);
-            if status == 401 && !reauthed {
+            if let Some(token) = token.as_ref().filter(|_| status == 401 && !reauthed) {
                 // Smartcar refused before acting, so even a command is safe to send again.
                 reauthed = true;
-                self.auth.invalidate(&token);
+                self.auth.invalidate(token);
                 retries.push(RetryNote {
                     attempt: attempts,
                     reason: "401: fetched a new token".into(),

@@ -92,13 +92,24 @@ fn insert_dotted(body: &mut Map<String, Value>, path: &str, value: Value) {
     }
 }
 
-/// Builds the request for validated, canonical arguments.
+/// Builds the request for validated, canonical arguments; a Compatibility API tool goes to
+/// Smartcar's public host (`build_request_at` takes any base).
 pub fn build_request(
     spec: &ToolSpec,
     args: &Map<String, Value>,
     api_url: &str,
     management_api_url: &str,
 ) -> PreparedRequest {
+    let base = match spec.api {
+        Api::Vehicle => api_url,
+        Api::Management => management_api_url,
+        Api::Compatibility => crate::settings::DEFAULT_COMPATIBILITY_API_URL,
+    };
+    build_request_at(spec, args, base)
+}
+
+/// Builds the request below this base URL (the one for `spec.api`).
+pub fn build_request_at(spec: &ToolSpec, args: &Map<String, Value>, base: &str) -> PreparedRequest {
     let mut path = String::new();
     for seg in spec.segments {
         path.push('/');
@@ -126,10 +137,6 @@ pub fn build_request(
             Location::Body => insert_dotted(body.get_or_insert_with(Map::new), p.wire, v.clone()),
         }
     }
-    let base = match spec.api {
-        Api::Vehicle => api_url,
-        Api::Management => management_api_url,
-    };
     let mut url = format!("{}{}", base.trim_end_matches('/'), path);
     if !query.is_empty() {
         url.push('?');

@@ -26,6 +26,8 @@ pub async fn simulator() -> Simulator {
 /// Settings aimed at the simulator; confirmation off, because request-level tests have no human.
 pub fn settings(sim: &Simulator) -> Settings {
     let mut s = Settings::for_urls(&sim.auth_url(), &sim.api_url(), &sim.management_url());
+    s.upstream.compatibility_api_url = sim.compatibility_url();
+    s.upstream.compatibility_api_url = sim.compatibility_url();
     s.upstream.client_id = Some("client_test".into());
     s.upstream.client_secret = Some(Secret::new(CLIENT_SECRET));
     s.serving.confirm = ConfirmMode::Off;

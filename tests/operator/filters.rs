@@ -8,8 +8,9 @@ use super::*;
 #[tokio::test]
 async fn filters_from_flags_and_environment_shape_the_tool_list() {
     let management = catalogue_names(|t| t.toolset.as_str() == "management");
-    let read_only = catalogue_names(|t| t.annotations.read_only);
-    let all = catalogue_names(|_| true);
+    // Without --toolsets the server serves the toolsets that are on by default (not webhooks).
+    let read_only = catalogue_names(|t| t.annotations.read_only && t.toolset.on_by_default());
+    let all = catalogue_names(|t| t.toolset.on_by_default());
     let without = |gone: &[&str]| -> Vec<String> {
         all.iter()
             .filter(|n| !gone.contains(&n.as_str()))
@@ -135,7 +136,7 @@ async fn filters_from_flags_and_environment_shape_the_tool_list() {
 
 #[tokio::test]
 async fn unknown_toolset_or_tool_names_stop_startup_naming_the_valid_ones() {
-    let sets = "connections, signals, commands, management, all";
+    let sets = "connections, signals, commands, management, webhooks, all";
     let cases: Vec<(Argv, Env, &str, &str)> = vec![
         (vec!["--toolsets", "signals,cars"], vec![], "`cars`", sets),
         (vec![], vec![("SMARTCAR_TOOLSETS", "cars")], "`cars`", sets),
