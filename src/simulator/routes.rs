@@ -439,7 +439,7 @@ fn api_request(inner: &Inner, req: &RecordedRequest) -> Result<Response, ApiErro
             fleet: &st.fleet,
         };
         super::webhooks::route(&mut scope, req, method, &segs)
-            .or_else(|| management(&st, method, &segs))
+            .or_else(|| management(st, method, &segs))
     } else {
         vehicle_api(&mut st, &base, req, method, &segs)
     };
