@@ -242,6 +242,10 @@ pub struct Options {
     /// --http` receives them at /webhooks/smartcar.
     #[arg(long, env = "SMARTCAR_WEBHOOK_ADDR", global = true)]
     pub webhook_addr: Option<String>,
+    /// Location in results: `exact`, `coarse` (latitude and longitude rounded to 0.01 degree) or
+    /// `off` (location signals refused and removed).
+    #[arg(long, env = "SMARTCAR_LOCATION", global = true, value_enum, default_value_t = LocationMode::Exact)]
+    pub location: LocationMode,
     /// Serve against the built-in simulator (overrides the URLs and credentials).
     #[arg(long, env = "SMARTCAR_SIMULATOR", global = true)]
     pub simulator: bool,
@@ -296,6 +300,7 @@ impl Options {
                 management_token: env_secret("SMARTCAR_MANAGEMENT_TOKEN"),
                 pushed_max_age: Duration::from_secs(self.pushed_max_age_s),
                 webhook_addr: self.webhook_addr.clone().filter(|a| !a.trim().is_empty()),
+                location: self.location,
             },
         }
     }

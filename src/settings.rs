@@ -30,6 +30,28 @@ pub enum ConfirmMode {
     Off,
 }
 
+/// How much of a vehicle's location results may carry (`--location`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LocationMode {
+    /// Coordinates as Smartcar reports them.
+    #[default]
+    Exact,
+    /// Every latitude and longitude rounded to 0.01 degree (about 1 km).
+    Coarse,
+    /// Location signals refused and removed; no coordinates in any result.
+    Off,
+}
+
+impl LocationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocationMode::Exact => "exact",
+            LocationMode::Coarse => "coarse",
+            LocationMode::Off => "off",
+        }
+    }
+}
+
 /// What the Smartcar client needs: where Smartcar is, who we are, how long to wait.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
@@ -73,6 +95,8 @@ pub struct ServingSettings {
     pub pushed_max_age: Duration,
     /// For stdio serving: where to listen for webhooks (`--webhook-addr`).
     pub webhook_addr: Option<String>,
+    /// What results may say of where a vehicle is (`--location`).
+    pub location: LocationMode,
 }
 
 /// The settings the server runs with.
@@ -116,6 +140,7 @@ impl Default for ServingSettings {
             management_token: None,
             pushed_max_age: Duration::ZERO,
             webhook_addr: None,
+            location: LocationMode::Exact,
         }
     }
 }

@@ -15,6 +15,7 @@ mod generator;
 mod golden;
 mod guide;
 mod operator;
+mod privacy;
 mod results;
 mod secrets;
 mod simulated;

@@ -13,6 +13,7 @@ use super::arguments;
 use super::audit::{Entry, Finish};
 use super::bound;
 use super::error::ToolError;
+use super::privacy;
 use super::result::ToolResult;
 use super::shape;
 use super::state::AppState;
@@ -86,6 +87,9 @@ pub async fn run<C: Confirm + Sync>(
         Ok(a) => a,
         Err(e) => return Step::Done(e.into_result(spec.name)),
     };
+    if let Err(e) = privacy::refuse(state.serving.location, spec, &args) {
+        return Step::Done(e.into_result(spec.name));
+    }
     let who = caller.describe();
     let entry = |confirmation| Entry {
         tool: spec.name,
@@ -257,11 +261,14 @@ fn from_pushed(
     let mut structured = shaped.structured;
     structured["source"] = json!("webhook");
     structured["age_s"] = json!(age.as_secs());
-    let lead = format!(
+    let mut lead = format!(
         "From Smartcar's webhook push: the vehicle recorded {} {} s ago; nothing was sent to Smartcar.",
         if one { "this value" } else { "these values" },
         age.as_secs()
     );
+    if let Some(note) = privacy::apply(state.serving.location, spec.name, &mut structured) {
+        lead = format!("{lead} {note}");
+    }
     let (structured, json) = bound::serialize_within(structured, state.serving.max_result_bytes);
     let mut r = ToolResult::success_with_json(Some(lead), structured, json);
     set_meta(&mut r, "smartcar-mcp/upstream_calls", json!(0));
@@ -424,6 +431,14 @@ fn rate_limited(outcome: &Outcome) -> u64 {
     retried + u64::from(last)
 }
 
+/// Two optional sentences as one.
+fn join(first: Option<String>, second: Option<String>) -> Option<String> {
+    match (first, second) {
+        (Some(a), Some(b)) => Some(format!("{a} {b}")),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Sends a validated call to Smartcar, counts it and shapes the answer.
 pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value>) -> ToolResult {
     let req = state.exec.request(spec, args);
@@ -445,13 +460,23 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
             shape::shape(spec, args, ok.status, body.as_ref())
         }
     };
+    // Location privacy holds for every answer, compact or raw, success or error.
+    let location = state.serving.location;
     let mut result = match shaped {
-        Ok(shaped) => {
+        Ok(mut shaped) => {
+            let note = privacy::apply(location, spec.name, &mut shaped.structured);
             let (structured, json) =
                 bound::serialize_within(shaped.structured, state.serving.max_result_bytes);
-            ToolResult::success_with_json(shaped.sentence, structured, json)
+            ToolResult::success_with_json(join(shaped.sentence, note), structured, json)
         }
-        Err(e) => e.into_result(spec.name),
+        Err(e) => {
+            let mut r = e.into_result(spec.name);
+            if let Some(note) = privacy::apply(location, spec.name, &mut r.structured) {
+                r.json = r.structured.to_string();
+                r.lead = join(r.lead, Some(note));
+            }
+            r
+        }
     };
     result.meta = Some(outcome_meta(&outcome));
     result

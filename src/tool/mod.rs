@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bound;
 pub mod call;
 pub mod error;
+pub mod privacy;
 pub mod pushed;
 pub mod result;
 pub mod selection;
