@@ -22,6 +22,7 @@ pub const DEFAULT_MAX_RESULT_BYTES: usize = 100_000;
 pub const DEFAULT_CONFIRM_TTL_S: u64 = 120;
 pub const DEFAULT_MAX_CONCURRENT_PER_VEHICLE: usize = 2;
 pub const DEFAULT_VEHICLE_WAIT_MS: u64 = 30_000;
+pub const DEFAULT_VERIFY_DELAY_MS: u64 = 2_000;
 
 /// Whether a human must confirm the tools tools.yaml marks `confirm: true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,6 +98,10 @@ pub struct ServingSettings {
     pub webhook_addr: Option<String>,
     /// What results may say of where a vehicle is (`--location`).
     pub location: LocationMode,
+    /// After a successful command, read its confirming signal once (a billed call) and report it.
+    pub verify_commands: bool,
+    /// How long after the command that read waits.
+    pub verify_delay: Duration,
 }
 
 /// The settings the server runs with.
@@ -141,6 +146,8 @@ impl Default for ServingSettings {
             pushed_max_age: Duration::ZERO,
             webhook_addr: None,
             location: LocationMode::Exact,
+            verify_commands: false,
+            verify_delay: Duration::from_millis(DEFAULT_VERIFY_DELAY_MS),
         }
     }
 }

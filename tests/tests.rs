@@ -22,4 +22,5 @@ mod simulated;
 mod snapshots;
 mod tidy;
 mod validation;
+mod verify;
 mod webhooks;

@@ -304,7 +304,7 @@ async fn write(
     // Whatever the answer, what was cached or pushed about this vehicle may no longer be true.
     state.traffic.invalidate(spec.vehicle(args));
     state.pushed.mark_stale(spec.vehicle(args));
-    let r = send(state, spec, args).await;
+    let mut r = send(state, spec, args).await;
     if let Some((audit, id)) = row {
         let error = &r.structured["error"];
         let status = error["status"]
@@ -330,7 +330,91 @@ async fn write(
             tracing::error!(tool = spec.name, "the outcome was not recorded: {e}");
         }
     }
+    if state.serving.verify_commands && !r.is_error {
+        verify(state, spec, args, &mut r).await;
+    }
     r
+}
+
+/// `--verify-commands`: after a command Smartcar reports done, reads its confirming signal once
+/// and says whether it shows the command's effect. Only a read that matches is `verified: true`;
+/// a command still running, a failed read (an asleep vehicle) or another value is `false`.
+async fn verify(
+    state: &AppState,
+    spec: &'static ToolSpec,
+    args: &Map<String, Value>,
+    r: &mut ToolResult,
+) {
+    let (Some(signal), Some(check), Some(read_spec)) = (
+        spec.confirm_signal,
+        super::verify::check(spec.name),
+        crate::catalogue::tool("get_signal"),
+    ) else {
+        return;
+    };
+    let mut report = json!({ "signal": signal, "expected": check.expected(args) });
+    let status = r.structured["status"].as_str().unwrap_or("").to_string();
+    let (verified, sentence) = if status != "SUCCESS" {
+        report["reason"] = json!("the command is still running, so its effect was not read");
+        (
+            false,
+            format!("Not verified: the command is still running ({status}); read {signal} later."),
+        )
+    } else {
+        tokio::time::sleep(state.serving.verify_delay).await;
+        report["read_after_ms"] = json!(state.serving.verify_delay.as_millis() as u64);
+        let mut read_args = Map::new();
+        for (k, v) in [
+            ("vehicle_id", spec.vehicle(args)),
+            ("user_id", spec.user(args)),
+        ] {
+            if let Some(v) = v {
+                read_args.insert(k.into(), json!(v));
+            }
+        }
+        read_args.insert("signal_code".into(), json!(signal));
+        let read = send(state, read_spec, &read_args).await;
+        let calls = read
+            .meta
+            .as_ref()
+            .and_then(|m| m.get("smartcar-mcp/upstream_calls")?.as_u64())
+            .unwrap_or(0);
+        let before = r
+            .meta
+            .as_ref()
+            .and_then(|m| m.get("smartcar-mcp/upstream_calls")?.as_u64())
+            .unwrap_or(0);
+        set_meta(r, "smartcar-mcp/upstream_calls", json!(before + calls));
+        if read.is_error {
+            report["read"] = Value::Null;
+            report["error"] = read.structured["error"].clone();
+            let why = read.lead.unwrap_or_default();
+            (
+                false,
+                format!("Not verified: reading {signal} failed ({why})."),
+            )
+        } else {
+            let (got, same) = check.compare(&read.structured, args);
+            report["read"] = got.clone();
+            let sentence = if same {
+                format!("Verified: {signal} reads {got}.")
+            } else {
+                format!(
+                    "Not verified: {signal} reads {got}, not {}; the command may not have taken effect.",
+                    check.expected(args)
+                )
+            };
+            (same, sentence)
+        }
+    };
+    report["verified"] = json!(verified);
+    r.structured["verified"] = json!(verified);
+    r.structured["verification"] = report;
+    r.lead = join(r.lead.take(), Some(sentence));
+    let (structured, json) =
+        bound::serialize_within(r.structured.take(), state.serving.max_result_bytes);
+    r.structured = structured;
+    r.json = json;
 }
 
 /// The operator's daily allowance per vehicle, checked before anything is sent.

@@ -15,6 +15,7 @@ pub mod shape;
 pub mod state;
 pub mod traffic;
 pub mod usage;
+pub mod verify;
 
 pub use call::{Caller, Confirm, Step, Verdict};
 pub use error::ToolError;
