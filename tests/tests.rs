@@ -16,6 +16,7 @@ mod golden;
 mod guide;
 mod operator;
 mod privacy;
+mod prompts;
 mod results;
 mod secrets;
 mod simulated;

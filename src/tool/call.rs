@@ -124,11 +124,20 @@ pub async fn run<C: Confirm + Sync>(
             }
         }
     };
-    Step::Done(if spec.is_read() {
+    let r = if spec.is_read() {
         read(state, spec, &args).await
     } else {
         write(state, spec, &args, &entry(confirmation)).await
-    })
+    };
+    if !r.is_error
+        && matches!(
+            spec.output,
+            crate::catalogue::Shape::Connection | crate::catalogue::Shape::ConnectionList
+        )
+    {
+        state.seen.record(&r.structured);
+    }
+    Step::Done(r)
 }
 
 /// Records a write that was never sent (reads are not audited).
