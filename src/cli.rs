@@ -250,6 +250,17 @@ pub struct Options {
     /// --http` receives them at /webhooks/smartcar.
     #[arg(long, env = "SMARTCAR_WEBHOOK_ADDR", global = true)]
     pub webhook_addr: Option<String>,
+    /// Location in results: `exact`, `coarse` (latitude and longitude rounded to 0.01 degree) or
+    /// `off` (location signals refused and removed).
+    #[arg(long, env = "SMARTCAR_LOCATION", global = true, value_enum, default_value_t = LocationMode::Exact)]
+    pub location: LocationMode,
+    /// After a successful command, read its confirming signal once (a billed call) and report
+    /// `verified: true|false` with the value read.
+    #[arg(long, env = "SMARTCAR_VERIFY_COMMANDS", global = true)]
+    pub verify_commands: bool,
+    /// How long after a command `--verify-commands` waits before reading.
+    #[arg(long, env = "SMARTCAR_VERIFY_DELAY_MS", global = true, default_value_t = DEFAULT_VERIFY_DELAY_MS)]
+    pub verify_delay_ms: u64,
     /// Serve against the built-in simulator (overrides the URLs and credentials).
     #[arg(long, env = "SMARTCAR_SIMULATOR", global = true)]
     pub simulator: bool,
@@ -305,6 +316,9 @@ impl Options {
                 management_token: env_secret("SMARTCAR_MANAGEMENT_TOKEN"),
                 pushed_max_age: Duration::from_secs(self.pushed_max_age_s),
                 webhook_addr: self.webhook_addr.clone().filter(|a| !a.trim().is_empty()),
+                location: self.location,
+                verify_commands: self.verify_commands,
+                verify_delay: Duration::from_millis(self.verify_delay_ms),
             },
         }
     }

@@ -4,15 +4,16 @@
 //! Three layers, each importing only the ones below it:
 //! - `mcp`: the MCP side, the only code naming rmcp (with `demo`): the handler (`mcp::server`),
 //!   confirmation by elicitation in both lifecycles (`mcp::confirm`), Streamable HTTP serving
-//!   (`mcp::http`), resources and their subscriptions (`mcp::resources`), and the webhook
-//!   receiver (`mcp::webhook`).
+//!   (`mcp::http`), resources and their subscriptions (`mcp::resources`), prompts and the
+//!   completion of their arguments (`mcp::prompts`), and the webhook receiver (`mcp::webhook`).
 //! - `tool`: one tool call, free of MCP: which tools are served (`tool::selection`), argument
 //!   checking (`tool::arguments`), the one call pipeline (`tool::call`), result shaping and size
 //!   (`tool::shape`, `tool::bound`), `ToolResult` (`tool::result`), `ToolError` (`tool::error`),
 //!   the state every call shares (`tool::state`), and the controls on billed calls and commands:
 //!   coalescing, the read cache and per-vehicle lanes (`tool::traffic`), usage counters
 //!   (`tool::usage`), the SQLite audit log (`tool::audit`), and the state Smartcar pushes by
-//!   webhook (`tool::pushed`).
+//!   webhook (`tool::pushed`); location privacy over every result (`tool::privacy`); what shows that a command took effect
+//!   (`tool::verify`).
 //! - `upstream`: the Smartcar client: request building (`upstream::request`), sending with the
 //!   retry policy (`upstream::executor`), the token cache (`upstream::auth`), Smartcar's errors
 //!   (`upstream::error`).

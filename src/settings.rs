@@ -23,12 +23,35 @@ pub const DEFAULT_MAX_RESULT_BYTES: usize = 100_000;
 pub const DEFAULT_CONFIRM_TTL_S: u64 = 120;
 pub const DEFAULT_MAX_CONCURRENT_PER_VEHICLE: usize = 2;
 pub const DEFAULT_VEHICLE_WAIT_MS: u64 = 30_000;
+pub const DEFAULT_VERIFY_DELAY_MS: u64 = 2_000;
 
 /// Whether a human must confirm the tools tools.yaml marks `confirm: true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ConfirmMode {
     Required,
     Off,
+}
+
+/// How much of a vehicle's location results may carry (`--location`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LocationMode {
+    /// Coordinates as Smartcar reports them.
+    #[default]
+    Exact,
+    /// Every latitude and longitude rounded to 0.01 degree (about 1 km).
+    Coarse,
+    /// Location signals refused and removed; no coordinates in any result.
+    Off,
+}
+
+impl LocationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocationMode::Exact => "exact",
+            LocationMode::Coarse => "coarse",
+            LocationMode::Off => "off",
+        }
+    }
 }
 
 /// What the Smartcar client needs: where Smartcar is, who we are, how long to wait.
@@ -76,6 +99,12 @@ pub struct ServingSettings {
     pub pushed_max_age: Duration,
     /// For stdio serving: where to listen for webhooks (`--webhook-addr`).
     pub webhook_addr: Option<String>,
+    /// What results may say of where a vehicle is (`--location`).
+    pub location: LocationMode,
+    /// After a successful command, read its confirming signal once (a billed call) and report it.
+    pub verify_commands: bool,
+    /// How long after the command that read waits.
+    pub verify_delay: Duration,
 }
 
 /// The settings the server runs with.
@@ -120,6 +149,9 @@ impl Default for ServingSettings {
             management_token: None,
             pushed_max_age: Duration::ZERO,
             webhook_addr: None,
+            location: LocationMode::Exact,
+            verify_commands: false,
+            verify_delay: Duration::from_millis(DEFAULT_VERIFY_DELAY_MS),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The MCP side, and with `demo.rs` the only code naming rmcp: the handler, confirmation by
-//! elicitation, and Streamable HTTP serving.
+//! elicitation, Streamable HTTP serving, resources, prompts and the webhook receiver.
 
 pub mod confirm;
 pub mod http;
+pub mod prompts;
 pub mod resources;
 pub mod server;
 pub mod webhook;

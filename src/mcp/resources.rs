@@ -122,11 +122,18 @@ pub fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, ErrorData> 
     }
     if let Some(vehicle) = vehicle_of(uri) {
         return match app.pushed.vehicle(vehicle) {
-            Some(state) => Ok(
-                ReadResourceResult::new(vec![json_contents(uri, &state.to_json())])
+            Some(state) => Ok({
+                let mut json = state.to_json();
+                let location = app.serving.location;
+                if let Some(note) =
+                    crate::tool::privacy::apply(location, "resources/read", &mut json)
+                {
+                    json["location_note"] = Value::String(note);
+                }
+                ReadResourceResult::new(vec![json_contents(uri, &json)])
                     .with_ttl_ms(0)
-                    .with_cache_scope(CacheScope::Private),
-            ),
+                    .with_cache_scope(CacheScope::Private)
+            }),
             None => not_found(format!(
                 "no pushed state for vehicle `{vehicle}`: Smartcar has sent no webhook for it to this server (read it with get_signals instead)"
             )),

@@ -357,6 +357,12 @@ impl Simulator {
         self.inner.lock().single_signal_wrapped = wrapped;
     }
 
+    /// When on, every command answers SUCCESS and changes no state, so a test can see a command
+    /// that did not take effect.
+    pub fn ignore_commands(&self, ignore: bool) {
+        self.inner.lock().ignore_commands = ignore;
+    }
+
     /// Every `navigation/set-destination` accepted so far: (vehicle id, latitude, longitude).
     pub fn destinations(&self) -> Vec<(String, f64, f64)> {
         self.inner.lock().destinations.clone()

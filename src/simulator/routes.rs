@@ -1017,6 +1017,7 @@ fn run_command(
         _ => None,
     };
     let now = reply::now_ms();
+    let ignore = st.ignore_commands;
     let Some(v) = st.fleet.vehicle_mut(id) else {
         return Err(vehicle_not_found(id));
     };
@@ -1027,6 +1028,8 @@ fn run_command(
         )));
     }
     match cmd {
+        // A car that says yes and does nothing: no state changes, no webhook.
+        _ if ignore => {}
         Command::Lock | Command::Unlock => set_locked(v, cmd == Command::Lock, now),
         Command::ChargeStart | Command::ChargeStop => {
             set_charging(v, cmd == Command::ChargeStart, now)?
@@ -1052,7 +1055,7 @@ fn run_command(
             }
         }
     }
-    if st.webhook.is_some() {
+    if st.webhook.is_some() && !ignore {
         let event = vehicle_state_event(st, id, req.header("sc-user-id"), now);
         st.outbox.push(event);
     }

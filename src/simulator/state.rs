@@ -11,6 +11,8 @@ pub(crate) struct State {
     pub token_ttl_secs: u64,
     pub error_format: ErrorFormat,
     pub single_signal_wrapped: bool,
+    /// Commands answer SUCCESS and change nothing (a car that ignores them).
+    pub ignore_commands: bool,
     /// Access token -> expiry.
     pub tokens: HashMap<String, Instant>,
     pub faults: Vec<Fault>,
@@ -40,6 +42,7 @@ impl State {
             token_ttl_secs: config.token_ttl_secs,
             error_format: config.error_format,
             single_signal_wrapped: config.single_signal_wrapped,
+            ignore_commands: false,
             tokens: HashMap::new(),
             faults: Vec::new(),
             requests: Vec::new(),

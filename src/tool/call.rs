@@ -13,6 +13,7 @@ use super::arguments;
 use super::audit::{Entry, Finish};
 use super::bound;
 use super::error::ToolError;
+use super::privacy;
 use super::result::ToolResult;
 use super::shape;
 use super::state::AppState;
@@ -86,6 +87,9 @@ pub async fn run<C: Confirm + Sync>(
         Ok(a) => a,
         Err(e) => return Step::Done(e.into_result(spec.name)),
     };
+    if let Err(e) = privacy::refuse(state.serving.location, spec, &args) {
+        return Step::Done(e.into_result(spec.name));
+    }
     let who = caller.describe();
     let entry = |confirmation| Entry {
         tool: spec.name,
@@ -120,11 +124,20 @@ pub async fn run<C: Confirm + Sync>(
             }
         }
     };
-    Step::Done(if spec.is_read() {
+    let r = if spec.is_read() {
         read(state, spec, &args).await
     } else {
         write(state, spec, &args, &entry(confirmation)).await
-    })
+    };
+    if !r.is_error
+        && matches!(
+            spec.output,
+            crate::catalogue::Shape::Connection | crate::catalogue::Shape::ConnectionList
+        )
+    {
+        state.seen.record(&r.structured);
+    }
+    Step::Done(r)
 }
 
 /// Records a write that was never sent (reads are not audited).
@@ -257,11 +270,14 @@ fn from_pushed(
     let mut structured = shaped.structured;
     structured["source"] = json!("webhook");
     structured["age_s"] = json!(age.as_secs());
-    let lead = format!(
+    let mut lead = format!(
         "From Smartcar's webhook push: the vehicle recorded {} {} s ago; nothing was sent to Smartcar.",
         if one { "this value" } else { "these values" },
         age.as_secs()
     );
+    if let Some(note) = privacy::apply(state.serving.location, spec.name, &mut structured) {
+        lead = format!("{lead} {note}");
+    }
     let (structured, json) = bound::serialize_within(structured, state.serving.max_result_bytes);
     let mut r = ToolResult::success_with_json(Some(lead), structured, json);
     set_meta(&mut r, "smartcar-mcp/upstream_calls", json!(0));
@@ -297,7 +313,7 @@ async fn write(
     // Whatever the answer, what was cached or pushed about this vehicle may no longer be true.
     state.traffic.invalidate(spec.vehicle(args));
     state.pushed.mark_stale(spec.vehicle(args));
-    let r = send(state, spec, args).await;
+    let mut r = send(state, spec, args).await;
     if let Some((audit, id)) = row {
         let error = &r.structured["error"];
         let status = error["status"]
@@ -323,7 +339,91 @@ async fn write(
             tracing::error!(tool = spec.name, "the outcome was not recorded: {e}");
         }
     }
+    if state.serving.verify_commands && !r.is_error {
+        verify(state, spec, args, &mut r).await;
+    }
     r
+}
+
+/// `--verify-commands`: after a command Smartcar reports done, reads its confirming signal once
+/// and says whether it shows the command's effect. Only a read that matches is `verified: true`;
+/// a command still running, a failed read (an asleep vehicle) or another value is `false`.
+async fn verify(
+    state: &AppState,
+    spec: &'static ToolSpec,
+    args: &Map<String, Value>,
+    r: &mut ToolResult,
+) {
+    let (Some(signal), Some(check), Some(read_spec)) = (
+        spec.confirm_signal,
+        super::verify::check(spec.name),
+        crate::catalogue::tool("get_signal"),
+    ) else {
+        return;
+    };
+    let mut report = json!({ "signal": signal, "expected": check.expected(args) });
+    let status = r.structured["status"].as_str().unwrap_or("").to_string();
+    let (verified, sentence) = if status != "SUCCESS" {
+        report["reason"] = json!("the command is still running, so its effect was not read");
+        (
+            false,
+            format!("Not verified: the command is still running ({status}); read {signal} later."),
+        )
+    } else {
+        tokio::time::sleep(state.serving.verify_delay).await;
+        report["read_after_ms"] = json!(state.serving.verify_delay.as_millis() as u64);
+        let mut read_args = Map::new();
+        for (k, v) in [
+            ("vehicle_id", spec.vehicle(args)),
+            ("user_id", spec.user(args)),
+        ] {
+            if let Some(v) = v {
+                read_args.insert(k.into(), json!(v));
+            }
+        }
+        read_args.insert("signal_code".into(), json!(signal));
+        let read = send(state, read_spec, &read_args).await;
+        let calls = read
+            .meta
+            .as_ref()
+            .and_then(|m| m.get("smartcar-mcp/upstream_calls")?.as_u64())
+            .unwrap_or(0);
+        let before = r
+            .meta
+            .as_ref()
+            .and_then(|m| m.get("smartcar-mcp/upstream_calls")?.as_u64())
+            .unwrap_or(0);
+        set_meta(r, "smartcar-mcp/upstream_calls", json!(before + calls));
+        if read.is_error {
+            report["read"] = Value::Null;
+            report["error"] = read.structured["error"].clone();
+            let why = read.lead.unwrap_or_default();
+            (
+                false,
+                format!("Not verified: reading {signal} failed ({why})."),
+            )
+        } else {
+            let (got, same) = check.compare(&read.structured, args);
+            report["read"] = got.clone();
+            let sentence = if same {
+                format!("Verified: {signal} reads {got}.")
+            } else {
+                format!(
+                    "Not verified: {signal} reads {got}, not {}; the command may not have taken effect.",
+                    check.expected(args)
+                )
+            };
+            (same, sentence)
+        }
+    };
+    report["verified"] = json!(verified);
+    r.structured["verified"] = json!(verified);
+    r.structured["verification"] = report;
+    r.lead = join(r.lead.take(), Some(sentence));
+    let (structured, json) =
+        bound::serialize_within(r.structured.take(), state.serving.max_result_bytes);
+    r.structured = structured;
+    r.json = json;
 }
 
 /// The operator's daily allowance per vehicle, checked before anything is sent.
@@ -424,6 +524,14 @@ fn rate_limited(outcome: &Outcome) -> u64 {
     retried + u64::from(last)
 }
 
+/// Two optional sentences as one.
+fn join(first: Option<String>, second: Option<String>) -> Option<String> {
+    match (first, second) {
+        (Some(a), Some(b)) => Some(format!("{a} {b}")),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Sends a validated call to Smartcar, counts it and shapes the answer.
 pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value>) -> ToolResult {
     let req = state.exec.request(spec, args);
@@ -474,18 +582,28 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
     result
 }
 
-/// A shaped answer (or its error) as the result, bounded in size.
+/// A shaped answer (or its error) as the result: location privacy applied, bounded in size.
 fn finish(
     state: &AppState,
     spec: &ToolSpec,
     shaped: Result<shape::Shaped, ToolError>,
 ) -> ToolResult {
+    // Location privacy holds for every answer, compact or raw, success or error.
+    let location = state.serving.location;
     match shaped {
-        Ok(shaped) => {
+        Ok(mut shaped) => {
+            let note = privacy::apply(location, spec.name, &mut shaped.structured);
             let (structured, json) =
                 bound::serialize_within(shaped.structured, state.serving.max_result_bytes);
-            ToolResult::success_with_json(shaped.sentence, structured, json)
+            ToolResult::success_with_json(join(shaped.sentence, note), structured, json)
         }
-        Err(e) => e.into_result(spec.name),
+        Err(e) => {
+            let mut r = e.into_result(spec.name);
+            if let Some(note) = privacy::apply(location, spec.name, &mut r.structured) {
+                r.json = r.structured.to_string();
+                r.lead = join(r.lead, Some(note));
+            }
+            r
+        }
     }
 }

@@ -41,6 +41,9 @@ pub enum ToolError {
     /// A command could not be put on record, so it was not sent.
     #[error("the audit log is unavailable: {detail}")]
     AuditUnavailable { detail: String },
+    /// The operator turned location off (`--location off`) and the call names a location signal.
+    #[error("location is off on this server, so {code} is not read")]
+    LocationOff { code: String },
     /// A 2xx command answer whose body says the command failed.
     #[error("the command's status is ERROR")]
     CommandFailed {
@@ -74,6 +77,7 @@ impl ToolError {
             ToolError::DailyLimit { .. } => "DAILY_LIMIT",
             ToolError::AuditUnavailable { .. } => "AUDIT_UNAVAILABLE",
             ToolError::CommandFailed { .. } => "COMMAND_FAILED",
+            ToolError::LocationOff { .. } => "LOCATION_OFF",
         }
     }
 
@@ -102,6 +106,9 @@ impl ToolError {
             ),
             ToolError::AuditUnavailable { detail } => format!(
                 "{tool} was not sent: it could not be put on record in the audit log ({detail}). Nothing was sent to the vehicle."
+            ),
+            ToolError::LocationOff { code } => format!(
+                "{tool} was not sent: the operator turned location off on this server (--location off, SMARTCAR_LOCATION=off), so {code} is not read. Nothing was sent to Smartcar."
             ),
             ToolError::CommandFailed { status, detail, .. } => format!(
                 "{tool} failed: Smartcar answered HTTP {status} but the command's status is ERROR{}.",
@@ -173,6 +180,12 @@ impl ToolError {
                 "type": self.kind(),
                 "detail": self.to_string(),
                 "hint": "The operator must fix the audit database (--audit-db); the model cannot fix this.",
+                "retriable": false,
+            }),
+            ToolError::LocationOff { .. } => json!({
+                "type": self.kind(),
+                "detail": self.to_string(),
+                "hint": "Do not retry: the operator's --location off setting (SMARTCAR_LOCATION) forbids location signals; read other signals instead.",
                 "retriable": false,
             }),
             ToolError::CommandFailed {
@@ -253,6 +266,9 @@ mod tests {
             },
             ToolError::AuditUnavailable {
                 detail: "database is locked".into(),
+            },
+            ToolError::LocationOff {
+                code: "location-preciselocation".into(),
             },
             ToolError::CommandFailed {
                 status: 200,

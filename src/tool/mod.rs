@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bound;
 pub mod call;
 pub mod error;
+pub mod privacy;
 pub mod pushed;
 pub mod result;
 pub mod selection;
@@ -14,6 +15,7 @@ pub mod shape;
 pub mod state;
 pub mod traffic;
 pub mod usage;
+pub mod verify;
 
 pub use call::{Caller, Confirm, Step, Verdict};
 pub use error::ToolError;

@@ -2,7 +2,7 @@
 //! pool, one token cache), the serving settings, the tools this server serves, and the traffic
 //! controls, usage counters and audit log that keep billed calls few and commands on record.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,8 @@ pub struct AppState {
     pub usage: Usage,
     /// Vehicle state Smartcar pushed by webhook.
     pub pushed: Pushed,
+    /// The vehicles and users connection answers named, for completing prompt arguments.
+    pub seen: Seen,
     /// Commands and deletions on record; `None` with `--audit-db off`.
     pub audit: Option<Arc<Audit>>,
     /// Indices into `TOOLS`, in catalogue order.
@@ -78,6 +80,7 @@ impl AppState {
             ),
             usage: Usage::new(audit.clone()),
             pushed: Pushed::default(),
+            seen: Seen::default(),
             audit,
             exec,
             serving,
@@ -115,5 +118,56 @@ impl AppState {
     /// Indices into `TOOLS` of the served tools.
     pub fn enabled(&self) -> &[usize] {
         &self.enabled
+    }
+}
+
+/// The vehicle ids (with their users) that `list_connections` and `get_connection` answered
+/// with, compact or raw.
+#[derive(Default)]
+pub struct Seen(Mutex<BTreeMap<String, Option<String>>>);
+
+impl Seen {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Option<String>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers the connections a result names.
+    pub fn record(&self, result: &Value) {
+        let rows: Vec<&Value> = match (result.get("connections"), result.get("data")) {
+            (Some(Value::Array(a)), _) | (_, Some(Value::Array(a))) => a.iter().collect(),
+            (_, Some(d @ Value::Object(_))) => vec![d],
+            _ => vec![result],
+        };
+        let mut seen = self.lock();
+        for row in rows {
+            let id = |compact: &str, raw: &str| {
+                row.get(compact)
+                    .or_else(|| row.pointer(raw))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            if let Some(vehicle) = id("vehicle_id", "/relationships/vehicle/data/id") {
+                let user = id("user_id", "/relationships/user/data/id");
+                let entry = seen.entry(vehicle).or_default();
+                if user.is_some() {
+                    *entry = user;
+                }
+            }
+        }
+    }
+
+    pub fn vehicles(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    pub fn users(&self) -> Vec<String> {
+        let mut users: Vec<String> = self.lock().values().flatten().cloned().collect();
+        users.sort();
+        users.dedup();
+        users
+    }
+
+    pub fn user_of(&self, vehicle: &str) -> Option<String> {
+        self.lock().get(vehicle).cloned().flatten()
     }
 }
