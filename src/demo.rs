@@ -37,7 +37,17 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe()
         .context("cannot find this program's own path, needed to start it as the MCP server")?;
     let mut cmd = tokio::process::Command::new(&exe);
-    cmd.arg("--simulator");
+    // The simulator pushes what the lock changes to the server's own webhook receiver, and the
+    // read after it is answered from that push; the demo keeps no audit file.
+    cmd.args([
+        "--simulator",
+        "--webhook-addr",
+        "127.0.0.1:0",
+        "--pushed-max-age-s",
+        "300",
+        "--audit-db",
+        "off",
+    ]);
     // The session is scripted: an operator's SMARTCAR_READ_ONLY, _TOOLSETS, _DRY_RUN or _CONFIRM
     // meant for their own server would make it fail in ways that say nothing about the product.
     for (key, _) in std::env::vars_os() {
@@ -327,13 +337,26 @@ impl Demo {
             )
             .await?;
         say(format!("  {:<36} {}", "lock_vehicle", outcome(&a)));
-        let after = self.signal(PHEV, code).await?;
+        // The lock arrives as a webhook event within moments; until then a read goes upstream.
+        let mut after = self.signal(PHEV, code).await?;
+        for _ in 0..20 {
+            if after["source"] == "webhook" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            after = self.signal(PHEV, code).await?;
+        }
         let now = locked(&after).with_context(|| format!("no true/false in {code}: {after}"))?;
         say(format!(
             "  {:<36} {}",
             format!("get_signal {code}"),
             lock_word(now)
         ));
+        if after["source"] == "webhook" {
+            say(
+                "  (the simulator pushed the lock as a signed webhook; that read cost no billed call)",
+            );
+        }
         if !now {
             anyhow::bail!("{PHEV} still reads unlocked after lock_vehicle succeeded");
         }
