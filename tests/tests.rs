@@ -13,6 +13,7 @@ mod faults;
 mod generator;
 mod golden;
 mod guide;
+mod ids;
 mod operator;
 mod results;
 mod secrets;
