@@ -14,6 +14,7 @@ mod generator;
 mod golden;
 mod guide;
 mod ids;
+mod malformed;
 mod operator;
 mod results;
 mod secrets;

@@ -21,6 +21,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 
+use super::malformed::{self, Incoming};
 use super::server::{Shared, SmartcarServer};
 use crate::secret::Secret;
 
@@ -123,7 +124,9 @@ fn router(
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let mut app = Router::new().route_service(MCP_PATH, mcp);
+    let mut app = Router::new()
+        .route_service(MCP_PATH, mcp)
+        .route_layer(middleware::from_fn(malformed_body_is_400));
     if let Some(token) = token {
         app = app.route_layer(middleware::from_fn_with_state(
             Arc::new(token),
@@ -138,6 +141,56 @@ fn router(
             async move { axum::Json(health) }
         }),
     )
+}
+
+/// A POST body that is not one JSON-RPC message is a client error: 400 with a JSON-RPC error
+/// (-32700 or -32600) in place of rmcp's 415, which would tell the client its Content-Type was
+/// wrong. The body is bounded here as rmcp bounds it (413 beyond `MAX_BODY_BYTES`).
+async fn malformed_body_is_400(req: Request, next: Next) -> Response {
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let json_typed = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Payload Too Large: request body exceeds {MAX_BODY_BYTES} bytes"),
+            )
+                .into_response();
+        }
+    };
+    let response = next
+        .run(Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes.clone()),
+        ))
+        .await;
+    if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE || !json_typed {
+        return response;
+    }
+    // rmcp answers 415 both for a wrong Content-Type and for a body it cannot deserialize; only
+    // the second is rewritten (with the right Content-Type, the body is at fault).
+    match malformed::classify(&bytes) {
+        Incoming::Refuse(error) => (StatusCode::BAD_REQUEST, axum::Json(error)).into_response(),
+        Incoming::Ignore => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(malformed::error_response(
+                serde_json::Value::Null,
+                malformed::INVALID_REQUEST,
+                "Invalid request: the body is not a JSON-RPC message",
+            )),
+        )
+            .into_response(),
+        Incoming::Message(_) => response,
+    }
 }
 
 /// Refuses to expose the server beyond this machine without a bearer token.

@@ -3,6 +3,8 @@
 
 pub mod confirm;
 pub mod http;
+pub mod malformed;
 pub mod server;
+pub mod stdio;
 
 pub use server::{Shared, SmartcarServer, serve_stdio, tools_json};

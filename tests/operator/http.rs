@@ -273,6 +273,76 @@ async fn oversized_bodies_are_refused() {
 }
 
 #[tokio::test]
+async fn malformed_bodies_are_400_with_a_json_rpc_error_and_a_wrong_content_type_stays_415() {
+    let sim = common::simulator().await;
+    let server = HttpServer::start(shared(http_settings(&sim, None)), &[]).await;
+    let http = raw_client();
+    for (what, body, code, id) in [
+        (
+            "not JSON",
+            "this is not json".to_string(),
+            -32700,
+            Value::Null,
+        ),
+        (
+            "cut-off JSON",
+            "{\"jsonrpc\":\"2.0\",".to_string(),
+            -32700,
+            Value::Null,
+        ),
+        ("empty", String::new(), -32600, Value::Null),
+        (
+            "a batch",
+            "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]".to_string(),
+            -32600,
+            Value::Null,
+        ),
+        ("a number", "42".to_string(), -32600, Value::Null),
+        ("no message", "{\"foo\":1}".to_string(), -32600, Value::Null),
+        (
+            "a numeric method",
+            "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":5}".to_string(),
+            -32600,
+            json!(7),
+        ),
+    ] {
+        let r = http
+            .post(server.url())
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{what}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], code, "{what}: {e}");
+        assert_eq!(e["id"], id, "{what}: {e}");
+    }
+    let r = http
+        .post(server.url())
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "text/plain")
+        .body("this is not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        415,
+        "a wrong Content-Type is still the client's media type"
+    );
+    // And the server still serves.
+    let r = mcp_post(&http, &server.url(), &initialize_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.stop().await;
+    sim.shutdown();
+}
+
+#[tokio::test]
 async fn confirmation_over_http_in_both_lifecycles() {
     for lc in BOTH {
         let sim = common::simulator().await;
