@@ -4,8 +4,9 @@
 //! Three layers, each importing only the ones below it:
 //! - `mcp`: the MCP side, the only code naming rmcp (with `demo`): the handler (`mcp::server`),
 //!   confirmation by elicitation in both lifecycles (`mcp::confirm`), Streamable HTTP serving
-//!   (`mcp::http`), the stdio transport with its line filter (`mcp::stdio`) and the answers to
-//!   malformed input (`mcp::malformed`).
+//!   (`mcp::http`) and its bounded, expiring session store (`mcp::sessions`), the stdio
+//!   transport with its line filter (`mcp::stdio`) and the answers to malformed input
+//!   (`mcp::malformed`).
 //! - `tool`: one tool call, free of MCP: which tools are served (`tool::selection`), argument
 //!   checking (`tool::arguments`), the one call pipeline (`tool::call`), result shaping and size
 //!   (`tool::shape`, `tool::bound`), `ToolResult` (`tool::result`), `ToolError` (`tool::error`) and

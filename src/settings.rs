@@ -19,6 +19,8 @@ pub const DEFAULT_RETRY_BUDGET_MS: u64 = 20_000;
 pub const DEFAULT_MAX_RETRY_AFTER_S: u64 = 10;
 pub const DEFAULT_MAX_RESULT_BYTES: usize = 100_000;
 pub const DEFAULT_CONFIRM_TTL_S: u64 = 120;
+pub const DEFAULT_MAX_SESSIONS: usize = 1_000;
+pub const DEFAULT_SESSION_IDLE_S: u64 = 300;
 
 /// Whether a human must confirm the tools tools.yaml marks `confirm: true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,6 +56,10 @@ pub struct ServingSettings {
     /// Key sealing confirmation rounds (`SMARTCAR_MCP_CONFIRM_KEY`), shared by replicas behind a
     /// load balancer; unset, each process makes a random one.
     pub confirm_key: Option<Secret>,
+    /// Most Streamable HTTP sessions (pre-2026-07-28 clients) open at once; beyond it 503.
+    pub max_sessions: usize,
+    /// A session unused this long ends and frees its slot.
+    pub session_idle: Duration,
 }
 
 /// The settings the server runs with.
@@ -89,6 +95,8 @@ impl Default for ServingSettings {
             dry_run: false,
             http_token: None,
             confirm_key: None,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_S),
         }
     }
 }

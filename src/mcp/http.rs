@@ -1,8 +1,8 @@
 //! Streamable HTTP serving: rmcp's `StreamableHttpService` at `/mcp` behind a bearer token, Host and
 //! Origin allow-lists and a body limit, plus an open `GET /healthz`.
 //!
-//! Pre-2026-07-28 clients get sessions (`LocalSessionManager`) so the server can ask them for a
-//! confirmation over SSE; 2026-07-28 requests carry everything in `_meta` and rmcp serves them
+//! Pre-2026-07-28 clients get sessions (`mcp::sessions`: bounded, expiring) so the server can ask
+//! them for a confirmation over SSE; 2026-07-28 requests carry everything in `_meta` and rmcp serves them
 //! statelessly. Every session and request shares one `Arc<Shared>`.
 
 use std::future::Future;
@@ -17,12 +17,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 
 use super::malformed::{self, Incoming};
 use super::server::{Shared, SmartcarServer};
+use super::sessions::{self, BoundedSessions};
 use crate::secret::Secret;
 
 /// Where MCP is served.
@@ -119,13 +119,16 @@ fn router(
         "tools": shared.tool_count(),
     });
     let factory_state = shared.clone();
+    let serving = &shared.app.serving;
+    let sessions = BoundedSessions::new(serving.max_sessions, serving.session_idle);
     let mcp = StreamableHttpService::new(
         move || Ok(SmartcarServer::new(factory_state.clone())),
-        Arc::new(LocalSessionManager::default()),
+        sessions,
         config,
     );
     let mut app = Router::new()
         .route_service(MCP_PATH, mcp)
+        .route_layer(middleware::from_fn(sessions::refuse_when_full))
         .route_layer(middleware::from_fn(malformed_body_is_400));
     if let Some(token) = token {
         app = app.route_layer(middleware::from_fn_with_state(

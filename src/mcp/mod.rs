@@ -5,6 +5,7 @@ pub mod confirm;
 pub mod http;
 pub mod malformed;
 pub mod server;
+pub mod sessions;
 pub mod stdio;
 
 pub use server::{Shared, SmartcarServer, serve_stdio, tools_json};
