@@ -208,6 +208,25 @@ pub struct Options {
         default_value_t = DEFAULT_CONFIRM_TTL_S
     )]
     pub confirm_ttl_s: u64,
+    /// Most Streamable HTTP sessions open at once (clients of the `initialize` handshake);
+    /// beyond it `initialize` gets 503 with Retry-After. 2026-07-28 clients need no session.
+    #[arg(
+        long,
+        env = "SMARTCAR_MAX_SESSIONS",
+        global = true,
+        default_value_t = DEFAULT_MAX_SESSIONS as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_sessions: u64,
+    /// Seconds a Streamable HTTP session may stay unused before it ends.
+    #[arg(
+        long,
+        env = "SMARTCAR_SESSION_IDLE_S",
+        global = true,
+        default_value_t = DEFAULT_SESSION_IDLE_S,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub session_idle_s: u64,
     /// Validate and return the request each call would send, sending nothing.
     #[arg(long, env = "SMARTCAR_DRY_RUN", global = true)]
     pub dry_run: bool,
@@ -319,6 +338,8 @@ impl Options {
                 location: self.location,
                 verify_commands: self.verify_commands,
                 verify_delay: Duration::from_millis(self.verify_delay_ms),
+                max_sessions: usize::try_from(self.max_sessions).unwrap_or(usize::MAX),
+                session_idle: Duration::from_secs(self.session_idle_s),
             },
         }
     }

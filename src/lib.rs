@@ -4,7 +4,9 @@
 //! Three layers, each importing only the ones below it:
 //! - `mcp`: the MCP side, the only code naming rmcp (with `demo`): the handler (`mcp::server`),
 //!   confirmation by elicitation in both lifecycles (`mcp::confirm`), Streamable HTTP serving
-//!   (`mcp::http`), resources and their subscriptions (`mcp::resources`), prompts and the
+//!   (`mcp::http`) and its bounded, expiring session store (`mcp::sessions`), the stdio
+//!   transport with its line filter (`mcp::stdio`) and the answers to malformed input
+//!   (`mcp::malformed`), resources and their subscriptions (`mcp::resources`), prompts and the
 //!   completion of their arguments (`mcp::prompts`), and the webhook receiver (`mcp::webhook`).
 //! - `tool`: one tool call, free of MCP: which tools are served (`tool::selection`), argument
 //!   checking (`tool::arguments`), the one call pipeline (`tool::call`), result shaping and size

@@ -24,6 +24,8 @@ pub const DEFAULT_CONFIRM_TTL_S: u64 = 120;
 pub const DEFAULT_MAX_CONCURRENT_PER_VEHICLE: usize = 2;
 pub const DEFAULT_VEHICLE_WAIT_MS: u64 = 30_000;
 pub const DEFAULT_VERIFY_DELAY_MS: u64 = 2_000;
+pub const DEFAULT_MAX_SESSIONS: usize = 1_000;
+pub const DEFAULT_SESSION_IDLE_S: u64 = 300;
 
 /// Whether a human must confirm the tools tools.yaml marks `confirm: true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -105,6 +107,10 @@ pub struct ServingSettings {
     pub verify_commands: bool,
     /// How long after the command that read waits.
     pub verify_delay: Duration,
+    /// Most Streamable HTTP sessions (pre-2026-07-28 clients) open at once; beyond it 503.
+    pub max_sessions: usize,
+    /// A session unused this long ends and frees its slot.
+    pub session_idle: Duration,
 }
 
 /// The settings the server runs with.
@@ -152,6 +158,8 @@ impl Default for ServingSettings {
             location: LocationMode::Exact,
             verify_commands: false,
             verify_delay: Duration::from_millis(DEFAULT_VERIFY_DELAY_MS),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_S),
         }
     }
 }

@@ -14,6 +14,8 @@ mod faults;
 mod generator;
 mod golden;
 mod guide;
+mod ids;
+mod malformed;
 mod operator;
 mod privacy;
 mod prompts;

@@ -1,5 +1,5 @@
 //! The canned upstream of the end-to-end bench: a bare HTTP/1.1 server on 127.0.0.1 answering
-//! fixed JSON for the token, one signal and one command, so the upstream's own cost stays far
+//! fixed JSON for the token, one signal and the lock and unlock commands, so the upstream's own cost stays far
 //! below the server's and the numbers measure the server, not a framework.
 
 use std::net::SocketAddr;
@@ -102,7 +102,11 @@ fn next_request(buf: &[u8], counts: &Counts) -> Option<(usize, Vec<u8>)> {
             counts.signal.fetch_add(1, Ordering::Relaxed);
             ("200 OK", SIGNAL_BODY)
         }
-        ("POST", p) if p.starts_with("/v3/vehicles/") && p.ends_with("/commands/security/lock") => {
+        ("POST", p)
+            if p.starts_with("/v3/vehicles/")
+                && (p.ends_with("/commands/security/lock")
+                    || p.ends_with("/commands/security/unlock")) =>
+        {
             counts.command.fetch_add(1, Ordering::Relaxed);
             ("200 OK", LOCK_BODY)
         }

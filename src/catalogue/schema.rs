@@ -5,13 +5,33 @@ use serde_json::{Map, Value, json};
 
 use super::spec::{ParamSpec, ParamType, ToolSpec};
 
+/// What every id matches: letters, digits, `-`, `_`, `.` and `:` only. Smartcar's ids are opaque
+/// tokens, so anything else (a separator in any encoding: `/`, `\`, `%`, `?`, `#`, Unicode
+/// slashes; whitespace; control characters) can never be a real id and is refused before a request.
+pub const ID_PATTERN: &str = "^[A-Za-z0-9_.:-]*$";
+/// The longest id accepted, in characters.
+pub const ID_MAX_CHARS: usize = 128;
+/// The id rule in words, for refusals and descriptions.
+pub const ID_RULE: &str =
+    "an id is 1 to 128 letters, digits, `-`, `_`, `.` or `:`, and is not `.` or `..`";
+
+/// The same rule in code: what the schema below accepts.
+pub fn is_valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= ID_MAX_CHARS
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
 /// The one schema every id shares: a single, clean path segment or header value.
 fn id_schema() -> Value {
     json!({
         "type": "string",
         "minLength": 1,
-        "maxLength": 128,
-        "pattern": "^[^\\x00-\\x1F\\x7F]*$",
+        "maxLength": ID_MAX_CHARS,
+        "pattern": ID_PATTERN,
         "not": { "enum": [".", ".."] }
     })
 }

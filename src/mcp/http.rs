@@ -1,8 +1,8 @@
 //! Streamable HTTP serving: rmcp's `StreamableHttpService` at `/mcp` behind a bearer token, Host and
 //! Origin allow-lists and a body limit, plus an open `GET /healthz`.
 //!
-//! Pre-2026-07-28 clients get sessions (`LocalSessionManager`) so the server can ask them for a
-//! confirmation over SSE; 2026-07-28 requests carry everything in `_meta` and rmcp serves them
+//! Pre-2026-07-28 clients get sessions (`mcp::sessions`: bounded, expiring) so the server can ask
+//! them for a confirmation over SSE; 2026-07-28 requests carry everything in `_meta` and rmcp serves them
 //! statelessly. Every session and request shares one `Arc<Shared>`.
 
 use std::future::Future;
@@ -17,11 +17,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 
+use super::malformed::{self, Incoming};
 use super::server::{Shared, SmartcarServer};
+use super::sessions::{self, BoundedSessions};
 use crate::secret::Secret;
 
 /// Where MCP is served.
@@ -124,12 +125,17 @@ fn router(
     });
     let webhooks = super::webhook::routes(shared.clone());
     let factory_state = shared.clone();
+    let serving = &shared.app.serving;
+    let sessions = BoundedSessions::new(serving.max_sessions, serving.session_idle);
     let mcp = StreamableHttpService::new(
         move || Ok(SmartcarServer::new(factory_state.clone())),
-        Arc::new(LocalSessionManager::default()),
+        sessions,
         config,
     );
-    let mut app = Router::new().route_service(MCP_PATH, mcp);
+    let mut app = Router::new()
+        .route_service(MCP_PATH, mcp)
+        .route_layer(middleware::from_fn(sessions::refuse_when_full))
+        .route_layer(middleware::from_fn(malformed_body_is_400));
     if let Some(token) = token {
         app = app.route_layer(middleware::from_fn_with_state(
             Arc::new(token),
@@ -146,6 +152,56 @@ fn router(
         }),
     )
     .merge(webhooks)
+}
+
+/// A POST body that is not one JSON-RPC message is a client error: 400 with a JSON-RPC error
+/// (-32700 or -32600) in place of rmcp's 415, which would tell the client its Content-Type was
+/// wrong. The body is bounded here as rmcp bounds it (413 beyond `MAX_BODY_BYTES`).
+async fn malformed_body_is_400(req: Request, next: Next) -> Response {
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let json_typed = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Payload Too Large: request body exceeds {MAX_BODY_BYTES} bytes"),
+            )
+                .into_response();
+        }
+    };
+    let response = next
+        .run(Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes.clone()),
+        ))
+        .await;
+    if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE || !json_typed {
+        return response;
+    }
+    // rmcp answers 415 both for a wrong Content-Type and for a body it cannot deserialize; only
+    // the second is rewritten (with the right Content-Type, the body is at fault).
+    match malformed::classify(&bytes) {
+        Incoming::Refuse(error) => (StatusCode::BAD_REQUEST, axum::Json(error)).into_response(),
+        Incoming::Ignore => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(malformed::error_response(
+                serde_json::Value::Null,
+                malformed::INVALID_REQUEST,
+                "Invalid request: the body is not a JSON-RPC message",
+            )),
+        )
+            .into_response(),
+        Incoming::Message(_) => response,
+    }
 }
 
 /// Refuses to expose the server beyond this machine without a bearer token.

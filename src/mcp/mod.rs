@@ -3,9 +3,12 @@
 
 pub mod confirm;
 pub mod http;
+pub mod malformed;
 pub mod prompts;
 pub mod resources;
 pub mod server;
+pub mod sessions;
+pub mod stdio;
 pub mod webhook;
 
 pub use server::{INSTRUCTIONS, Shared, SmartcarServer, serve_stdio, tools_json};

@@ -306,10 +306,12 @@ fn caller(ctx: &RequestContext<RoleServer>) -> Caller {
     }
 }
 
-/// Serves MCP over stdio until the client closes stdin.
+/// Serves MCP over stdio until the client closes stdin; malformed lines are answered by the
+/// filter in `mcp::stdio` and never end the session.
 pub async fn serve_stdio(shared: Arc<Shared>) -> anyhow::Result<()> {
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
     let service = match SmartcarServer::new(shared)
-        .serve(rmcp::transport::stdio_pipes())
+        .serve(super::stdio::FilteredLines::new(stdin, stdout))
         .await
     {
         Ok(s) => s,

@@ -7,6 +7,7 @@ use std::sync::{LazyLock, OnceLock};
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value};
 
+use crate::catalogue::schema::ID_RULE;
 use crate::catalogue::{self, ParamType, TOOLS, ToolSpec, tool_index};
 
 /// Arguments larger than this are refused before parsing further: no tool needs more.
@@ -68,6 +69,12 @@ fn type_word(kind: &TypeKind) -> String {
     }
 }
 
+fn is_id(spec: &ToolSpec, param: &str) -> bool {
+    spec.params
+        .iter()
+        .any(|p| p.name == param && p.ty == ParamType::Id)
+}
+
 /// A schema violation in words a model can act on, naming the parameter and the rule.
 fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
     let path = e.instance_path().to_string();
@@ -124,6 +131,21 @@ fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
                 .unwrap_or_default();
             format!("`{param}` must be one of {opts} (got {got})")
         }
+        ValidationErrorKind::MinLength { .. }
+        | ValidationErrorKind::MaxLength { .. }
+        | ValidationErrorKind::Pattern { .. }
+        | ValidationErrorKind::Not { .. }
+            if is_id(spec, param) =>
+        {
+            let chars = e.instance().as_str().map_or(0, |s| s.chars().count());
+            let why = match e.kind() {
+                ValidationErrorKind::MinLength { .. } => "is empty".to_string(),
+                ValidationErrorKind::MaxLength { .. } => format!("is {chars} characters long"),
+                ValidationErrorKind::Not { .. } => format!("is {got}"),
+                _ => format!("contains a character outside the rule (got {got})"),
+            };
+            format!("`{param}` is not a valid id: it {why}; {ID_RULE}")
+        }
         ValidationErrorKind::MinLength { .. } => format!("`{param}` must not be empty"),
         ValidationErrorKind::MaxLength { limit } => format!(
             "`{param}` must be at most {limit} characters (got {})",
@@ -135,10 +157,6 @@ fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
         ValidationErrorKind::Pattern { pattern } if pattern == catalogue::schema::TIME_PATTERN => {
             format!("`{param}` must be a 24-hour time HH:MM, 00:00 to 23:59 (got {got})")
         }
-        ValidationErrorKind::Pattern { .. } => {
-            format!("`{param}` must not contain control characters (got {got})")
-        }
-        ValidationErrorKind::Not { .. } => format!("`{param}` must not be `.` or `..`"),
         _ => format!("`{param}`: {e}"),
     }
 }
@@ -233,10 +251,12 @@ pub fn check(
             &fresh
         }
     };
-    let problems: Vec<String> = validator
-        .iter_errors(&instance)
-        .map(|e| describe(spec, &e))
-        .collect();
+    let mut problems: Vec<String> = Vec::new();
+    for problem in validator.iter_errors(&instance).map(|e| describe(spec, &e)) {
+        if !problems.contains(&problem) {
+            problems.push(problem);
+        }
+    }
     if !problems.is_empty() {
         return Err(ArgumentError {
             problems,

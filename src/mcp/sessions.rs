@@ -1,0 +1,221 @@
+//! The session store of Streamable HTTP: rmcp's `LocalSessionManager`, bounded and expiring.
+//!
+//! Only pre-2026-07-28 clients (the `initialize` handshake) get sessions; 2026-07-28 requests
+//! are served statelessly and never reach this store. Each session holds one permit of a
+//! semaphore of `max_sessions`; without a free permit `initialize` is refused, and the HTTP
+//! layer turns that refusal into 503 with `Retry-After` (`refuse_when_full`). A session idle for
+//! `session_idle` ends (rmcp's keep-alive), rmcp closes it here, and its permit is released.
+//! Freed sessions are handed back to the operating system (glibc's `malloc_trim`), so resident
+//! memory returns near idle instead of staying at its peak.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::transport::streamable_http_server::SessionManager;
+use rmcp::transport::streamable_http_server::session::local::{
+    LocalSessionManager, LocalSessionManagerError, SessionConfig,
+};
+use rmcp::transport::streamable_http_server::session::{
+    EventStore, RestoreOutcome, ServerSseMessage, SessionId,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// What a refused client is told to wait before trying again, in seconds.
+pub const RETRY_AFTER_S: u64 = 10;
+
+tokio::task_local! {
+    /// Set by `create_session` when the store is full, read by `refuse_when_full` around the
+    /// same request.
+    static FULL: Cell<bool>;
+}
+
+/// A `LocalSessionManager` holding at most `max` sessions, each ending after `idle` unused.
+pub struct BoundedSessions {
+    inner: LocalSessionManager,
+    permits: Arc<Semaphore>,
+    held: Mutex<HashMap<SessionId, OwnedSemaphorePermit>>,
+    /// A session ended since the last trim.
+    freed: Arc<AtomicBool>,
+}
+
+/// Refused: every session slot is taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionsError {
+    #[error("the server holds its maximum number of sessions")]
+    Full,
+    #[error(transparent)]
+    Local(#[from] LocalSessionManagerError),
+}
+
+impl BoundedSessions {
+    pub fn new(max: usize, idle: Duration) -> Arc<Self> {
+        let mut inner = LocalSessionManager::default();
+        inner.session_config = session_config(idle);
+        let freed = Arc::new(AtomicBool::new(false));
+        let sessions = Arc::new(BoundedSessions {
+            inner,
+            permits: Arc::new(Semaphore::new(max)),
+            held: Mutex::new(HashMap::new()),
+            freed: freed.clone(),
+        });
+        tokio::spawn(trim_after_frees(Arc::downgrade(&sessions), freed));
+        sessions
+    }
+
+    /// Sessions open now.
+    pub fn open(&self) -> usize {
+        self.held.lock().map(|h| h.len()).unwrap_or(0)
+    }
+}
+
+fn session_config(idle: Duration) -> SessionConfig {
+    let mut c = SessionConfig::default();
+    c.keep_alive = Some(idle);
+    // An `initialize` that never comes should not hold a slot for a minute.
+    c.init_timeout = Some(Duration::from_secs(10).min(idle));
+    c
+}
+
+/// Every 10 s, if sessions ended since the last look, returns freed memory to the system.
+async fn trim_after_frees(sessions: std::sync::Weak<BoundedSessions>, freed: Arc<AtomicBool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        if sessions.strong_count() == 0 {
+            return;
+        }
+        if freed.swap(false, Ordering::Relaxed) {
+            release_free_memory();
+        }
+    }
+}
+
+/// Asks glibc to give freed heap pages back to the system. Without it, the memory of thousands
+/// of ended sessions stays resident (glibc keeps it in its per-thread arenas).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn release_free_memory() {
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> std::ffi::c_int;
+    }
+    // SAFETY: malloc_trim takes no pointers and is safe to call at any time from any thread.
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn release_free_memory() {}
+
+impl SessionManager for BoundedSessions {
+    type Error = SessionsError;
+    type Transport = <LocalSessionManager as SessionManager>::Transport;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            let _ = FULL.try_with(|f| f.set(true));
+            tracing::warn!(
+                open = self.open(),
+                "refused a new MCP session: the maximum number of sessions is open (--max-sessions)"
+            );
+            return Err(SessionsError::Full);
+        };
+        let (id, transport) = self.inner.create_session().await?;
+        if let Ok(mut held) = self.held.lock() {
+            held.insert(id.clone(), permit);
+        }
+        Ok((id, transport))
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        Ok(self.inner.initialize_session(id, message).await?)
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        Ok(self.inner.has_session(id).await?)
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        let result = self.inner.close_session(id).await;
+        let released = self.held.lock().ok().and_then(|mut h| h.remove(id));
+        if released.is_some() {
+            self.freed.store(true, Ordering::Relaxed);
+        }
+        Ok(result?)
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.inner.create_stream(id, message).await?)
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        Ok(self.inner.accept_message(id, message).await?)
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.inner.create_standalone_stream(id).await?)
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.inner.resume(id, last_event_id).await?)
+    }
+
+    async fn restore_session(
+        &self,
+        _id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        Ok(RestoreOutcome::NotSupported)
+    }
+
+    fn event_store(&self) -> Option<Arc<dyn EventStore>> {
+        None
+    }
+}
+
+/// Middleware: a request that found the store full is answered 503 with `Retry-After` (rmcp
+/// would answer a bare 500), with a JSON-RPC error body.
+pub async fn refuse_when_full(req: Request, next: Next) -> Response {
+    FULL.scope(Cell::new(false), async move {
+        let response = next.run(req).await;
+        if !FULL.with(Cell::get) {
+            return response;
+        }
+        let body = super::malformed::error_response(
+            serde_json::Value::Null,
+            -32000,
+            "this server holds its maximum number of MCP sessions; retry later, or use the stateless 2026-07-28 protocol, which needs no session",
+        );
+        let mut r = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_S));
+        r
+    })
+    .await
+}

@@ -1,0 +1,154 @@
+//! Ids: one rule for every id parameter of every tool, and every traversal or encoding trick an
+//! attacker might try is refused locally, naming the parameter and the rule, with zero requests
+//! reaching Smartcar (the simulator counts them).
+
+use serde_json::{Map, Value, json};
+use smartcar_mcp::catalogue::schema::{ID_RULE, is_valid_id};
+use smartcar_mcp::catalogue::{ParamSpec, ParamType, TOOLS};
+
+use crate::common;
+
+/// Values that can never be a Smartcar id, each with what it tries.
+const TRICKS: &[(&str, &str)] = &[
+    ("../connections", "plain traversal"),
+    ("v-1/../../connections", "traversal after a real id"),
+    ("..%2F", "encoded slash after dots"),
+    ("..%2fconnections", "lowercase encoded slash"),
+    ("%2e%2e", "encoded dots"),
+    ("%2E%2E%2F", "encoded dots and slash"),
+    ("%252e%252e%252f", "double encoding"),
+    ("..%252F", "double-encoded slash"),
+    ("%c0%ae%c0%ae", "overlong UTF-8 dots"),
+    ("v\u{2215}..", "U+2215 division slash"),
+    ("v\u{FF0F}..", "U+FF0F fullwidth solidus"),
+    ("v\u{2044}x", "U+2044 fraction slash"),
+    ("\u{FF0E}\u{FF0E}", "fullwidth full stops"),
+    ("v\0", "NUL"),
+    ("v%00", "encoded NUL"),
+    ("v\u{1}x", "control character"),
+    ("v\u{7F}", "DEL"),
+    ("v\nx", "newline (header injection)"),
+    ("v\r\nx-evil: 1", "CRLF header injection"),
+    ("v 1", "space"),
+    (" v-1", "leading space"),
+    ("v-1\t", "tab"),
+    ("v\u{A0}1", "no-break space"),
+    ("v\u{200B}1", "zero-width space"),
+    ("v\u{202E}1", "right-to-left override"),
+    ("v?x=1", "query"),
+    ("v#x", "fragment"),
+    ("v\\..\\x", "backslash"),
+    ("v/x", "slash"),
+    ("v%x", "bare percent"),
+    ("v;x", "semicolon (path parameter)"),
+    ("v@x", "at sign"),
+    ("véh", "non-ASCII letter"),
+    ("ｖ", "fullwidth letter"),
+    (".", "dot"),
+    ("..", "dot dot"),
+    ("", "empty"),
+];
+
+/// A valid value for a parameter that is not the one under test.
+fn filler(p: &ParamSpec) -> Value {
+    match p.ty {
+        ParamType::Id => json!("veh-ev-0001"),
+        ParamType::SignalCode => json!("tractionbattery-stateofcharge"),
+        ParamType::Boolean => json!(false),
+        ParamType::Integer => json!(p.minimum.unwrap_or(1.0) as i64),
+        ParamType::Number => json!(p.minimum.unwrap_or(0.0)),
+        ParamType::Time => json!("07:30"),
+        ParamType::String => match p.enum_values.first() {
+            Some(v) => json!(v),
+            None => json!("x"),
+        },
+    }
+}
+
+#[tokio::test]
+async fn every_trick_in_every_id_parameter_is_refused_with_no_request() {
+    let sim = common::simulator().await;
+    let shared = common::shared(common::settings(&sim));
+    let long = "v".repeat(129);
+    let mut tried = 0;
+    for tool in TOOLS.iter() {
+        for target in tool.params.iter().filter(|p| p.ty == ParamType::Id) {
+            let tricks = TRICKS
+                .iter()
+                .map(|(v, why)| (v.to_string(), *why))
+                .chain([(long.clone(), "129 characters")]);
+            for (value, why) in tricks {
+                assert!(!is_valid_id(&value), "{why}: {value:?}");
+                let mut args = Map::new();
+                for p in tool.params.iter().filter(|p| p.required) {
+                    args.insert(p.name.into(), filler(p));
+                }
+                args.insert(target.name.into(), json!(value));
+                let r = common::call(&shared, tool.name, Value::Object(args)).await;
+                let text = r.text()[0].to_string();
+                assert!(r.is_error, "{} {} {why}: accepted", tool.name, target.name);
+                assert_eq!(
+                    r.structured["error"]["type"], "INVALID_ARGUMENTS",
+                    "{} {why}: {text}",
+                    tool.name
+                );
+                assert!(
+                    text.contains(&format!("`{}` is not a valid id", target.name))
+                        && text.contains(ID_RULE),
+                    "{} {why}: {text}",
+                    tool.name
+                );
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 20 * TRICKS.len(), "only {tried} tries");
+    assert!(
+        sim.requests().is_empty(),
+        "{} requests reached the simulator: {:?}",
+        sim.requests().len(),
+        sim.requests().iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    assert!(sim.token_requests().is_empty());
+
+    // The counter works: a real id goes through.
+    let r = common::call(
+        &shared,
+        "get_vehicle",
+        json!({ "vehicle_id": "veh-ev-0001" }),
+    )
+    .await;
+    assert!(!r.is_error, "{}", r.text()[0]);
+    assert_eq!(sim.requests().len(), 1);
+}
+
+#[test]
+fn the_rule_accepts_every_allowed_character_and_both_length_ends() {
+    for ok in [
+        "v",
+        "veh-ev-0001",
+        "usr_alice.01",
+        "urn:sc:v:1",
+        "...",
+        "a..b",
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.:",
+        &"v".repeat(128),
+    ] {
+        assert!(is_valid_id(ok), "{ok}");
+        let spec = smartcar_mcp::catalogue::tool("get_vehicle").unwrap();
+        let args = json!({ "vehicle_id": ok });
+        smartcar_mcp::tool::call::validate(spec, args.as_object())
+            .unwrap_or_else(|e| panic!("{ok} refused: {e}"));
+    }
+}
+
+#[test]
+fn the_published_schema_states_the_rule() {
+    let spec = smartcar_mcp::catalogue::tool("get_vehicle").unwrap();
+    let schema: Value = serde_json::from_str(spec.input_schema).unwrap();
+    let id = &schema["properties"]["vehicle_id"];
+    assert_eq!(id["pattern"], "^[A-Za-z0-9_.:-]*$");
+    assert_eq!(id["minLength"], 1);
+    assert_eq!(id["maxLength"], 128);
+    assert_eq!(id["not"]["enum"], json!([".", ".."]));
+}
