@@ -222,9 +222,8 @@ pub fn accepted(requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
         .filter(|u| vehicle_of(u).is_some())
         .cloned()
         .collect();
-    if uris.is_empty() {
-        return None;
-    }
+    // An empty filter is still a subscription (acknowledged, then quiet): this server sends no
+    // list-changed notifications, because its tools, prompts and resource list are fixed.
     Some(
         SubscriptionFilter::builder()
             .resource_subscriptions(uris)
