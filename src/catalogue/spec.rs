@@ -211,6 +211,15 @@ impl ToolSpec {
         self.annotations.read_only
     }
 
+    /// Whether this call asks for Smartcar's own document (`raw: true` on a `raw` tool).
+    pub fn wants_raw(&self, args: &serde_json::Map<String, serde_json::Value>) -> bool {
+        self.raw
+            && args
+                .get(RAW_PARAM.name)
+                .and_then(serde_json::Value::as_bool)
+                == Some(true)
+    }
+
     /// The vehicle a call is about: the id after `/vehicles/` in Smartcar's paths.
     pub fn vehicle<'a>(
         &self,

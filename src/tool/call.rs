@@ -218,11 +218,7 @@ fn from_pushed(
     args: &Map<String, Value>,
 ) -> Option<ToolResult> {
     let max_age = state.serving.pushed_max_age;
-    let raw = spec.raw
-        && args
-            .get(crate::catalogue::RAW_PARAM.name)
-            .and_then(Value::as_bool)
-            == Some(true);
+    let raw = spec.wants_raw(args);
     if max_age.is_zero() || raw {
         return None;
     }

@@ -610,11 +610,7 @@ pub fn shape(
     status: u16,
     body: Option<&Value>,
 ) -> Result<Shaped, ToolError> {
-    let raw = spec.raw
-        && args
-            .get(crate::catalogue::RAW_PARAM.name)
-            .and_then(Value::as_bool)
-            == Some(true);
+    let raw = spec.wants_raw(args);
     let empty = Value::Null;
     let doc = body.unwrap_or(&empty);
     if raw {
