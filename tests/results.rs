@@ -55,6 +55,14 @@ fn calls() -> Vec<(&'static str, Value)> {
             json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77, "longitude": -122.42, "startTime": "08:00", "stopTime": "10:00" }),
         ),
         (
+            "set_weekly_charge_schedule",
+            json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77, "longitude": -122.42, "days": { "friday": { "startTime": "20:00", "stopTime": "23:00" } } }),
+        ),
+        (
+            "set_workweek_charge_schedule",
+            json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77, "longitude": -122.42, "weekdays": { "startTime": "01:00", "stopTime": "05:00" } }),
+        ),
+        (
             "delete_charge_schedule",
             json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": "sched-bev-home" }),
         ),
@@ -595,6 +603,137 @@ async fn the_signal_list_pages_only_when_asked() {
         );
     }
     sim.shutdown();
+}
+
+/// Weekly and workweek schedules: their nested windows are checked field by field before
+/// anything is sent, each error naming the whole path; what passes reaches the vehicle's
+/// charge-chargetimers as one window per weekday (weekly) or Monday-Friday plus weekend (workweek).
+#[tokio::test]
+async fn weekly_and_workweek_schedules_check_their_windows_and_land_per_day() {
+    let (sim, shared) = setup().await;
+    let window = json!({ "startTime": "22:00", "stopTime": "06:00" });
+    let weekly = json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77, "longitude": -122.42,
+                         "days": { "monday": window, "saturday": { "startTime": "09:00", "stopTime": "11:30" } } });
+    let workweek = json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77, "longitude": -122.42,
+                           "weekdays": window });
+    sim.clear_requests();
+    for (tool, base, pointer, bad, says) in [
+        (
+            "set_weekly_charge_schedule",
+            &weekly,
+            "/days/monday/startTime",
+            json!("24:00"),
+            "`days.monday.startTime` must be a 24-hour time HH:MM",
+        ),
+        (
+            "set_weekly_charge_schedule",
+            &weekly,
+            "/days/funday",
+            window.clone(),
+            "`days` keys must be among monday, tuesday, wednesday, thursday, friday, saturday, sunday (got \"funday\")",
+        ),
+        (
+            "set_weekly_charge_schedule",
+            &weekly,
+            "/days",
+            json!({}),
+            "`days` must have at least one of monday",
+        ),
+        (
+            "set_weekly_charge_schedule",
+            &weekly,
+            "/days/monday",
+            json!({ "startTime": "22:00" }),
+            "`days.monday.stopTime` is required",
+        ),
+        (
+            "set_weekly_charge_schedule",
+            &weekly,
+            "/days/monday",
+            json!({ "startTime": "22:00", "stopTime": "06:00", "endTime": "07:00" }),
+            "`days.monday` takes only startTime, stopTime (got `endTime`)",
+        ),
+        (
+            "set_weekly_charge_schedule",
+            &weekly,
+            "/days",
+            json!("monday 22:00"),
+            "`days` must be an object",
+        ),
+        (
+            "set_workweek_charge_schedule",
+            &workweek,
+            "/weekdays/stopTime",
+            json!("6:00"),
+            "`weekdays.stopTime` must be a 24-hour time HH:MM",
+        ),
+        (
+            "set_workweek_charge_schedule",
+            &workweek,
+            "/weekends",
+            json!({ "stopTime": "12:00" }),
+            "`weekends.startTime` is required",
+        ),
+    ] {
+        let mut args = base.clone();
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        args.pointer_mut(parent).unwrap()[key] = bad;
+        let r = common::call(&shared, tool, args).await;
+        assert!(r.is_error, "{pointer}");
+        assert!(r.text()[0].contains(says), "{pointer}: {}", r.text()[0]);
+    }
+    let mut missing = workweek.clone();
+    missing.as_object_mut().unwrap().remove("weekdays");
+    let r = common::call(&shared, "set_workweek_charge_schedule", missing).await;
+    assert!(
+        r.text()[0].contains("`weekdays` is required"),
+        "{}",
+        r.text()[0]
+    );
+    assert!(sim.requests().is_empty(), "{:?}", sim.requests());
+
+    let mut phev = weekly.clone();
+    phev["vehicle_id"] = json!(PHEV);
+    let r = common::call(&shared, "set_weekly_charge_schedule", phev).await;
+    assert_eq!(r.structured["error"]["code"], "VEHICLE_NOT_CAPABLE");
+
+    let timer = |id: &str, timers: &Value| {
+        timers["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["scheduleId"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} in {timers}"))
+    };
+    let r = common::call(&shared, "set_weekly_charge_schedule", weekly).await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert_valid("set_weekly_charge_schedule", &r);
+    let id = r.structured["schedule_id"].as_str().unwrap().to_string();
+    let entry = timer(&id, &sim.signal_body(EV, "charge-chargetimers").unwrap());
+    assert_eq!(entry["scheduleType"], "weekly");
+    assert_eq!(
+        entry["schedules"],
+        json!([{ "start": "22:00", "end": "06:00", "days": ["MONDAY"] },
+               { "start": "09:00", "end": "11:30", "days": ["SATURDAY"] }])
+    );
+
+    let mut both = workweek.clone();
+    both["weekends"] = json!({ "startTime": "10:00", "stopTime": "14:00" });
+    let r = common::call(&shared, "set_workweek_charge_schedule", both).await;
+    assert!(!r.is_error, "{}", r.structured);
+    assert_valid("set_workweek_charge_schedule", &r);
+    let id = r.structured["schedule_id"].as_str().unwrap().to_string();
+    let entry = timer(&id, &sim.signal_body(EV, "charge-chargetimers").unwrap());
+    assert_eq!(entry["scheduleType"], "workweek");
+    assert_eq!(
+        entry["schedules"][0]["days"],
+        json!(["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"])
+    );
+    assert_eq!(
+        entry["schedules"][1],
+        json!({ "start": "10:00", "end": "14:00", "days": ["SATURDAY", "SUNDAY"] })
+    );
 }
 
 /// Charge schedules: HH:MM times and coordinates are checked before anything is sent; a make

@@ -8,7 +8,9 @@ use super::spec::{ParamSpec, ParamType, ToolSpec};
 /// What every id matches: letters, digits, `-`, `_`, `.` and `:` only. Smartcar's ids are opaque
 /// tokens, so anything else (a separator in any encoding: `/`, `\`, `%`, `?`, `#`, Unicode
 /// slashes; whitespace; control characters) can never be a real id and is refused before a request.
-pub const ID_PATTERN: &str = "^[A-Za-z0-9_.:-]*$";
+/// One pattern holds the whole rule (length and the `.`/`..` exclusion too): the model reads every
+/// id parameter of every tool, and `minLength`, `maxLength` and `not` spelled it in twice the bytes.
+pub const ID_PATTERN: &str = "^(?!\\.\\.?$)[A-Za-z0-9_.:-]{1,128}$";
 /// The longest id accepted, in characters.
 pub const ID_MAX_CHARS: usize = 128;
 /// The id rule in words, for refusals and descriptions.
@@ -27,13 +29,7 @@ pub fn is_valid_id(s: &str) -> bool {
 
 /// The one schema every id shares: a single, clean path segment or header value.
 fn id_schema() -> Value {
-    json!({
-        "type": "string",
-        "minLength": 1,
-        "maxLength": ID_MAX_CHARS,
-        "pattern": ID_PATTERN,
-        "not": { "enum": [".", ".."] }
-    })
+    json!({ "type": "string", "pattern": ID_PATTERN })
 }
 
 /// `HH:MM`, 00:00 to 23:59.
@@ -59,6 +55,15 @@ fn param_schema(p: &ParamSpec) -> Value {
         // the whole list is the resource smartcar://signals.
         ParamType::SignalCode => json!({ "type": "string", "minLength": 1 }),
         ParamType::Time => json!({ "type": "string", "pattern": TIME_PATTERN }),
+        ParamType::Object if p.keys.is_empty() => object_schema(p.fields),
+        // One schema for every key's value rather than a copy per key: seven weekdays would
+        // otherwise repeat the same members seven times in what the model reads.
+        ParamType::Object => json!({
+            "type": "object",
+            "propertyNames": { "enum": p.keys },
+            "additionalProperties": object_schema(p.fields),
+            "minProperties": 1
+        }),
     };
     let obj = s.as_object_mut().expect("schema literal is an object");
     if !p.enum_values.is_empty() {
@@ -73,17 +78,23 @@ fn param_schema(p: &ParamSpec) -> Value {
     if !p.examples.is_empty() {
         obj.insert("examples".into(), json!(p.examples));
     }
-    obj.insert("description".into(), json!(p.description));
+    if !p.description.is_empty() {
+        obj.insert("description".into(), json!(p.description));
+    }
     s
 }
 
 pub fn input_schema(tool: &ToolSpec) -> Value {
+    object_schema(tool.params)
+}
+
+/// A closed object of these members: the arguments of a tool, or an object parameter's fields.
+fn object_schema(members: &[ParamSpec]) -> Value {
     let mut properties = Map::new();
-    for p in tool.params {
+    for p in members {
         properties.insert(p.name.to_string(), param_schema(p));
     }
-    let required: Vec<&str> = tool
-        .params
+    let required: Vec<&str> = members
         .iter()
         .filter(|p| p.required)
         .map(|p| p.name)

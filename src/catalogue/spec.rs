@@ -86,6 +86,9 @@ words! {
         SignalCode = "signal_code",
         /// A 24-hour clock time `HH:MM` (charge schedules' startTime and stopTime).
         Time = "time",
+        /// A JSON object sent as it is: its `fields`, or (with `keys`) an object keyed by those
+        /// names whose every value has the `fields` (the weekly schedule's `days`).
+        Object = "object",
     }
 }
 
@@ -151,6 +154,11 @@ pub struct ParamSpec {
     /// in for the whole list (which the server still checks).
     pub examples: &'static [&'static str],
     pub description: &'static str,
+    /// For an `object` keyed by name: the names it may have (at least one is given).
+    pub keys: &'static [&'static str],
+    /// For an `object`: the members of the object (or of each keyed value). Their `wire` is their
+    /// name and their `location` the parent's.
+    pub fields: &'static [ParamSpec],
 }
 
 /// The local parameter a `raw: true` tool gets: the switch to Smartcar's own document.
@@ -165,6 +173,8 @@ pub const RAW_PARAM: ParamSpec = ParamSpec {
     maximum: None,
     examples: &[],
     description: "true returns Smartcar's upstream JSON:API document unchanged instead of the compact result.",
+    keys: &[],
+    fields: &[],
 };
 
 /// One tool: what tools/list publishes and how a call becomes an HTTP request.

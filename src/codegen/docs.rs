@@ -78,6 +78,14 @@ fn md_cell(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
+/// The JSON type a parameter is written as (ids, codes and times are strings).
+fn json_type(ty: ParamType) -> &'static str {
+    match ty {
+        ParamType::Id | ParamType::SignalCode | ParamType::Time => "string",
+        other => other.as_str(),
+    }
+}
+
 fn rule(p: &ParamSpec) -> String {
     let mut parts = Vec::new();
     match (p.minimum, p.maximum) {
@@ -97,6 +105,29 @@ fn rule(p: &ParamSpec) -> String {
         ParamType::Id => parts.push("1-128 chars".into()),
         ParamType::SignalCode => parts.push("a [signal code](#signals), aliases accepted".into()),
         ParamType::Time => parts.push("HH:MM, 24-hour".into()),
+        ParamType::Object => {
+            let members: Vec<String> = p
+                .fields
+                .iter()
+                .map(|f| {
+                    let star = if f.required { "*" } else { "" };
+                    match rule(f) {
+                        r if r.is_empty() => format!("`{}`{star} ({})", f.name, json_type(f.ty)),
+                        r => format!("`{}`{star} ({}, {r})", f.name, json_type(f.ty)),
+                    }
+                })
+                .collect();
+            let members = members.join(", ");
+            if p.keys.is_empty() {
+                parts.push(format!("with {members}"));
+            } else {
+                let keys: Vec<String> = p.keys.iter().map(|k| format!("`{k}`")).collect();
+                parts.push(format!(
+                    "keyed by any of {}, each with {members}",
+                    keys.join(", ")
+                ));
+            }
+        }
         _ => {}
     }
     parts.join("; ")
@@ -143,12 +174,7 @@ pub fn render(cat: &Catalogue, t: &Templates) -> Result<(String, String), String
                         .iter()
                         .map(|p| ParamView {
                             name: p.name.to_string(),
-                            ty: match p.ty {
-                                ParamType::Id | ParamType::SignalCode | ParamType::Time => {
-                                    "string".into()
-                                }
-                                other => other.as_str().into(),
-                            },
+                            ty: json_type(p.ty).into(),
                             required: p.required,
                             rule: md_cell(&rule(p)),
                             description: md_cell(p.description),

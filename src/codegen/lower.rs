@@ -505,183 +505,293 @@ fn lower_params(
     ctx: &str,
     sink: &mut Sink,
 ) -> Vec<ParamSpec> {
-    let mut out = Vec::new();
-    let mut seen_names = BTreeSet::new();
     let mut seen_wire = BTreeSet::new();
-    for p in &t.params {
-        let pname = &p.name.value;
-        let ctx = format!("{ctx}: param `{pname}`");
-        if pname.is_empty()
-            || !pname.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            || pname.starts_with(|c: char| c.is_ascii_digit())
+    let params = lower_members(&t.params, t, codes, ctx, None, sink);
+    for (p, def) in params.iter().zip(&t.params) {
+        let wire_at = def.wire.as_ref().unwrap_or(&def.name);
+        if def
+            .location
+            .as_ref()
+            .and_then(|l| Location::parse(&l.value))
+            .is_some()
+            && !seen_wire.insert((p.location, p.wire))
         {
             sink.at(
-                &p.name,
+                wire_at,
                 format!(
-                    "{ctx}: a parameter name is letters, digits and `_`, not starting with a digit"
+                    "{ctx}: param `{}`: {} `{}` is already used by another parameter",
+                    p.name,
+                    p.location.as_str(),
+                    p.wire
                 ),
             );
         }
+    }
+    params
+}
+
+/// A tool's parameters (`parent` None) or an object's fields (`parent` the object's location).
+fn lower_members(
+    defs: &[model::ParamDef],
+    t: &model::ToolDef,
+    codes: &BTreeSet<String>,
+    ctx: &str,
+    parent: Option<Location>,
+    sink: &mut Sink,
+) -> Vec<ParamSpec> {
+    let mut out = Vec::new();
+    let mut seen_names = BTreeSet::new();
+    for p in defs {
+        let pname = &p.name.value;
+        let ctx = format!(
+            "{ctx}: {} `{pname}`",
+            if parent.is_some() { "field" } else { "param" }
+        );
         if !seen_names.insert(pname.clone()) {
             sink.at(&p.name, format!("{ctx}: declared twice"));
         }
-        // `local` is the server's own switch, declared with the tool key `raw: true`.
-        let location = Location::parse(&p.location.value).filter(|l| *l != Location::Local);
-        if location.is_none() {
-            sink.at(
-                &p.location,
-                format!(
-                    "{ctx}: unknown location `{}` (expected one of path, query, header, body; the `raw` switch is the tool key `raw: true`)",
-                    p.location.value
-                ),
-            );
-        }
-        let ty = ParamType::parse(&p.ty.value);
-        if ty.is_none() {
-            sink.at(
-                &p.ty,
-                format!(
-                    "{ctx}: unknown type `{}` (expected one of {})",
-                    p.ty.value,
-                    ParamType::words()
-                ),
-            );
-        }
-        let wire = p
-            .wire
-            .as_ref()
-            .map(|w| w.value.clone())
-            .unwrap_or_else(|| pname.clone());
-        let wire_at = p.wire.as_ref().unwrap_or(&p.name);
-        match location {
-            Some(Location::Path) => {
-                if p.wire.is_some() {
-                    sink.at(
-                        wire_at,
-                        format!("{ctx}: a path parameter takes no `wire` name"),
-                    );
-                }
-                if !p.required {
-                    sink.at(&p.name, format!("{ctx}: a path parameter must be required"));
-                }
-                if matches!(
-                    ty,
-                    Some(ParamType::Integer | ParamType::Number | ParamType::Boolean)
-                ) {
-                    sink.at(
-                        &p.ty,
-                        format!("{ctx}: a path parameter must be a string type"),
-                    );
-                }
-            }
-            Some(Location::Header) if !valid_header_name(&wire) => sink.at(
-                wire_at,
-                format!("{ctx}: header `{wire}` must be lowercase letters, digits and `-`"),
+        out.push(lower_param(p, t, codes, &ctx, parent, sink));
+    }
+    out
+}
+
+fn lower_param(
+    p: &model::ParamDef,
+    t: &model::ToolDef,
+    codes: &BTreeSet<String>,
+    ctx: &str,
+    parent: Option<Location>,
+    sink: &mut Sink,
+) -> ParamSpec {
+    let pname = &p.name.value;
+    if pname.is_empty()
+        || !pname.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || pname.starts_with(|c: char| c.is_ascii_digit())
+    {
+        sink.at(
+            &p.name,
+            format!(
+                "{ctx}: a parameter name is letters, digits and `_`, not starting with a digit"
             ),
-            Some(Location::Body)
-                if wire
-                    .split('.')
-                    .any(|s| s.is_empty() || s.contains(char::is_whitespace)) =>
-            {
+        );
+    }
+    // `local` is the server's own switch, declared with the tool key `raw: true`.
+    let location = match (&p.location, parent) {
+        (Some(l), None) => {
+            let location = Location::parse(&l.value).filter(|l| *l != Location::Local);
+            if location.is_none() {
                 sink.at(
-                    wire_at,
-                    format!("{ctx}: body path `{wire}` has an empty or spaced segment"),
-                )
-            }
-            Some(Location::Body) if t.method.value == "GET" || t.method.value == "DELETE" => sink
-                .at(
-                    &p.location,
-                    format!("{ctx}: a {} request has no body", t.method.value),
-                ),
-            Some(Location::Query) if wire.is_empty() || wire.contains(char::is_whitespace) => sink
-                .at(
-                    wire_at,
-                    format!("{ctx}: query key `{wire}` is empty or spaced"),
-                ),
-            _ => {}
-        }
-        if let Some(loc) = location
-            && !seen_wire.insert((loc, wire.clone()))
-        {
-            sink.at(
-                wire_at,
-                format!(
-                    "{ctx}: {} `{wire}` is already used by another parameter",
-                    loc.as_str()
-                ),
-            );
-        }
-        let mut enum_values = Vec::new();
-        if let Some(e) = &p.enum_values {
-            if !matches!(ty, Some(ParamType::String)) {
-                sink.at(e, format!("{ctx}: `enum` is only for type string"));
-            }
-            if e.value.is_empty() {
-                sink.at(e, format!("{ctx}: `enum` is empty"));
-            }
-            for v in &e.value {
-                if enum_values.contains(&v.value) {
-                    sink.at(
-                        v,
-                        format!("{ctx}: enum value `{}` is listed twice", v.value),
-                    );
-                } else {
-                    enum_values.push(v.value.clone());
-                }
-            }
-        }
-        for bound in [&p.minimum, &p.maximum].into_iter().flatten() {
-            if !ty.is_some_and(ParamType::is_numeric) {
-                sink.at(
-                    bound,
-                    format!("{ctx}: minimum/maximum are only for integer and number"),
-                );
-            } else if ty == Some(ParamType::Integer) && bound.value.fract() != 0.0 {
-                sink.at(
-                    bound,
+                    l,
                     format!(
-                        "{ctx}: an integer bound must be whole (got {})",
-                        bound.value
+                        "{ctx}: unknown location `{}` (expected one of path, query, header, body; the `raw` switch is the tool key `raw: true`)",
+                        l.value
                     ),
                 );
             }
+            location
         }
-        if let (Some(min), Some(max)) = (&p.minimum, &p.maximum)
-            && min.value > max.value
-        {
+        (None, None) => {
             sink.at(
-                min,
-                format!(
-                    "{ctx}: minimum {} is above maximum {}",
-                    min.value, max.value
-                ),
+                &p.name,
+                format!("{ctx}: `in` is required (path, query, header or body)"),
             );
+            None
         }
-        if p.description.value.trim().is_empty() {
-            sink.at(&p.description, format!("{ctx}: description is empty"));
+        (Some(l), Some(_)) => {
+            sink.at(
+                l,
+                format!("{ctx}: a field takes no `in`: it is sent inside its object"),
+            );
+            parent
         }
-        for e in &p.examples {
-            if ty == Some(ParamType::SignalCode) && !codes.contains(&e.value) {
+        (None, Some(_)) => parent,
+    };
+    let ty = ParamType::parse(&p.ty.value);
+    if ty.is_none() {
+        sink.at(
+            &p.ty,
+            format!(
+                "{ctx}: unknown type `{}` (expected one of {})",
+                p.ty.value,
+                ParamType::words()
+            ),
+        );
+    }
+    if parent.is_some()
+        && let Some(w) = &p.wire
+    {
+        sink.at(
+            w,
+            format!("{ctx}: a field takes no `wire`: its name is its key"),
+        );
+    }
+    let wire = match (&p.wire, parent) {
+        (Some(w), None) => w.value.clone(),
+        _ => pname.clone(),
+    };
+    let wire_at = p.wire.as_ref().unwrap_or(&p.name);
+    match location.filter(|_| parent.is_none()) {
+        Some(Location::Path) => {
+            if p.wire.is_some() {
                 sink.at(
-                    e,
-                    format!("{ctx}: example `{}` is not a signal code", e.value),
+                    wire_at,
+                    format!("{ctx}: a path parameter takes no `wire` name"),
+                );
+            }
+            if !p.required {
+                sink.at(&p.name, format!("{ctx}: a path parameter must be required"));
+            }
+            if matches!(
+                ty,
+                Some(
+                    ParamType::Integer | ParamType::Number | ParamType::Boolean | ParamType::Object
+                )
+            ) {
+                sink.at(
+                    &p.ty,
+                    format!("{ctx}: a path parameter must be a string type"),
                 );
             }
         }
-        out.push(ParamSpec {
-            name: leak(pname.as_str()),
-            location: location.unwrap_or(Location::Query),
-            wire: leak(wire),
-            ty: ty.unwrap_or(ParamType::String),
-            required: p.required,
-            enum_values: leak_all(enum_values.into_iter().map(leak).collect()),
-            minimum: p.minimum.as_ref().map(|m| m.value),
-            maximum: p.maximum.as_ref().map(|m| m.value),
-            examples: leak_all(p.examples.iter().map(|e| leak(e.value.as_str())).collect()),
-            description: leak(p.description.value.trim()),
-        });
+        Some(Location::Header) if !valid_header_name(&wire) => sink.at(
+            wire_at,
+            format!("{ctx}: header `{wire}` must be lowercase letters, digits and `-`"),
+        ),
+        Some(Location::Body)
+            if wire
+                .split('.')
+                .any(|s| s.is_empty() || s.contains(char::is_whitespace)) =>
+        {
+            sink.at(
+                wire_at,
+                format!("{ctx}: body path `{wire}` has an empty or spaced segment"),
+            )
+        }
+        Some(Location::Body) if t.method.value == "GET" || t.method.value == "DELETE" => sink.at(
+            p.location.as_ref().unwrap_or(&p.name),
+            format!("{ctx}: a {} request has no body", t.method.value),
+        ),
+        Some(Location::Query) if wire.is_empty() || wire.contains(char::is_whitespace) => sink.at(
+            wire_at,
+            format!("{ctx}: query key `{wire}` is empty or spaced"),
+        ),
+        _ => {}
     }
-    out
+    let is_object = ty == Some(ParamType::Object);
+    if is_object && location.is_some_and(|l| l != Location::Body) {
+        sink.at(
+            &p.ty,
+            format!("{ctx}: an object is sent in the body (`in: body`)"),
+        );
+    }
+    if is_object && p.fields.is_empty() {
+        sink.at(&p.ty, format!("{ctx}: an object needs `fields`"));
+    }
+    if !is_object && let Some(f) = p.fields.first() {
+        sink.at(&f.name, format!("{ctx}: `fields` are only for type object"));
+    }
+    let mut keys = Vec::new();
+    if let Some(k) = &p.keys {
+        if !is_object {
+            sink.at(k, format!("{ctx}: `keys` are only for type object"));
+        }
+        if k.value.is_empty() {
+            sink.at(k, format!("{ctx}: `keys` is empty"));
+        }
+        for key in &k.value {
+            if keys.contains(&key.value) {
+                sink.at(key, format!("{ctx}: key `{}` is listed twice", key.value));
+            } else if key.value.is_empty() || key.value.contains(char::is_whitespace) {
+                sink.at(
+                    key,
+                    format!("{ctx}: key `{}` is empty or spaced", key.value),
+                );
+            } else {
+                keys.push(key.value.clone());
+            }
+        }
+    }
+    let fields = lower_members(
+        &p.fields,
+        t,
+        codes,
+        ctx,
+        Some(location.unwrap_or(Location::Body)),
+        sink,
+    );
+    let mut enum_values = Vec::new();
+    if let Some(e) = &p.enum_values {
+        if !matches!(ty, Some(ParamType::String)) {
+            sink.at(e, format!("{ctx}: `enum` is only for type string"));
+        }
+        if e.value.is_empty() {
+            sink.at(e, format!("{ctx}: `enum` is empty"));
+        }
+        for v in &e.value {
+            if enum_values.contains(&v.value) {
+                sink.at(
+                    v,
+                    format!("{ctx}: enum value `{}` is listed twice", v.value),
+                );
+            } else {
+                enum_values.push(v.value.clone());
+            }
+        }
+    }
+    for bound in [&p.minimum, &p.maximum].into_iter().flatten() {
+        if !ty.is_some_and(ParamType::is_numeric) {
+            sink.at(
+                bound,
+                format!("{ctx}: minimum/maximum are only for integer and number"),
+            );
+        } else if ty == Some(ParamType::Integer) && bound.value.fract() != 0.0 {
+            sink.at(
+                bound,
+                format!(
+                    "{ctx}: an integer bound must be whole (got {})",
+                    bound.value
+                ),
+            );
+        }
+    }
+    if let (Some(min), Some(max)) = (&p.minimum, &p.maximum)
+        && min.value > max.value
+    {
+        sink.at(
+            min,
+            format!(
+                "{ctx}: minimum {} is above maximum {}",
+                min.value, max.value
+            ),
+        );
+    }
+    match &p.description {
+        Some(d) if d.value.trim().is_empty() => sink.at(d, format!("{ctx}: description is empty")),
+        None if parent.is_none() => sink.at(&p.name, format!("{ctx}: `description` is required")),
+        _ => {}
+    }
+    for e in &p.examples {
+        if ty == Some(ParamType::SignalCode) && !codes.contains(&e.value) {
+            sink.at(
+                e,
+                format!("{ctx}: example `{}` is not a signal code", e.value),
+            );
+        }
+    }
+    ParamSpec {
+        name: leak(pname.as_str()),
+        location: location.unwrap_or(Location::Query),
+        wire: leak(wire),
+        ty: ty.unwrap_or(ParamType::String),
+        required: p.required,
+        enum_values: leak_all(enum_values.into_iter().map(leak).collect()),
+        minimum: p.minimum.as_ref().map(|m| m.value),
+        maximum: p.maximum.as_ref().map(|m| m.value),
+        examples: leak_all(p.examples.iter().map(|e| leak(e.value.as_str())).collect()),
+        description: leak(p.description.as_ref().map_or("", |d| d.value.trim())),
+        keys: leak_all(keys.into_iter().map(leak).collect()),
+        fields: leak_all(fields),
+    }
 }
 
 fn lower_path(

@@ -84,8 +84,9 @@ pub struct AnnotationsDef {
 #[serde(deny_unknown_fields)]
 pub struct ParamDef {
     pub name: Spanned<String>,
-    #[serde(rename = "in")]
-    pub location: Spanned<String>,
+    /// Required for a tool's parameters; a field of an object takes its parent's.
+    #[serde(default, rename = "in")]
+    pub location: Option<Spanned<String>>,
     #[serde(default)]
     pub wire: Option<Spanned<String>>,
     #[serde(rename = "type")]
@@ -99,7 +100,13 @@ pub struct ParamDef {
     pub maximum: Option<Spanned<f64>>,
     #[serde(default)]
     pub examples: Vec<Spanned<String>>,
-    pub description: Spanned<String>,
+    /// Required for a tool's parameters; a field's name and type may say enough.
+    #[serde(default)]
+    pub description: Option<Spanned<String>>,
+    #[serde(default)]
+    pub keys: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub fields: Vec<ParamDef>,
 }
 
 #[derive(Debug, Deserialize)]

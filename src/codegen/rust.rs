@@ -50,6 +50,8 @@ fn param(p: &ParamSpec) -> TokenStream {
     let min = opt_f64(p.minimum);
     let max = opt_f64(p.maximum);
     let examples = p.examples;
+    let keys = p.keys;
+    let fields = p.fields.iter().map(param);
     quote! {
         crate::catalogue::ParamSpec {
             name: #name,
@@ -62,6 +64,8 @@ fn param(p: &ParamSpec) -> TokenStream {
             maximum: #max,
             examples: &[#(#examples),*],
             description: #desc,
+            keys: &[#(#keys),*],
+            fields: &[#(#fields),*],
         }
     }
 }

@@ -470,7 +470,15 @@ fn vehicle_api(
         ("POST", ["vehicles", id, "commands", group, action]) => {
             command(st, req, id, group, action)?
         }
-        ("POST", ["vehicles", id, "charge-schedules", "daily"]) => set_daily_schedule(st, req, id),
+        (
+            "POST",
+            [
+                "vehicles",
+                id,
+                "charge-schedules",
+                kind @ ("daily" | "weekly" | "workweek"),
+            ],
+        ) => set_schedule(st, req, id, kind),
         ("DELETE", ["vehicles", id, "charge-schedules", schedule]) => {
             delete_schedule(st, req, id, schedule)
         }
@@ -1190,11 +1198,12 @@ const WEEK: [&str; 7] = [
     "SUNDAY",
 ];
 
-fn clock_attr(attrs: &Map<String, Value>, name: &str) -> Result<String, ApiError> {
+/// `at` is where `attrs` sits under `data.attributes`, for the messages (`days.monday.`).
+fn clock_attr(attrs: &Map<String, Value>, at: &str, name: &str) -> Result<String, ApiError> {
     let v = attrs.get(name).and_then(Value::as_str).ok_or_else(|| {
         ApiError::validation(
             "MISSING_PARAMETER",
-            format!("data.attributes.{name} is required (HH:MM)."),
+            format!("data.attributes.{at}{name} is required (HH:MM)."),
         )
     })?;
     let ok = v.len() == 5
@@ -1209,7 +1218,7 @@ fn clock_attr(attrs: &Map<String, Value>, name: &str) -> Result<String, ApiError
     } else {
         Err(ApiError::validation(
             "INVALID_INPUT_FORMAT",
-            format!("data.attributes.{name} must be HH:MM (got {v:?})."),
+            format!("data.attributes.{at}{name} must be HH:MM (got {v:?})."),
         ))
     }
 }
@@ -1232,6 +1241,7 @@ fn schedule_vehicle<'a>(st: &'a mut State, id: &str) -> Result<&'a mut Vehicle, 
 fn schedule_execution(
     exec_id: String,
     action: &str,
+    schedule_type: &str,
     vehicle: &str,
     schedule_id: &str,
     parameters: Value,
@@ -1242,7 +1252,7 @@ fn schedule_execution(
         &json!({"data": {
             "id": exec_id,
             "type": "charge-schedule-execution",
-            "attributes": {"action": action, "scheduleType": "daily",
+            "attributes": {"action": action, "scheduleType": schedule_type,
                            "status": {"value": "SUCCESS"}, "executionMode": "sync",
                            "scheduleId": schedule_id, "parameters": parameters},
             "links": {"schedule": format!("/vehicles/{vehicle}/charge-schedules/{schedule_id}")},
@@ -1252,11 +1262,79 @@ fn schedule_execution(
     )
 }
 
+/// One charging window of a schedule body: `{startTime, stopTime}` under `data.attributes.{at}`.
+fn window(attrs: &Map<String, Value>, at: &str, days: &[&str]) -> Result<Value, ApiError> {
+    let start = clock_attr(attrs, at, "startTime")?;
+    let stop = clock_attr(attrs, at, "stopTime")?;
+    Ok(json!({"start": start, "end": stop, "days": days}))
+}
+
+fn window_object<'a>(
+    attrs: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a Map<String, Value>>, ApiError> {
+    match attrs.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(_) => Err(ApiError::validation(
+            "INVALID_INPUT_FORMAT",
+            format!("data.attributes.{name} must be an object {{startTime, stopTime}}."),
+        )),
+    }
+}
+
+/// The windows of a daily, weekly (`days` keyed by weekday) or workweek (`weekdays`, optional
+/// `weekends`) body, in the `schedules` form `charge-chargetimers` reports.
+fn schedule_windows(attrs: &Map<String, Value>, kind: &str) -> Result<Vec<Value>, ApiError> {
+    match kind {
+        "daily" => Ok(vec![window(attrs, "", &WEEK)?]),
+        "weekly" => {
+            let Some(days) = window_object(attrs, "days")?.filter(|d| !d.is_empty()) else {
+                return Err(ApiError::validation(
+                    "MISSING_PARAMETER",
+                    "data.attributes.days is required: an object keyed by weekday.",
+                ));
+            };
+            let mut out = Vec::new();
+            for (day, w) in days {
+                let Some(upper) = WEEK.iter().find(|d| d.eq_ignore_ascii_case(day)) else {
+                    return Err(ApiError::validation(
+                        "INVALID_INPUT_FORMAT",
+                        format!("data.attributes.days.{day} is not a weekday."),
+                    ));
+                };
+                let Value::Object(w) = w else {
+                    return Err(ApiError::validation(
+                        "INVALID_INPUT_FORMAT",
+                        format!("data.attributes.days.{day} must be {{startTime, stopTime}}."),
+                    ));
+                };
+                out.push(window(w, &format!("days.{day}."), &[upper])?);
+            }
+            Ok(out)
+        }
+        _ => {
+            let Some(weekdays) = window_object(attrs, "weekdays")? else {
+                return Err(ApiError::validation(
+                    "MISSING_PARAMETER",
+                    "data.attributes.weekdays {startTime, stopTime} is required.",
+                ));
+            };
+            let mut out = vec![window(weekdays, "weekdays.", &WEEK[..5])?];
+            if let Some(weekends) = window_object(attrs, "weekends")? {
+                out.push(window(weekends, "weekends.", &WEEK[5..])?);
+            }
+            Ok(out)
+        }
+    }
+}
+
 /// Adds a LOCATION timer with its scheduleId to `charge-chargetimers`.
-fn set_daily_schedule(
+fn set_schedule(
     st: &mut State,
     req: &RecordedRequest,
     id: &str,
+    kind: &str,
 ) -> Result<Response, ApiError> {
     check_user(st, req, id)?;
     let attrs = command_attributes(&req.body)?;
@@ -1281,8 +1359,7 @@ fn set_daily_schedule(
         -180.0,
         180.0,
     )?;
-    let start = clock_attr(&attrs, "startTime")?;
-    let stop = clock_attr(&attrs, "stopTime")?;
+    let schedules = schedule_windows(&attrs, kind)?;
     let exec_id = st.next_exec_id();
     let schedule_id = format!("sched_{}", exec_id.trim_start_matches("exec_"));
     let now = reply::now_ms();
@@ -1295,21 +1372,22 @@ fn set_daily_schedule(
     if let Some(values) = timers.get_mut("values").and_then(Value::as_array_mut) {
         values.push(json!({
             "type": "LOCATION",
-            "scheduleType": "daily",
+            "scheduleType": kind,
             "scheduleId": schedule_id,
             "condition": {"name": null, "address": null, "latitude": lat, "longitude": lon,
                           "connectorType": null},
-            "schedules": [{"start": start, "end": stop, "days": WEEK}],
+            "schedules": schedules,
             "departureTimers": [],
             "isOEMOptimizationEnabled": false
         }));
     }
     v.set_signal("charge-chargetimers", timers, now);
-    let parameters = json!({"location": {"latitude": lat, "longitude": lon},
-                            "startTime": start, "stopTime": stop});
+    // What was asked, as Smartcar echoes it: the body's attributes.
+    let parameters = Value::Object(attrs.clone());
     Ok(schedule_execution(
         exec_id,
         "create",
+        kind,
         id,
         &schedule_id,
         parameters,
@@ -1332,24 +1410,25 @@ fn delete_schedule(
         .get("charge-chargetimers")
         .cloned()
         .unwrap_or_else(|| json!({"values": []}));
-    let removed = timers
-        .get_mut("values")
-        .and_then(Value::as_array_mut)
-        .map(|values| {
-            let before = values.len();
-            values.retain(|t| t["scheduleId"] != schedule_id);
-            before != values.len()
-        })
-        .unwrap_or(false);
-    if !removed {
+    let values = timers.get_mut("values").and_then(Value::as_array_mut);
+    let Some(at) = values
+        .as_ref()
+        .and_then(|vs| vs.iter().position(|t| t["scheduleId"] == schedule_id))
+    else {
         return Err(ApiError::not_found_path(format!(
             "Charge schedule {schedule_id} was not found on vehicle {id}."
         )));
-    }
+    };
+    let removed = values.expect("found in it").remove(at);
+    let kind = removed["scheduleType"]
+        .as_str()
+        .unwrap_or("daily")
+        .to_string();
     v.set_signal("charge-chargetimers", timers, now);
     Ok(schedule_execution(
         exec_id,
         "delete",
+        &kind,
         id,
         schedule_id,
         json!({}),

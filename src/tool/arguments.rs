@@ -7,8 +7,8 @@ use std::sync::{LazyLock, OnceLock};
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value};
 
-use crate::catalogue::schema::ID_RULE;
-use crate::catalogue::{self, ParamType, TOOLS, ToolSpec, tool_index};
+use crate::catalogue::schema::{ID_MAX_CHARS, ID_RULE};
+use crate::catalogue::{self, ParamSpec, ParamType, TOOLS, ToolSpec, tool_index};
 
 /// Arguments larger than this are refused before parsing further: no tool needs more.
 pub const MAX_ARGUMENT_BYTES: usize = 16 * 1024;
@@ -75,27 +75,78 @@ fn is_id(spec: &ToolSpec, param: &str) -> bool {
         .any(|p| p.name == param && p.ty == ParamType::Id)
 }
 
+/// The parameter or field at this instance path (`days/monday/startTime`), if the spec has one.
+fn member<'a>(spec: &'a ToolSpec, path: &str) -> Option<&'a ParamSpec> {
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    let first = segments.next()?;
+    let mut at = spec.params.iter().find(|p| p.name == first)?;
+    let mut keyed = !at.keys.is_empty();
+    for s in segments {
+        if keyed {
+            keyed = false;
+            continue;
+        }
+        at = at.fields.iter().find(|f| f.name == s)?;
+        keyed = !at.keys.is_empty();
+    }
+    Some(at)
+}
+
+fn names(members: &[ParamSpec]) -> String {
+    members
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A schema violation in words a model can act on, naming the parameter and the rule.
 fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
     let path = e.instance_path().to_string();
-    let param = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    // A field is named by its whole path, `days.monday.startTime`.
+    let param = path.trim_start_matches('/').replace('/', ".");
+    let param = param.as_str();
     let got = show(e.instance());
-    let names = || {
-        spec.params
-            .iter()
-            .map(|p| p.name)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     match e.kind() {
+        ValidationErrorKind::Required { property } if !param.is_empty() => {
+            format!("`{param}.{}` is required", property.as_str().unwrap_or(""))
+        }
         ValidationErrorKind::Required { property } => {
             format!("`{}` is required", property.as_str().unwrap_or(""))
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected } if !param.is_empty() => {
+            let takes = member(spec, &path)
+                .map(|m| names(m.fields))
+                .unwrap_or_default();
+            format!(
+                "`{param}` takes only {takes} (got {})",
+                unexpected
+                    .iter()
+                    .map(|u| format!("`{u}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        ValidationErrorKind::PropertyNames { error } => {
+            let keys = member(spec, &path)
+                .map(|m| m.keys.join(", "))
+                .unwrap_or_default();
+            format!(
+                "`{param}` keys must be among {keys} (got {})",
+                show(error.instance())
+            )
+        }
+        ValidationErrorKind::MinProperties { .. } => {
+            let keys = member(spec, &path)
+                .map(|m| m.keys.join(", "))
+                .unwrap_or_default();
+            format!("`{param}` must have at least one of {keys}")
         }
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             let takes = if spec.params.is_empty() {
                 "this tool takes no arguments".to_string()
             } else {
-                format!("this tool takes: {}", names())
+                format!("this tool takes: {}", names(spec.params))
             };
             format!(
                 "unknown argument{} {} ({takes})",
@@ -131,17 +182,13 @@ fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
                 .unwrap_or_default();
             format!("`{param}` must be one of {opts} (got {got})")
         }
-        ValidationErrorKind::MinLength { .. }
-        | ValidationErrorKind::MaxLength { .. }
-        | ValidationErrorKind::Pattern { .. }
-        | ValidationErrorKind::Not { .. }
-            if is_id(spec, param) =>
-        {
-            let chars = e.instance().as_str().map_or(0, |s| s.chars().count());
-            let why = match e.kind() {
-                ValidationErrorKind::MinLength { .. } => "is empty".to_string(),
-                ValidationErrorKind::MaxLength { .. } => format!("is {chars} characters long"),
-                ValidationErrorKind::Not { .. } => format!("is {got}"),
+        ValidationErrorKind::Pattern { .. } if is_id(spec, param) => {
+            let given = e.instance().as_str().unwrap_or("");
+            let chars = given.chars().count();
+            let why = match given {
+                "" => "is empty".to_string(),
+                "." | ".." => format!("is {got}"),
+                _ if chars > ID_MAX_CHARS => format!("is {chars} characters long"),
                 _ => format!("contains a character outside the rule (got {got})"),
             };
             format!("`{param}` is not a valid id: it {why}; {ID_RULE}")
