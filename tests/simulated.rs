@@ -535,6 +535,54 @@ async fn a_daily_charge_schedule_is_set_seen_and_deleted_with_confirmation() {
     sim.shutdown();
 }
 
+/// Weekly and workweek schedules set through the binary land in charge-chargetimers, one window
+/// per weekday or Monday-Friday plus the weekend, as the request body named them.
+#[tokio::test]
+async fn weekly_and_workweek_schedules_are_set_through_the_binary() {
+    let sim = common::simulator().await;
+    let weekly =
+        json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77, "longitude": -122.42,
+                         "days": { "tuesday": { "startTime": "21:00", "stopTime": "23:30" } } })
+        .to_string();
+    let workweek =
+        json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77, "longitude": -122.42,
+                           "weekdays": { "startTime": "00:30", "stopTime": "04:00" },
+                           "weekends": { "startTime": "12:00", "stopTime": "15:00" } })
+        .to_string();
+    for (tool, args, says, windows) in [
+        (
+            "set_weekly_charge_schedule",
+            &weekly,
+            "Weekly charge schedule set on veh-ev-0001.",
+            json!([{ "start": "21:00", "end": "23:30", "days": ["TUESDAY"] }]),
+        ),
+        (
+            "set_workweek_charge_schedule",
+            &workweek,
+            "Workweek charge schedule set on veh-ev-0001.",
+            json!([{ "start": "00:30", "end": "04:00", "days": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"] },
+                   { "start": "12:00", "end": "15:00", "days": ["SATURDAY", "SUNDAY"] }]),
+        ),
+    ] {
+        let out = run_async(against(&sim, &["call", tool, args])).await;
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+        assert!(stdout.contains(says), "{stdout}");
+        let result = printed_json(&stdout);
+        assert_eq!(result["confirm_with"], "charge-chargetimers");
+        let id = result["schedule_id"].as_str().expect("schedule id");
+        let timers = sim.signal_body(EV, "charge-chargetimers").unwrap();
+        let entry = timers["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["scheduleId"] == id)
+            .unwrap_or_else(|| panic!("{id} in {timers}"));
+        assert_eq!(entry["schedules"], windows, "{tool}");
+    }
+    sim.shutdown();
+}
+
 /// The webhooks toolset is off unless asked for; unsubscribing needs a confirmation.
 #[tokio::test]
 async fn webhook_tools_are_opt_in_and_unsubscribing_is_confirmed() {
