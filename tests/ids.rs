@@ -143,12 +143,22 @@ fn the_rule_accepts_every_allowed_character_and_both_length_ends() {
 }
 
 #[test]
-fn the_published_schema_states_the_rule() {
+fn the_published_schema_states_the_rule_and_the_server_adds_the_dots() {
     let spec = smartcar_mcp::catalogue::tool("get_vehicle").unwrap();
     let schema: Value = serde_json::from_str(spec.input_schema).unwrap();
     let id = &schema["properties"]["vehicle_id"];
-    assert_eq!(id["pattern"], "^[A-Za-z0-9_.:-]*$");
-    assert_eq!(id["minLength"], 1);
-    assert_eq!(id["maxLength"], 128);
-    assert_eq!(id["not"]["enum"], json!([".", ".."]));
+    // Characters and length in one pattern, the cheapest spelling for the model to read.
+    assert_eq!(id["pattern"], "^[A-Za-z0-9_.:-]{1,128}$");
+    let client = jsonschema::validator_for(&schema).unwrap();
+    for (value, published) in [("", false), (".", true), ("..", true), ("v/1", false)] {
+        let args = json!({ "vehicle_id": value });
+        assert_eq!(client.is_valid(&args), published, "{value:?}");
+        // What the schema lets through, the server still refuses.
+        assert!(
+            smartcar_mcp::tool::call::validate(spec, args.as_object()).is_err(),
+            "{value:?}"
+        );
+    }
+    assert!(!client.is_valid(&json!({ "vehicle_id": "v".repeat(129) })));
+    assert!(client.is_valid(&json!({ "vehicle_id": "v".repeat(128) })));
 }

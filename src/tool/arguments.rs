@@ -7,7 +7,7 @@ use std::sync::{LazyLock, OnceLock};
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value};
 
-use crate::catalogue::schema::ID_RULE;
+use crate::catalogue::schema::{ID_MAX_CHARS, ID_RULE};
 use crate::catalogue::{self, ParamType, TOOLS, ToolSpec, tool_index};
 
 /// Arguments larger than this are refused before parsing further: no tool needs more.
@@ -137,11 +137,12 @@ fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
         | ValidationErrorKind::Not { .. }
             if is_id(spec, param) =>
         {
+            // The published pattern carries the length too, so the reason is read off the value.
             let chars = e.instance().as_str().map_or(0, |s| s.chars().count());
             let why = match e.kind() {
-                ValidationErrorKind::MinLength { .. } => "is empty".to_string(),
-                ValidationErrorKind::MaxLength { .. } => format!("is {chars} characters long"),
                 ValidationErrorKind::Not { .. } => format!("is {got}"),
+                _ if chars == 0 => "is empty".to_string(),
+                _ if chars > ID_MAX_CHARS => format!("is {chars} characters long"),
                 _ => format!("contains a character outside the rule (got {got})"),
             };
             format!("`{param}` is not a valid id: it {why}; {ID_RULE}")
@@ -209,6 +210,22 @@ fn resolve_signal_codes(
     Ok(())
 }
 
+/// The part of the id rule the published schema leaves out: `.` and `..` match its pattern but
+/// would address the parent path.
+fn dot_ids<'a>(spec: &'a ToolSpec, args: &'a Value) -> impl Iterator<Item = String> + 'a {
+    spec.params
+        .iter()
+        .filter(|p| p.ty == ParamType::Id)
+        .filter_map(move |p| match args.get(p.name) {
+            Some(Value::String(v)) if v == "." || v == ".." => Some(format!(
+                "`{}` is not a valid id: it is {}; {ID_RULE}",
+                p.name,
+                show(&Value::String(v.clone()))
+            )),
+            _ => None,
+        })
+}
+
 /// Turns 80.0 into 80 for integer parameters: JSON Schema calls it an integer, serde would not.
 fn normalize_integers(spec: &ToolSpec, args: &mut Map<String, Value>) {
     for p in spec.params.iter().filter(|p| p.ty == ParamType::Integer) {
@@ -252,7 +269,11 @@ pub fn check(
         }
     };
     let mut problems: Vec<String> = Vec::new();
-    for problem in validator.iter_errors(&instance).map(|e| describe(spec, &e)) {
+    for problem in validator
+        .iter_errors(&instance)
+        .map(|e| describe(spec, &e))
+        .chain(dot_ids(spec, &instance))
+    {
         if !problems.contains(&problem) {
             problems.push(problem);
         }
