@@ -58,7 +58,7 @@ pub fn tools(out: &mut impl Write, o: &Options, json: bool) -> anyhow::Result<()
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&mcp::tools_json(&enabled))?
+            serde_json::to_string_pretty(&mcp::tools_json(&enabled, o.location))?
         )?;
         return Ok(());
     }

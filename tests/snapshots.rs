@@ -58,8 +58,11 @@ fn read_readme() -> String {
 /// What `tests/snapshots/tools_list.json` holds: `smartcar-mcp tools --json` with default settings.
 pub fn tools_list_json() -> String {
     let all = common::all_tools();
-    let json = serde_json::to_string_pretty(&smartcar_mcp::mcp::tools_json(&all))
-        .expect("tools serialize");
+    let json = serde_json::to_string_pretty(&smartcar_mcp::mcp::tools_json(
+        &all,
+        smartcar_mcp::settings::LocationMode::Exact,
+    ))
+    .expect("tools serialize");
     format!("{json}\n")
 }
 

@@ -17,8 +17,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use super::confirm::{Elicit, sealer};
 use super::resources::{self, Subscribers};
 use crate::catalogue::{TOOLS, ToolSpec};
-use crate::settings::Settings;
-use crate::tool::{AppState, Caller, Step, ToolResult, call};
+use crate::settings::{LocationMode, Settings};
+use crate::tool::{AppState, Caller, Step, ToolResult, call, privacy};
 
 /// What every session and request shares: the application state, the prepared tools/list
 /// entries and the codec sealing confirmation rounds.
@@ -37,7 +37,12 @@ impl Shared {
     }
 
     pub fn with_state(app: AppState) -> anyhow::Result<Arc<Self>> {
-        let tools = app.enabled().iter().map(|i| mcp_tool(&TOOLS[*i])).collect();
+        let location = app.serving.location;
+        let tools = app
+            .enabled()
+            .iter()
+            .map(|i| mcp_tool(&TOOLS[*i], location))
+            .collect();
         let sealer = sealer(app.serving.confirm_key.as_ref())?;
         Ok(Arc::new(Shared {
             app,
@@ -53,12 +58,12 @@ impl Shared {
     }
 }
 
-/// The tools/list entry of a catalogue tool.
-pub fn mcp_tool(spec: &'static ToolSpec) -> Tool {
+/// The tools/list entry of a catalogue tool, as served under this location setting.
+pub fn mcp_tool(spec: &'static ToolSpec, location: LocationMode) -> Tool {
     let index = crate::catalogue::tool_index(spec.name).expect("a catalogue tool");
     let a = spec.annotations;
     let published = &crate::catalogue::SCHEMAS[index];
-    let schema: JsonObject = published.input.clone();
+    let schema: JsonObject = privacy::published_schema(location, published.input.clone());
     let output: JsonObject = published.output.clone();
     Tool::new(spec.name, spec.description, Arc::new(schema))
         .with_meta(client_hints(spec))
@@ -98,11 +103,11 @@ fn client_hints(spec: &ToolSpec) -> MetaObject {
 }
 
 /// The tools/list JSON of these tools, as clients see it.
-pub fn tools_json(enabled: &[usize]) -> serde_json::Value {
+pub fn tools_json(enabled: &[usize], location: LocationMode) -> serde_json::Value {
     serde_json::to_value(
         enabled
             .iter()
-            .map(|i| mcp_tool(&TOOLS[*i]))
+            .map(|i| mcp_tool(&TOOLS[*i], location))
             .collect::<Vec<_>>(),
     )
     .expect("tools serialize")
