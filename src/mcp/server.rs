@@ -113,6 +113,30 @@ pub fn tools_json(enabled: &[usize], location: LocationMode) -> serde_json::Valu
     .expect("tools serialize")
 }
 
+/// The most a single tool may cost the model, in model-visible bytes (tests hold every tool to it).
+pub const MAX_TOOL_BYTES: usize = 1_200;
+/// The most the default tool set may cost per tool on average, in model-visible bytes.
+pub const MAX_AVERAGE_BYTES: usize = 600;
+
+/// What a model reads of each of these tools on every request, in tools/list order: its name,
+/// description and input schema as compact JSON (clients leave the rest, such as annotations and
+/// the output schema, out of the prompt). The budget (`smartcar-mcp tools --budget`) is its size.
+pub fn model_visible(enabled: &[usize], location: LocationMode) -> Vec<(&'static str, String)> {
+    enabled
+        .iter()
+        .map(|i| {
+            let spec = &TOOLS[*i];
+            let tool = mcp_tool(spec, location);
+            let seen = serde_json::json!({
+                "name": tool.name,
+                "description": tool.description,
+                "inputSchema": tool.input_schema,
+            });
+            (spec.name, seen.to_string())
+        })
+        .collect()
+}
+
 fn to_call_result(r: ToolResult) -> CallToolResult {
     let content = r
         .lead
