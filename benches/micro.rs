@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use smartcar_mcp::catalogue::{self, TOOLS, ToolSpec};
 use smartcar_mcp::mcp;
-use smartcar_mcp::settings::Settings;
+use smartcar_mcp::settings::{LocationMode, Settings};
 use smartcar_mcp::tool::{arguments, bound, call, shape};
 use smartcar_mcp::upstream::{Executor, build_request};
 
@@ -221,7 +221,7 @@ fn lookups(c: &mut Criterion) {
     });
     let all: Vec<usize> = (0..TOOLS.len()).collect();
     g.bench_function("tools/list JSON (all tools)", |b| {
-        b.iter(|| mcp::tools_json(black_box(&all)))
+        b.iter(|| mcp::tools_json(black_box(&all), LocationMode::Exact))
     });
     g.finish();
 }

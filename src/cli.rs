@@ -48,8 +48,11 @@ pub enum Command {
     /// Print the tool catalogue (no credentials needed).
     Tools {
         /// Print the tools/list JSON instead of the table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "budget")]
         json: bool,
+        /// Print what the model reads of each tool (name, description, input schema), in bytes.
+        #[arg(long)]
+        budget: bool,
     },
     /// Print the signal codes with descriptions and aliases (no credentials needed).
     Signals {

@@ -12,7 +12,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let o = &cli.opts;
     let stdout = || std::io::stdout().lock();
     match &cli.command {
-        Some(Command::Tools { json }) => run::tools(&mut stdout(), o, *json)?,
+        Some(Command::Tools { json, budget }) => run::tools(&mut stdout(), o, *json, *budget)?,
         Some(Command::Signals { group }) => run::signals(&mut stdout(), group.as_deref())?,
         Some(Command::Call { tool, args }) => return run::call(&mut stdout(), o, tool, args).await,
         Some(Command::Demo) => return demo::run().await,

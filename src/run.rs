@@ -51,16 +51,19 @@ async fn settings_for(o: &Options) -> anyhow::Result<(Settings, Option<simulator
     Ok((settings, Some(sim)))
 }
 
-/// `tools`: the served tools as a table, or their tools/list JSON.
-pub fn tools(out: &mut impl Write, o: &Options, json: bool) -> anyhow::Result<()> {
+/// `tools`: the served tools as a table, their tools/list JSON, or their model-visible budget.
+pub fn tools(out: &mut impl Write, o: &Options, json: bool, budget: bool) -> anyhow::Result<()> {
     let enabled = enabled_tools(o)?;
     if json {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&mcp::tools_json(&enabled))?
+            serde_json::to_string_pretty(&mcp::tools_json(&enabled, o.location))?
         )?;
         return Ok(());
+    }
+    if budget {
+        return tools_budget(out, &enabled, o);
     }
     for t in enabled.iter().map(|i| &TOOLS[*i]) {
         let a = t.annotations;
@@ -83,6 +86,39 @@ pub fn tools(out: &mut impl Write, o: &Options, json: bool) -> anyhow::Result<()
             t.summary.trim_end_matches('.')
         )?;
     }
+    Ok(())
+}
+
+/// `tools --budget`: per served tool the bytes a model reads on every request, then the total and
+/// the average, against the limits the test suite holds the default tool set to.
+fn tools_budget(out: &mut impl Write, enabled: &[usize], o: &Options) -> anyhow::Result<()> {
+    use mcp::server::{MAX_AVERAGE_BYTES, MAX_TOOL_BYTES};
+    let seen = mcp::model_visible(enabled, o.location);
+    writeln!(out, "{:<28} {:<12} {:>6}", "tool", "toolset", "bytes")?;
+    for ((name, json), i) in seen.iter().zip(enabled) {
+        let over = if json.len() > MAX_TOOL_BYTES {
+            "  over the per-tool limit"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "{name:<28} {:<12} {:>6}{over}",
+            TOOLS[*i].toolset.as_str(),
+            json.len()
+        )?;
+    }
+    let total: usize = seen.iter().map(|(_, j)| j.len()).sum();
+    let average = total.checked_div(seen.len()).unwrap_or(0);
+    writeln!(
+        out,
+        "{} tools: {total} bytes, {average} bytes per tool on average",
+        seen.len()
+    )?;
+    writeln!(
+        out,
+        "limits: {MAX_TOOL_BYTES} bytes per tool; {MAX_AVERAGE_BYTES} bytes on average for the default tool set (o200k token counts: README, Model-visible budget)"
+    )?;
     Ok(())
 }
 

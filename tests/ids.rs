@@ -153,10 +153,11 @@ fn the_rule_accepts_every_allowed_character_and_both_length_ends() {
     }
 }
 
-/// What clients see is the same rule as the server's own check: the published id schema (one
-/// pattern, compiled as a client's validator would) accepts exactly what `is_valid_id` accepts.
+/// What clients see is the server's own rule but for `.` and `..`: the published id schema (one
+/// pattern, compiled as a client's validator would) accepts exactly what `is_valid_id` accepts
+/// plus those two, which the server refuses itself.
 #[test]
-fn the_published_schema_states_the_rule() {
+fn the_published_schema_states_the_rule_and_the_server_adds_the_dots() {
     let spec = smartcar_mcp::catalogue::tool("get_vehicle").unwrap();
     let schema: Value = serde_json::from_str(spec.input_schema).unwrap();
     let id = &schema["properties"]["vehicle_id"];
@@ -174,10 +175,17 @@ fn the_published_schema_states_the_rule() {
         &edge,
     ]);
     for v in values {
+        let dots = v == "." || v == "..";
         assert_eq!(
             published.is_valid(&json!(v)),
-            is_valid_id(v),
+            is_valid_id(v) || dots,
             "{v:?}: schema and server disagree"
+        );
+        let args = json!({ "vehicle_id": v });
+        assert_eq!(
+            smartcar_mcp::tool::call::validate(spec, args.as_object()).is_ok(),
+            is_valid_id(v),
+            "{v:?}: the server's check"
         );
     }
 }

@@ -218,3 +218,82 @@ async fn the_navigation_destination_is_sent_and_reported_exactly_whatever_the_se
         sim.shutdown();
     }
 }
+
+/// Every spelling of a location signal a published text could carry: codes and aliases.
+fn location_spellings() -> Vec<String> {
+    SIGNALS
+        .iter()
+        .filter(|s| s.group == "location")
+        .flat_map(|s| std::iter::once(s.code).chain(s.aliases.iter().copied()))
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// The server over stdio, as a client starts it, with this location setting and every toolset.
+async fn served(location: &str) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    let mut cmd = tokio::process::Command::new(common::binary());
+    cmd.env_remove("RUST_LOG")
+        .env("SMARTCAR_LOCATION", location)
+        .env("SMARTCAR_TOOLSETS", "all");
+    let (transport, _) = rmcp::transport::TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("binary spawns");
+    common::client_over(transport, false).await
+}
+
+#[tokio::test]
+async fn off_publishes_no_location_code_in_tools_list_completions_or_the_signal_list() {
+    use rmcp::model::{ArgumentInfo, CompleteRequestParams, ReadResourceRequestParams, Reference};
+    let spellings = location_spellings();
+    assert!(spellings.contains(&"location-preciselocation".to_string()));
+    for (location, offered) in [("exact", true), ("off", false)] {
+        let client = served(location).await;
+        let tools = client.list_all_tools().await.expect("tools/list");
+        let listed = serde_json::to_string(&tools).unwrap().to_ascii_lowercase();
+        let get_signal = tools.iter().find(|t| t.name == "get_signal").unwrap();
+        let examples = &get_signal.input_schema["properties"]["signal_code"]["examples"];
+        assert!(
+            examples.as_array().is_some_and(|e| !e.is_empty()),
+            "{location}: {examples}"
+        );
+        // The exact server offers a location code as an example; the off one names none anywhere.
+        assert_eq!(
+            listed.contains("location-preciselocation"),
+            offered,
+            "{location}: {examples}"
+        );
+        if !offered {
+            for s in &spellings {
+                assert!(!listed.contains(s.as_str()), "tools/list names {s}");
+            }
+            // What `tools --json` prints is the same list.
+            let printed = smartcar_mcp::mcp::tools_json(&common::all_tools(), LocationMode::Off)
+                .to_string()
+                .to_ascii_lowercase();
+            assert!(spellings.iter().all(|s| !printed.contains(s.as_str())));
+        }
+        let codes = client
+            .complete(CompleteRequestParams::new(
+                Reference::for_prompt("vehicle_health"),
+                ArgumentInfo::new("signal_code", "location"),
+            ))
+            .await
+            .expect("completion/complete")
+            .completion
+            .values;
+        assert_eq!(!codes.is_empty(), offered, "{location}: {codes:?}");
+        let list = client
+            .read_resource(ReadResourceRequestParams::new("smartcar://signals"))
+            .await
+            .expect("smartcar://signals");
+        let text = serde_json::to_string(&list).unwrap();
+        assert_eq!(
+            text.contains("location-preciselocation"),
+            offered,
+            "{location}"
+        );
+        assert!(text.contains("tractionbattery-stateofcharge"));
+        client.cancel().await.ok();
+    }
+}

@@ -36,7 +36,7 @@ fn region_bounds(doc: &str, name: &str) -> (usize, usize) {
     (start, stop)
 }
 
-fn region<'a>(doc: &'a str, name: &str) -> &'a str {
+pub fn region<'a>(doc: &'a str, name: &str) -> &'a str {
     let (start, stop) = region_bounds(doc, name);
     &doc[start..stop]
 }
@@ -48,7 +48,7 @@ fn splice(doc: &str, name: &str, body: &str) -> String {
     format!("{}\n{}\n\n{}", &doc[..start], body.trim_end(), &doc[stop..])
 }
 
-fn read_readme() -> String {
+pub fn read_readme() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
     std::fs::read_to_string(path)
         .expect("README.md is readable")
@@ -58,21 +58,35 @@ fn read_readme() -> String {
 /// What `tests/snapshots/tools_list.json` holds: `smartcar-mcp tools --json` with default settings.
 pub fn tools_list_json() -> String {
     let all = common::all_tools();
-    let json = serde_json::to_string_pretty(&smartcar_mcp::mcp::tools_json(&all))
-        .expect("tools serialize");
+    let json = serde_json::to_string_pretty(&smartcar_mcp::mcp::tools_json(
+        &all,
+        smartcar_mcp::settings::LocationMode::Exact,
+    ))
+    .expect("tools serialize");
     format!("{json}\n")
 }
 
 // --------------------------------------------------------------------------- freshness
 
+/// Several tests write README.md's generated regions; they take turns, so no test's
+/// read-modify-write loses another's.
+static README: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Checks (locally: rewrites) these regions of README.md, each between its markers.
+pub fn ensure_readme_regions(regions: &[(&str, &str)]) {
+    // A stale README panics while holding the turn; the next test still gets it.
+    let _turn = README.lock().unwrap_or_else(|e| e.into_inner());
+    let mut expected = read_readme();
+    for (name, body) in regions {
+        expected = splice(&expected, name, body);
+    }
+    ensure_fresh("README.md", &expected);
+}
+
 #[test]
 fn readme_tables_are_fresh() {
     let out = generated();
-    // Both regions in one read-modify-write, so two tests never race on README.md.
-    let readme = read_readme();
-    let expected = splice(&readme, "tools", &out.tools_md);
-    let expected = splice(&expected, "signals", &out.signals_md);
-    ensure_fresh("README.md", &expected);
+    ensure_readme_regions(&[("tools", &out.tools_md), ("signals", &out.signals_md)]);
 }
 
 #[test]

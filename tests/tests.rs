@@ -8,6 +8,7 @@ mod common;
 
 mod auth;
 mod billing;
+mod budget;
 mod cli;
 mod e2e;
 mod faults;

@@ -5,12 +5,13 @@ use serde_json::{Map, Value, json};
 
 use super::spec::{ParamSpec, ParamType, ToolSpec};
 
-/// What every id matches: letters, digits, `-`, `_`, `.` and `:` only. Smartcar's ids are opaque
-/// tokens, so anything else (a separator in any encoding: `/`, `\`, `%`, `?`, `#`, Unicode
-/// slashes; whitespace; control characters) can never be a real id and is refused before a request.
-/// One pattern holds the whole rule (length and the `.`/`..` exclusion too): the model reads every
-/// id parameter of every tool, and `minLength`, `maxLength` and `not` spelled it in twice the bytes.
-pub const ID_PATTERN: &str = "^(?!\\.\\.?$)[A-Za-z0-9_.:-]{1,128}$";
+/// What every id matches: 1 to 128 letters, digits, `-`, `_`, `.` and `:` only. Smartcar's ids
+/// are opaque tokens, so anything else (a separator in any encoding: `/`, `\`, `%`, `?`, `#`,
+/// Unicode slashes; whitespace; control characters) can never be a real id and is refused before a
+/// request. The length sits in the pattern rather than in minLength/maxLength: the model reads
+/// this schema once per id parameter in every tools/list, and the pattern says the same in fewer
+/// bytes.
+pub const ID_PATTERN: &str = "^[A-Za-z0-9_.:-]{1,128}$";
 /// The longest id accepted, in characters.
 pub const ID_MAX_CHARS: usize = 128;
 /// The id rule in words, for refusals and descriptions.
@@ -27,7 +28,10 @@ pub fn is_valid_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// The one schema every id shares: a single, clean path segment or header value.
+/// The one schema every id shares: a single, clean path segment or header value. `.` and `..`
+/// match the pattern but are refused by the server (`tool::arguments`) rather than spelled here:
+/// no model sends them by mistake, and a `not` clause on every id cost each tools/list about 800
+/// bytes.
 fn id_schema() -> Value {
     json!({ "type": "string", "pattern": ID_PATTERN })
 }

@@ -172,7 +172,7 @@ pub const RAW_PARAM: ParamSpec = ParamSpec {
     minimum: None,
     maximum: None,
     examples: &[],
-    description: "true returns Smartcar's upstream JSON:API document unchanged instead of the compact result.",
+    description: "true: Smartcar's JSON:API document, not the compact result.",
     keys: &[],
     fields: &[],
 };

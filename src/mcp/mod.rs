@@ -11,4 +11,4 @@ pub mod sessions;
 pub mod stdio;
 pub mod webhook;
 
-pub use server::{INSTRUCTIONS, Shared, SmartcarServer, serve_stdio, tools_json};
+pub use server::{INSTRUCTIONS, Shared, SmartcarServer, model_visible, serve_stdio, tools_json};

@@ -253,6 +253,15 @@ fn matching(candidates: impl Iterator<Item = String>, typed: &str) -> Completion
     CompletionInfo::with_pagination(values, Some(total as u32), more).unwrap_or_default()
 }
 
+/// The signal codes this server offers: under `--location off` the location codes are refused,
+/// so they are never suggested.
+fn offered_codes(app: &AppState) -> impl Iterator<Item = String> + '_ {
+    SIGNALS
+        .iter()
+        .filter(|s| app.serving.location != LocationMode::Off || s.group != "location")
+        .map(|s| s.code.to_string())
+}
+
 pub fn complete(
     app: &AppState,
     request: &CompleteRequestParams,
@@ -260,10 +269,7 @@ pub fn complete(
     let Some(prompt) = request.r#ref.as_prompt_name() else {
         // Resource templates: the signal template takes codes too.
         let info = match request.argument.name.as_str() {
-            "code" => matching(
-                SIGNALS.iter().map(|s| s.code.to_string()),
-                &request.argument.value,
-            ),
+            "code" => matching(offered_codes(app), &request.argument.value),
             "vehicle_id" => matching(app.seen.vehicles().into_iter(), &request.argument.value),
             _ => CompletionInfo::default(),
         };
@@ -298,7 +304,7 @@ pub fn complete(
             };
             matching(users.into_iter(), typed)
         }
-        "signal_code" => matching(SIGNALS.iter().map(|s| s.code.to_string()), typed),
+        "signal_code" => matching(offered_codes(app), typed),
         "target_percent" => matching(["80", "90", "100"].map(String::from).into_iter(), typed),
         _ => CompletionInfo::default(),
     };

@@ -100,7 +100,13 @@ pub fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, ErrorData> 
             .with_cache_scope(CacheScope::Private));
     }
     if uri == SIGNALS_URI {
-        let all: Vec<Value> = SIGNALS.iter().map(signal_json).collect();
+        // Under --location off the location codes are refused, so the list leaves them out.
+        let off = app.serving.location == crate::settings::LocationMode::Off;
+        let all: Vec<Value> = SIGNALS
+            .iter()
+            .filter(|s| !off || s.group != "location")
+            .map(signal_json)
+            .collect();
         return Ok(
             ReadResourceResult::new(vec![json_contents(uri, &json!({ "signals": all }))])
                 .with_ttl_ms(3_600_000)

@@ -17,8 +17,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use super::confirm::{Elicit, sealer};
 use super::resources::{self, Subscribers};
 use crate::catalogue::{TOOLS, ToolSpec};
-use crate::settings::Settings;
-use crate::tool::{AppState, Caller, Step, ToolResult, call};
+use crate::settings::{LocationMode, Settings};
+use crate::tool::{AppState, Caller, Step, ToolResult, call, privacy};
 
 /// What every session and request shares: the application state, the prepared tools/list
 /// entries and the codec sealing confirmation rounds.
@@ -37,7 +37,12 @@ impl Shared {
     }
 
     pub fn with_state(app: AppState) -> anyhow::Result<Arc<Self>> {
-        let tools = app.enabled().iter().map(|i| mcp_tool(&TOOLS[*i])).collect();
+        let location = app.serving.location;
+        let tools = app
+            .enabled()
+            .iter()
+            .map(|i| mcp_tool(&TOOLS[*i], location))
+            .collect();
         let sealer = sealer(app.serving.confirm_key.as_ref())?;
         Ok(Arc::new(Shared {
             app,
@@ -53,12 +58,12 @@ impl Shared {
     }
 }
 
-/// The tools/list entry of a catalogue tool.
-pub fn mcp_tool(spec: &'static ToolSpec) -> Tool {
+/// The tools/list entry of a catalogue tool, as served under this location setting.
+pub fn mcp_tool(spec: &'static ToolSpec, location: LocationMode) -> Tool {
     let index = crate::catalogue::tool_index(spec.name).expect("a catalogue tool");
     let a = spec.annotations;
     let published = &crate::catalogue::SCHEMAS[index];
-    let schema: JsonObject = published.input.clone();
+    let schema: JsonObject = privacy::published_schema(location, published.input.clone());
     let output: JsonObject = published.output.clone();
     Tool::new(spec.name, spec.description, Arc::new(schema))
         .with_meta(client_hints(spec))
@@ -98,14 +103,38 @@ fn client_hints(spec: &ToolSpec) -> MetaObject {
 }
 
 /// The tools/list JSON of these tools, as clients see it.
-pub fn tools_json(enabled: &[usize]) -> serde_json::Value {
+pub fn tools_json(enabled: &[usize], location: LocationMode) -> serde_json::Value {
     serde_json::to_value(
         enabled
             .iter()
-            .map(|i| mcp_tool(&TOOLS[*i]))
+            .map(|i| mcp_tool(&TOOLS[*i], location))
             .collect::<Vec<_>>(),
     )
     .expect("tools serialize")
+}
+
+/// The most a single tool may cost the model, in model-visible bytes (tests hold every tool to it).
+pub const MAX_TOOL_BYTES: usize = 1_200;
+/// The most the default tool set may cost per tool on average, in model-visible bytes.
+pub const MAX_AVERAGE_BYTES: usize = 600;
+
+/// What a model reads of each of these tools on every request, in tools/list order: its name,
+/// description and input schema as compact JSON (clients leave the rest, such as annotations and
+/// the output schema, out of the prompt). The budget (`smartcar-mcp tools --budget`) is its size.
+pub fn model_visible(enabled: &[usize], location: LocationMode) -> Vec<(&'static str, String)> {
+    enabled
+        .iter()
+        .map(|i| {
+            let spec = &TOOLS[*i];
+            let tool = mcp_tool(spec, location);
+            let seen = serde_json::json!({
+                "name": tool.name,
+                "description": tool.description,
+                "inputSchema": tool.input_schema,
+            });
+            (spec.name, seen.to_string())
+        })
+        .collect()
 }
 
 fn to_call_result(r: ToolResult) -> CallToolResult {

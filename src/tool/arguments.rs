@@ -256,6 +256,22 @@ fn resolve_signal_codes(
     Ok(())
 }
 
+/// The part of the id rule the published schema leaves out: `.` and `..` match its pattern but
+/// would address the parent path.
+fn dot_ids<'a>(spec: &'a ToolSpec, args: &'a Value) -> impl Iterator<Item = String> + 'a {
+    spec.params
+        .iter()
+        .filter(|p| p.ty == ParamType::Id)
+        .filter_map(move |p| match args.get(p.name) {
+            Some(Value::String(v)) if v == "." || v == ".." => Some(format!(
+                "`{}` is not a valid id: it is {}; {ID_RULE}",
+                p.name,
+                show(&Value::String(v.clone()))
+            )),
+            _ => None,
+        })
+}
+
 /// Turns 80.0 into 80 for integer parameters: JSON Schema calls it an integer, serde would not.
 fn normalize_integers(spec: &ToolSpec, args: &mut Map<String, Value>) {
     for p in spec.params.iter().filter(|p| p.ty == ParamType::Integer) {
@@ -299,7 +315,11 @@ pub fn check(
         }
     };
     let mut problems: Vec<String> = Vec::new();
-    for problem in validator.iter_errors(&instance).map(|e| describe(spec, &e)) {
+    for problem in validator
+        .iter_errors(&instance)
+        .map(|e| describe(spec, &e))
+        .chain(dot_ids(spec, &instance))
+    {
         if !problems.contains(&problem) {
             problems.push(problem);
         }

@@ -43,6 +43,22 @@ pub fn refuse(
     }
 }
 
+/// A tool's published input schema under this setting: under `off` the location codes leave every
+/// `examples` list, so tools/list never offers the model a code the server then refuses.
+pub fn published_schema(mode: LocationMode, mut schema: Map<String, Value>) -> Map<String, Value> {
+    if mode != LocationMode::Off {
+        return schema;
+    }
+    if let Some(Value::Object(props)) = schema.get_mut("properties") {
+        for prop in props.values_mut() {
+            if let Some(Value::Array(examples)) = prop.get_mut("examples") {
+                examples.retain(|e| !e.as_str().is_some_and(is_location_signal));
+            }
+        }
+    }
+    schema
+}
+
 fn is_coordinate(key: &str) -> bool {
     let k: String = key
         .chars()
