@@ -183,8 +183,8 @@ pub struct Options {
         default_value_t = DEFAULT_MAX_RESULT_BYTES
     )]
     pub max_result_bytes: usize,
-    /// Comma-separated toolsets: connections, signals, commands, management, webhooks, all
-    /// (default: all but webhooks).
+    /// Comma-separated toolsets: connections, signals, commands, schedules, management, webhooks, all
+    /// (default: all but schedules and webhooks).
     #[arg(long, env = "SMARTCAR_TOOLSETS", global = true, value_delimiter = ',')]
     pub toolsets: Vec<String>,
     /// Comma-separated tool names, added to the toolsets (alone: only these tools).

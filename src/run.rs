@@ -191,6 +191,12 @@ pub async fn call(
 ) -> anyhow::Result<ExitCode> {
     let enabled = enabled_tools(o)?;
     if !enabled.iter().any(|i| TOOLS[*i].name == tool) {
+        if let Some(spec) = TOOLS.iter().find(|t| t.name == tool) {
+            let set = spec.toolset.as_str();
+            anyhow::bail!(
+                "tool `{tool}` is not served with these settings: it is in toolset `{set}` (serve it with --toolsets {set}, --toolsets all or --tools {tool})"
+            );
+        }
         let names: Vec<&str> = enabled.iter().map(|i| TOOLS[*i].name).collect();
         anyhow::bail!("unknown tool `{tool}` (tools: {})", names.join(", "));
     }

@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use serde_json::{Value, json};
-use smartcar_mcp::catalogue::{SIGNALS, TOOLS, UNMAPPED, tool_index};
+use smartcar_mcp::catalogue::{SIGNALS, TOOLS, Toolset, UNMAPPED, tool_index};
 use smartcar_mcp::mcp::{self, server::MAX_AVERAGE_BYTES, server::MAX_TOOL_BYTES};
 use smartcar_mcp::settings::LocationMode;
 use smartcar_mcp::simulator::{ALICE, BOB, EV, ICE, PHEV};
@@ -52,8 +52,20 @@ fn every_tool_fits_and_the_default_set_averages_under_the_limit() {
             );
         }
     }
+    // The default set is every toolset but the two opt-in ones (schedules: Tesla and Volvo only;
+    // webhooks): a tool leaving it for another toolset must be a decision, not a way to pass.
     let seen = mcp::model_visible(&default_set(), LocationMode::Exact);
-    assert!(seen.len() >= 19, "the default set shrank to {}", seen.len());
+    assert_eq!(
+        seen.len(),
+        TOOLS.iter().filter(|t| t.toolset.on_by_default()).count()
+    );
+    assert!(seen.len() >= 17, "the default set shrank to {}", seen.len());
+    let opt_in: Vec<&str> = Toolset::ALL
+        .iter()
+        .filter(|t| !t.on_by_default())
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(opt_in, ["schedules", "webhooks"]);
     let total: usize = seen.iter().map(|(_, j)| j.len()).sum();
     let average = total / seen.len();
     assert!(

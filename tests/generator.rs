@@ -115,7 +115,7 @@ fn unknown_types_locations_toolsets_and_methods_are_named() {
     );
     assert_has(
         &p,
-        "tool `list_applications`: unknown toolset `admin` (expected one of connections, signals, commands, management, webhooks)",
+        "tool `list_applications`: unknown toolset `admin` (expected one of connections, signals, commands, schedules, management, webhooks)",
     );
     let (p, _) = tools_problems(
         "    method: DELETE\n    api: vehicle\n    path: /users/{id}\n",

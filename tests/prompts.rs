@@ -16,7 +16,19 @@ use smartcar_mcp::simulator::{ALICE, EV, ICE, PHEV, Simulator};
 use crate::common;
 
 async fn connect(sim: &Simulator, location: &str) -> RunningService<RoleClient, ()> {
+    connect_with(sim, location, "").await
+}
+
+/// `toolsets` empty: the default set.
+async fn connect_with(
+    sim: &Simulator,
+    location: &str,
+    toolsets: &str,
+) -> RunningService<RoleClient, ()> {
     let mut cmd = tokio::process::Command::new(common::binary());
+    if !toolsets.is_empty() {
+        cmd.env("SMARTCAR_TOOLSETS", toolsets);
+    }
     cmd.env_remove("RUST_LOG")
         .env("SMARTCAR_CLIENT_ID", "client_prompts")
         .env("SMARTCAR_CLIENT_SECRET", common::CLIENT_SECRET)
@@ -113,6 +125,24 @@ async fn each_prompt_renders_with_its_arguments() {
     ] {
         assert!(t.contains(part), "{part}: {t}");
     }
+    // The schedule tools are opt-in: the plan names them only when the server serves them.
+    assert!(
+        t.contains("toolset `schedules`") && !t.contains("propose set_daily_charge_schedule"),
+        "{t}"
+    );
+    let with_schedules = connect_with(&sim, "coarse", "all").await;
+    let plan = with_schedules
+        .get_prompt(GetPromptRequestParams::new("charge_plan").with_arguments(args(
+            json!({ "vehicle_id": EV, "user_id": ALICE, "target_percent": "90", "by": "07:30" }),
+        )))
+        .await
+        .expect("charge_plan with schedules");
+    assert!(
+        text(&plan).contains("propose set_daily_charge_schedule"),
+        "{}",
+        text(&plan)
+    );
+    with_schedules.cancel().await.ok();
 
     // A missing or wrong argument is named.
     let err = client

@@ -650,8 +650,8 @@ async fn weekly_and_workweek_schedules_check_their_windows_and_land_per_day() {
             "set_weekly_charge_schedule",
             &weekly,
             "/days/monday",
-            json!({ "startTime": "22:00", "stopTime": "06:00", "endTime": "07:00" }),
-            "`days.monday` takes only startTime, stopTime (got `endTime`)",
+            json!({ "startTime": "22:00", "endTime": "07:00" }),
+            "`days.monday.stopTime` is required",
         ),
         (
             "set_weekly_charge_schedule",
@@ -718,8 +718,10 @@ async fn weekly_and_workweek_schedules_check_their_windows_and_land_per_day() {
                { "start": "09:00", "end": "11:30", "days": ["SATURDAY"] }])
     );
 
+    // A window's members beyond the two named ones are sent as given: the bodies are C3.
     let mut both = workweek.clone();
-    both["weekends"] = json!({ "startTime": "10:00", "stopTime": "14:00" });
+    both["weekends"] = json!({ "startTime": "10:00", "stopTime": "14:00", "targetSoc": 80 });
+    sim.clear_requests();
     let r = common::call(&shared, "set_workweek_charge_schedule", both).await;
     assert!(!r.is_error, "{}", r.structured);
     assert_valid("set_workweek_charge_schedule", &r);
@@ -734,6 +736,8 @@ async fn weekly_and_workweek_schedules_check_their_windows_and_land_per_day() {
         entry["schedules"][1],
         json!({ "start": "10:00", "end": "14:00", "days": ["SATURDAY", "SUNDAY"] })
     );
+    let sent: Value = serde_json::from_str(&sim.requests()[0].body).unwrap();
+    assert_eq!(sent["data"]["attributes"]["weekends"]["targetSoc"], 80);
 }
 
 /// Charge schedules: HH:MM times and coordinates are checked before anything is sent; a make

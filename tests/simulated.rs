@@ -480,7 +480,17 @@ async fn a_daily_charge_schedule_is_set_seen_and_deleted_with_confirmation() {
     let set = json!({ "vehicle_id": EV, "user_id": ALICE, "latitude": 37.77,
                       "longitude": -122.42, "startTime": "22:00", "stopTime": "06:30" })
     .to_string();
-    let out = run_async(against(&sim, &["call", "set_daily_charge_schedule", &set])).await;
+    let out = run_async(against(
+        &sim,
+        &[
+            "call",
+            "set_daily_charge_schedule",
+            &set,
+            "--toolsets",
+            "schedules",
+        ],
+    ))
+    .await;
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(
@@ -510,7 +520,17 @@ async fn a_daily_charge_schedule_is_set_seen_and_deleted_with_confirmation() {
     let delete =
         json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": schedule_id }).to_string();
     sim.clear_requests();
-    let refused = run_async(against(&sim, &["call", "delete_charge_schedule", &delete])).await;
+    let refused = run_async(against(
+        &sim,
+        &[
+            "call",
+            "delete_charge_schedule",
+            &delete,
+            "--toolsets",
+            "schedules",
+        ],
+    ))
+    .await;
     assert!(!refused.status.success());
     assert!(text(&refused.stderr).contains("nothing was sent"));
     assert!(sim.requests().is_empty(), "{:?}", sim.requests());
@@ -523,6 +543,8 @@ async fn a_daily_charge_schedule_is_set_seen_and_deleted_with_confirmation() {
             &delete,
             "--confirm",
             "off",
+            "--toolsets",
+            "schedules",
         ],
     ))
     .await;
@@ -564,7 +586,7 @@ async fn weekly_and_workweek_schedules_are_set_through_the_binary() {
                    { "start": "12:00", "end": "15:00", "days": ["SATURDAY", "SUNDAY"] }]),
         ),
     ] {
-        let out = run_async(against(&sim, &["call", tool, args])).await;
+        let out = run_async(against(&sim, &["call", tool, args, "--tools", tool])).await;
         let stdout = text(&out.stdout);
         assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
         assert!(stdout.contains(says), "{stdout}");
@@ -590,7 +612,9 @@ async fn webhook_tools_are_opt_in_and_unsubscribing_is_confirmed() {
     let out = run_async(against(&sim, &["call", "list_webhooks", "{}"])).await;
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("unknown tool `list_webhooks`"),
+        text(&out.stderr).contains(
+            "tool `list_webhooks` is not served with these settings: it is in toolset `webhooks`"
+        ),
         "{}",
         text(&out.stderr)
     );

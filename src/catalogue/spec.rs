@@ -38,6 +38,9 @@ words! {
         Connections = "connections",
         Signals = "signals",
         Commands = "commands",
+        /// Charge schedules (Tesla and Volvo only): four tools whose schemas are the largest the
+        /// model would read; served only when asked for by name or `all`.
+        Schedules = "schedules",
         Management = "management",
         /// Webhook management on the Management API; served only when asked for by name or `all`.
         Webhooks = "webhooks",
@@ -47,7 +50,7 @@ words! {
 impl Toolset {
     /// Whether a server started without `--toolsets` serves this toolset.
     pub fn on_by_default(self) -> bool {
-        self != Toolset::Webhooks
+        !matches!(self, Toolset::Schedules | Toolset::Webhooks)
     }
 }
 

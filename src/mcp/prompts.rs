@@ -209,6 +209,12 @@ pub fn get(
                 ));
             };
             let by = text(args, "by").unwrap_or_default();
+            // The schedule tools are opt-in (toolset `schedules`): name them only when served.
+            let schedule = if app.lookup("set_daily_charge_schedule").is_some() {
+                "propose set_daily_charge_schedule"
+            } else {
+                "say so (this server does not serve the schedule tools: toolset `schedules`)"
+            };
             format!(
                 "Plan charging vehicle {vehicle} ({user}) to {target}% by {by}.\n\
                  1. Read tractionbattery-stateofcharge, charge-ischargingcableconnected, \
@@ -216,7 +222,7 @@ pub fn get(
                  charge-chargelimits and charge-chargetimers with get_signals.\n\
                  2. If the charge limit is below {target}%, propose set_charge_limit to {target}.\n\
                  3. Estimate when charging must start to finish by {by}; if a charge schedule \
-                 (charge-chargetimers) would miss it, propose set_daily_charge_schedule, and if \
+                 (charge-chargetimers) would miss it, {schedule}, and if \
                  charging must start now, propose start_charge.\n\
                  4. Say if the cable is not plugged in. Ask me before sending any command, and \
                  after a command read its signal to confirm it took effect."

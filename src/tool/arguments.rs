@@ -114,19 +114,6 @@ fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
         ValidationErrorKind::Required { property } => {
             format!("`{}` is required", property.as_str().unwrap_or(""))
         }
-        ValidationErrorKind::AdditionalProperties { unexpected } if !param.is_empty() => {
-            let takes = member(spec, &path)
-                .map(|m| names(m.fields))
-                .unwrap_or_default();
-            format!(
-                "`{param}` takes only {takes} (got {})",
-                unexpected
-                    .iter()
-                    .map(|u| format!("`{u}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }
         ValidationErrorKind::PropertyNames { error } => {
             let keys = member(spec, &path)
                 .map(|m| m.keys.join(", "))

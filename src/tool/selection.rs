@@ -9,7 +9,7 @@ pub struct SelectionError(String);
 
 /// Indices into `TOOLS` of the tools to serve. Read-only and exclusions win over everything;
 /// `tools` adds to `toolsets`, and alone selects only those tools; nothing given means every
-/// toolset that is on by default (all but `webhooks`); `all` means every toolset.
+/// toolset that is on by default (all but `schedules` and `webhooks`); `all` means every toolset.
 pub fn select(
     toolsets: &[String],
     tools: &[String],
@@ -80,19 +80,22 @@ mod tests {
     }
 
     #[test]
-    fn default_is_every_tool_but_the_webhooks_and_all_is_everything() {
+    fn default_is_every_tool_but_the_schedules_and_webhooks_and_all_is_everything() {
         let default = names(&select(&[], &[], &[], false).unwrap());
         let off: Vec<&str> = TOOLS
             .iter()
-            .filter(|t| t.toolset == Toolset::Webhooks)
+            .filter(|t| matches!(t.toolset, Toolset::Schedules | Toolset::Webhooks))
             .map(|t| t.name)
             .collect();
         assert!(off.contains(&"list_webhooks") && off.contains(&"unsubscribe_vehicle"));
+        assert!(
+            off.contains(&"set_weekly_charge_schedule") && off.contains(&"delete_charge_schedule")
+        );
         assert_eq!(default.len(), TOOLS.len() - off.len());
         assert!(off.iter().all(|n| !default.contains(n)));
         let all = select(&s(&["all"]), &[], &[], false).unwrap();
         assert_eq!(all.len(), TOOLS.len());
-        let hooks = names(&select(&s(&["webhooks"]), &[], &[], false).unwrap());
+        let hooks = names(&select(&s(&["schedules", "webhooks"]), &[], &[], false).unwrap());
         assert_eq!(hooks, off);
     }
 
@@ -127,7 +130,9 @@ mod tests {
             .to_string();
         assert!(
             e.contains("`cars`")
-                && e.contains("connections, signals, commands, management, webhooks, all"),
+                && e.contains(
+                    "connections, signals, commands, schedules, management, webhooks, all"
+                ),
             "{e}"
         );
         let e = select(&[], &s(&["open_trunk"]), &[], false)

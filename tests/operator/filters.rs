@@ -136,7 +136,7 @@ async fn filters_from_flags_and_environment_shape_the_tool_list() {
 
 #[tokio::test]
 async fn unknown_toolset_or_tool_names_stop_startup_naming_the_valid_ones() {
-    let sets = "connections, signals, commands, management, webhooks, all";
+    let sets = "connections, signals, commands, schedules, management, webhooks, all";
     let cases: Vec<(Argv, Env, &str, &str)> = vec![
         (vec!["--toolsets", "signals,cars"], vec![], "`cars`", sets),
         (vec![], vec![("SMARTCAR_TOOLSETS", "cars")], "`cars`", sets),
