@@ -10,9 +10,10 @@
 //! (`apt-get install nginx-light`); without it the bench says so and exits. Not run in CI.
 
 #[allow(dead_code)]
+mod mcp_http;
+#[allow(dead_code)]
 mod upstream;
 
-use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
+
+use mcp_http::{free_port, is_result, modern_meta, post, wait_healthy};
 
 const VEHICLE: &str = "36ab27d0-fd9d-4455-823a-ce30af709ffc";
 const USER: &str = "93b3ee5b-2ea2-4c52-9f0f-3e3c0cf1a1b4";
@@ -37,14 +40,6 @@ fn binary() -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn has_nginx() -> bool {
     Command::new("nginx")
         .arg("-v")
@@ -55,36 +50,11 @@ fn has_nginx() -> bool {
 }
 
 fn start_replica(port: u16, up: &upstream::Upstream) -> Child {
-    Command::new(binary())
-        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
-        .env_clear()
-        .env("SMARTCAR_CLIENT_ID", "scale-bench")
-        .env("SMARTCAR_CLIENT_SECRET", "scale-bench-secret")
-        .env("SMARTCAR_AUTH_URL", up.auth_url())
-        .env("SMARTCAR_API_URL", up.api_url())
-        .env("SMARTCAR_MANAGEMENT_API_URL", up.management_url())
+    mcp_http::serve_command(&binary(), port, up)
         .env("SMARTCAR_MCP_CONFIRM_KEY", CONFIRM_KEY)
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("the release binary starts (cargo build --release)")
-}
-
-async fn wait_healthy(http: &reqwest::Client, port: u16) {
-    for _ in 0..200 {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("replica on {port} never became healthy");
 }
 
 fn nginx_conf(dir: &std::path::Path, listen: u16, replicas: &[u16]) -> String {
@@ -169,66 +139,6 @@ impl Tally {
             pct(0.99)
         );
     }
-}
-
-fn modern_meta() -> Value {
-    json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": { "elicitation": { "form": {} } } })
-}
-
-/// The JSON-RPC message of a JSON or SSE body.
-fn message(body: &str) -> Option<Value> {
-    if let Ok(v) = serde_json::from_str::<Value>(body) {
-        return Some(v);
-    }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-        .find(|v| v.get("id").is_some())
-}
-
-struct Post {
-    status: u16,
-    replica: String,
-    session: Option<String>,
-    body: Option<Value>,
-}
-
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &Value,
-) -> Option<Post> {
-    let mut req = http
-        .post(url)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let r = req.send().await.ok()?;
-    let status = r.status().as_u16();
-    let header = |n: &str| {
-        r.headers()
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let replica = header("x-replica").unwrap_or_default();
-    let session = header("mcp-session-id");
-    let text = r.text().await.ok()?;
-    Some(Post {
-        status,
-        replica,
-        session,
-        body: message(&text),
-    })
-}
-
-fn is_result(p: &Option<Post>) -> bool {
-    matches!(p, Some(p) if p.status / 100 == 2 && p.body.as_ref().is_some_and(|b| b.get("result").is_some()))
 }
 
 fn signal_call(id: u64) -> Value {
@@ -379,17 +289,6 @@ async fn confirm_worker(
     }
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("scale: run with `cargo bench --bench scale`");
@@ -431,7 +330,12 @@ async fn run(length: Duration) {
     }
     let rss_start: Vec<String> = replicas
         .iter()
-        .map(|c| format!("{:.1}", rss_kb(c.id()) as f64 / 1024.0))
+        .map(|c| {
+            format!(
+                "{:.1}",
+                mcp_http::status_kb(c.id(), "VmRSS") as f64 / 1024.0
+            )
+        })
         .collect();
     let dir = std::env::temp_dir().join(format!("smartcar-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -529,7 +433,10 @@ async fn run(length: Duration) {
         rss_start.join(" / "),
         replicas
             .iter()
-            .map(|c| format!("{:.1}", rss_kb(c.id()) as f64 / 1024.0))
+            .map(|c| format!(
+                "{:.1}",
+                mcp_http::status_kb(c.id(), "VmRSS") as f64 / 1024.0
+            ))
             .collect::<Vec<_>>()
             .join(" / ")
     );

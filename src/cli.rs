@@ -221,7 +221,8 @@ pub struct Options {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub max_sessions: u64,
-    /// Seconds a Streamable HTTP session may stay unused before it ends.
+    /// Seconds a Streamable HTTP session may stay unused before it ends; a session with a
+    /// request in flight is never ended.
     #[arg(
         long,
         env = "SMARTCAR_SESSION_IDLE_S",

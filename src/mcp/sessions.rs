@@ -3,22 +3,27 @@
 //! Only pre-2026-07-28 clients (the `initialize` handshake) get sessions; 2026-07-28 requests
 //! are served statelessly and never reach this store. Each session holds one permit of a
 //! semaphore of `max_sessions`; without a free permit `initialize` is refused, and the HTTP
-//! layer turns that refusal into 503 with `Retry-After` (`refuse_when_full`). A session idle for
-//! `session_idle` ends (rmcp's keep-alive), rmcp closes it here, and its permit is released.
-//! Freed sessions are handed back to the operating system (glibc's `malloc_trim`), so resident
-//! memory returns near idle instead of staying at its peak.
+//! layer turns that refusal into 503 with `Retry-After` (`refuse_when_full`).
+//!
+//! A session ends once it has had no request in flight and no message from its client for
+//! `session_idle`; its permit is then released. A request in flight keeps its session: a command
+//! may take up to the command timeout (310 s), longer than the default idle time (300 s), and
+//! rmcp's own keep-alive would end the session under it, losing the answer, because rmcp counts
+//! only messages, not requests still running. So rmcp's keep-alive is off and this store expires
+//! sessions itself. Freed sessions are handed back to the operating system (glibc's
+//! `malloc_trim`), so resident memory returns near idle instead of staying at its peak.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::{
@@ -42,9 +47,37 @@ tokio::task_local! {
 pub struct BoundedSessions {
     inner: LocalSessionManager,
     permits: Arc<Semaphore>,
-    held: Mutex<HashMap<SessionId, OwnedSemaphorePermit>>,
+    held: Arc<Mutex<HashMap<SessionId, Held>>>,
+    idle: Duration,
     /// A session ended since the last trim.
     freed: Arc<AtomicBool>,
+}
+
+/// What the store keeps of one open session.
+struct Held {
+    _permit: OwnedSemaphorePermit,
+    /// Requests whose answer stream is still open.
+    in_flight: usize,
+    /// When the last request ended or the last message arrived.
+    last_active: Instant,
+}
+
+/// Counts one request in flight until its answer stream is dropped (answered, or the client
+/// went away), then starts the session's idle time afresh.
+struct InFlight {
+    held: Arc<Mutex<HashMap<SessionId, Held>>>,
+    id: SessionId,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.held.lock()
+            && let Some(h) = held.get_mut(&self.id)
+        {
+            h.in_flight = h.in_flight.saturating_sub(1);
+            h.last_active = Instant::now();
+        }
+    }
 }
 
 /// Refused: every session slot is taken.
@@ -64,10 +97,12 @@ impl BoundedSessions {
         let sessions = Arc::new(BoundedSessions {
             inner,
             permits: Arc::new(Semaphore::new(max)),
-            held: Mutex::new(HashMap::new()),
+            held: Arc::new(Mutex::new(HashMap::new())),
+            idle,
             freed: freed.clone(),
         });
         tokio::spawn(trim_after_frees(Arc::downgrade(&sessions), freed));
+        tokio::spawn(expire_idle(Arc::downgrade(&sessions)));
         sessions
     }
 
@@ -75,14 +110,55 @@ impl BoundedSessions {
     pub fn open(&self) -> usize {
         self.held.lock().map(|h| h.len()).unwrap_or(0)
     }
+
+    /// A message from the client: the session is in use.
+    fn touch(&self, id: &SessionId) {
+        if let Ok(mut held) = self.held.lock()
+            && let Some(h) = held.get_mut(id)
+        {
+            h.last_active = Instant::now();
+        }
+    }
+
+    /// Sessions with nothing in flight and no message for `idle`.
+    fn idle_sessions(&self) -> Vec<SessionId> {
+        let Ok(held) = self.held.lock() else {
+            return Vec::new();
+        };
+        held.iter()
+            .filter(|(_, h)| h.in_flight == 0 && h.last_active.elapsed() >= self.idle)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
 }
 
 fn session_config(idle: Duration) -> SessionConfig {
     let mut c = SessionConfig::default();
-    c.keep_alive = Some(idle);
+    // Idle expiry is this store's (`expire_idle`), which knows about requests in flight.
+    c.keep_alive = None;
     // An `initialize` that never comes should not hold a slot for a minute.
     c.init_timeout = Some(Duration::from_secs(10).min(idle));
     c
+}
+
+/// Ends the sessions that have been idle for `idle`, looking four times per idle period (at
+/// most every 10 s), so a session ends between `idle` and 1.25 × `idle` after its last use.
+async fn expire_idle(sessions: std::sync::Weak<BoundedSessions>) {
+    let every = match sessions.upgrade() {
+        Some(s) => (s.idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(10)),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let Some(s) = sessions.upgrade() else {
+            return;
+        };
+        for id in s.idle_sessions() {
+            tracing::debug!(session = %id, "MCP session idle for {:?}: ending it", s.idle);
+            let _ = s.close_session(&id).await;
+        }
+    }
 }
 
 /// Every 10 s, if sessions ended since the last look, returns freed memory to the system.
@@ -130,7 +206,14 @@ impl SessionManager for BoundedSessions {
         };
         let (id, transport) = self.inner.create_session().await?;
         if let Ok(mut held) = self.held.lock() {
-            held.insert(id.clone(), permit);
+            held.insert(
+                id.clone(),
+                Held {
+                    _permit: permit,
+                    in_flight: 0,
+                    last_active: Instant::now(),
+                },
+            );
         }
         Ok((id, transport))
     }
@@ -140,6 +223,7 @@ impl SessionManager for BoundedSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        self.touch(id);
         Ok(self.inner.initialize_session(id, message).await?)
     }
 
@@ -161,7 +245,21 @@ impl SessionManager for BoundedSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        Ok(self.inner.create_stream(id, message).await?)
+        // Counted before rmcp sees the request, so the session cannot expire between the two.
+        if let Ok(mut held) = self.held.lock()
+            && let Some(h) = held.get_mut(id)
+        {
+            h.in_flight += 1;
+        }
+        let in_flight = InFlight {
+            held: self.held.clone(),
+            id: id.clone(),
+        };
+        let stream = self.inner.create_stream(id, message).await?;
+        Ok(stream.map(move |m| {
+            let _in_flight = &in_flight;
+            m
+        }))
     }
 
     async fn accept_message(
@@ -169,6 +267,7 @@ impl SessionManager for BoundedSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
+        self.touch(id);
         Ok(self.inner.accept_message(id, message).await?)
     }
 
@@ -176,6 +275,7 @@ impl SessionManager for BoundedSessions {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.touch(id);
         Ok(self.inner.create_standalone_stream(id).await?)
     }
 
@@ -184,6 +284,7 @@ impl SessionManager for BoundedSessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.touch(id);
         Ok(self.inner.resume(id, last_event_id).await?)
     }
 

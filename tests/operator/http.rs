@@ -832,3 +832,64 @@ async fn idle_sessions_end_and_free_their_slots() {
     drop(served);
     sim.shutdown();
 }
+
+#[tokio::test]
+async fn a_session_with_a_request_in_flight_is_not_ended_by_its_idle_time() {
+    // The idle time (1 s) is shorter than the call (3 s), as the default 300 s is shorter than
+    // the 310 s command timeout.
+    let sim = common::simulator().await;
+    let mut settings = http_settings(&sim, None);
+    settings.serving.session_idle = Duration::from_secs(1);
+    let server = HttpServer::start(shared(settings), &[]).await;
+    let (http, url) = (raw_client(), server.url());
+    let r = mcp_post(&http, &url, &initialize_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let _ = r.text().await;
+    let with_session = |body: &Value| {
+        mcp_post(&http, &url, body)
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18")
+    };
+    let note = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    assert_eq!(with_session(&note).send().await.unwrap().status(), 202);
+
+    sim.set_latency_ms(3_000);
+    let call = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "get_signal",
+        "arguments": { "vehicle_id": VEHICLE, "user_id": USER, "signal_code": "tractionbattery-stateofcharge" } } });
+    let started = Instant::now();
+    let r = with_session(&call).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "the call was slow"
+    );
+    let answer = messages(&body)
+        .into_iter()
+        .find(|m| m["id"] == 2)
+        .unwrap_or_else(|| panic!("no answer: the session ended under the call: {body}"));
+    assert!(answer["result"]["isError"] != true, "{answer}");
+    sim.set_latency_ms(0);
+
+    // The idle time counts from the end of the call: the session is still there at once...
+    let ping = json!({ "jsonrpc": "2.0", "id": 3, "method": "ping" });
+    let r = with_session(&ping).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the session ended right after its call");
+    let _ = r.text().await;
+    // ...and ends once it has been idle for 1 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        if with_session(&ping).send().await.unwrap().status() == 404 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the idle session never ended");
+    }
+    server.stop().await;
+    sim.shutdown();
+}
