@@ -185,26 +185,22 @@ impl Audit {
         let conn = open_conn(path, "FULL").map_err(|e| fail(e.to_string()))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| fail(e.to_string()))?;
-        let writer = open_conn(path, "NORMAL").map_err(|e| fail(e.to_string()))?;
+        let mut writer = open_conn(path, "NORMAL").map_err(|e| fail(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<UsageDelta>();
         std::thread::Builder::new()
             .name("smartcar-mcp-usage".into())
             .spawn(move || {
-                for d in rx {
-                    let c = d.counts;
-                    let r = writer.execute(
-                        "INSERT INTO usage (day, vehicle_id, tool, upstream_calls, coalesced, cached, pushed, rate_limited)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                         ON CONFLICT (day, vehicle_id, tool) DO UPDATE SET
-                           upstream_calls = upstream_calls + excluded.upstream_calls,
-                           coalesced = coalesced + excluded.coalesced,
-                           cached = cached + excluded.cached,
-                           pushed = pushed + excluded.pushed,
-                           rate_limited = rate_limited + excluded.rate_limited",
-                        params![d.day, d.vehicle, d.tool, c.upstream_calls as i64, c.coalesced as i64,
-                                c.cached as i64, c.pushed as i64, c.rate_limited as i64],
-                    );
-                    if let Err(e) = r {
+                // Whatever queued up while the last batch was written goes in one transaction,
+                // merged per (day, vehicle, tool): under load that is one upsert for many reads.
+                while let Ok(first) = rx.recv() {
+                    let mut batch: BTreeMap<(String, String, String), Counts> = BTreeMap::new();
+                    for d in std::iter::once(first).chain(rx.try_iter()) {
+                        batch
+                            .entry((d.day, d.vehicle, d.tool))
+                            .or_default()
+                            .add(&d.counts);
+                    }
+                    if let Err(e) = write_usage(&mut writer, &batch) {
                         tracing::warn!("usage not recorded in the audit database: {e}");
                     }
                 }
@@ -304,6 +300,39 @@ impl Audit {
             });
         rows.unwrap_or_default()
     }
+}
+
+/// Adds merged usage increments to the `usage` table, all or none.
+fn write_usage(
+    conn: &mut Connection,
+    batch: &BTreeMap<(String, String, String), Counts>,
+) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO usage (day, vehicle_id, tool, upstream_calls, coalesced, cached, pushed, rate_limited)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (day, vehicle_id, tool) DO UPDATE SET
+               upstream_calls = upstream_calls + excluded.upstream_calls,
+               coalesced = coalesced + excluded.coalesced,
+               cached = cached + excluded.cached,
+               pushed = pushed + excluded.pushed,
+               rate_limited = rate_limited + excluded.rate_limited",
+        )?;
+        for ((day, vehicle, tool), c) in batch {
+            upsert.execute(params![
+                day,
+                vehicle,
+                tool,
+                c.upstream_calls as i64,
+                c.coalesced as i64,
+                c.cached as i64,
+                c.pushed as i64,
+                c.rate_limited as i64
+            ])?;
+        }
+    }
+    tx.commit()
 }
 
 fn usage_totals(conn: &Connection) -> Result<BTreeMap<(String, String), Counts>, rusqlite::Error> {
