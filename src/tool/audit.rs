@@ -9,14 +9,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("audit database {path}: {detail}")]
 pub struct AuditError {
     pub path: String,
@@ -154,6 +154,12 @@ struct UsageDelta {
 
 pub struct Audit {
     path: PathBuf,
+    /// Opened on first use, not at start: an idle server never touches SQLite, and the first
+    /// answer (initialize, tools/list) never waits on the file (cold start, README Performance).
+    db: OnceLock<Result<Db, AuditError>>,
+}
+
+struct Db {
     conn: Mutex<Connection>,
     /// Usage increments go to a writer thread: they are counted on every read, and a durable
     /// commit per read would cost more than the read.
@@ -172,16 +178,13 @@ fn open_conn(path: &Path, synchronous: &str) -> Result<Connection, rusqlite::Err
     Ok(conn)
 }
 
-impl Audit {
-    /// Opens (creating) the database at `path`.
-    pub fn open(path: &Path) -> Result<Self, AuditError> {
+impl Db {
+    /// Opens (creating) the database at `path` and starts its usage writer.
+    fn open(path: &Path) -> Result<Self, AuditError> {
         let fail = |detail: String| AuditError {
             path: path.display().to_string(),
             detail,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| fail(format!("creating its folder: {e}")))?;
-        }
         let conn = open_conn(path, "FULL").map_err(|e| fail(e.to_string()))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| fail(e.to_string()))?;
@@ -206,10 +209,25 @@ impl Audit {
                 }
             })
             .map_err(|e| fail(format!("starting its writer: {e}")))?;
-        Ok(Audit {
-            path: path.to_path_buf(),
+        Ok(Db {
             conn: Mutex::new(conn),
             usage: Mutex::new(tx),
+        })
+    }
+}
+
+impl Audit {
+    /// The database at `path`: its folder is made now, the file is opened (created) on first use.
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| AuditError {
+                path: path.display().to_string(),
+                detail: format!("creating its folder: {e}"),
+            })?;
+        }
+        Ok(Audit {
+            path: path.to_path_buf(),
+            db: OnceLock::new(),
         })
     }
 
@@ -217,8 +235,19 @@ impl Audit {
         &self.path
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    fn db(&self) -> Result<&Db, AuditError> {
+        let db = self.db.get_or_init(|| {
+            let db = Db::open(&self.path);
+            if let Err(e) = &db {
+                tracing::error!("{e}");
+            }
+            db
+        });
+        db.as_ref().map_err(Clone::clone)
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, AuditError> {
+        Ok(self.db()?.conn.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn error(&self, e: rusqlite::Error) -> AuditError {
@@ -229,7 +258,7 @@ impl Audit {
     }
 
     fn insert(&self, e: &Entry, state: &str, error: Option<&str>) -> Result<i64, AuditError> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         conn.execute(
             "INSERT INTO audit (at, tool, arguments, vehicle_id, user_id, caller, confirmation, state, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -247,7 +276,7 @@ impl Audit {
 
     /// Completes a row with how the call ended.
     pub fn finish(&self, id: i64, f: &Finish) -> Result<(), AuditError> {
-        self.conn()
+        self.conn()?
             .execute(
                 "UPDATE audit SET state = ?2, outcome = ?3, http_status = ?4, request_id = ?5,
                  error = ?6, finished_at = ?7 WHERE id = ?1",
@@ -277,21 +306,28 @@ impl Audit {
             tool: tool.into(),
             counts,
         };
-        let _ = self
-            .usage
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(delta);
+        if let Ok(db) = self.db() {
+            let _ = db
+                .usage
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(delta);
+        }
     }
 
     /// Every count on record, per (vehicle, tool).
     pub fn usage_totals(&self) -> BTreeMap<(String, String), Counts> {
-        usage_totals(&self.conn()).unwrap_or_default()
+        self.conn()
+            .ok()
+            .and_then(|c| usage_totals(&c).ok())
+            .unwrap_or_default()
     }
 
     /// Each vehicle's upstream calls on `day`.
     pub fn calls_on(&self, day: &str) -> HashMap<String, u64> {
-        let conn = self.conn();
+        let Ok(conn) = self.conn() else {
+            return HashMap::new();
+        };
         let rows = conn
             .prepare("SELECT vehicle_id, SUM(upstream_calls) FROM usage WHERE day = ?1 GROUP BY vehicle_id")
             .and_then(|mut s| {
