@@ -8,6 +8,8 @@
 //! `SMARTCAR_MCP_BENCH_ROLE` set, so the bench needs no extra binary target. The server measured
 //! is the binary cargo builds for benches (`target/release/smartcar-mcp`), or `SMARTCAR_MCP_BIN`.
 //! `E2E_TARGETS=server,relay` (keys as in the JSON) narrows a run while investigating.
+//! `E2E_SERVERS=before=PATH,dist=PATH` adds other builds of the server to the same run (keys
+//! `before`, `dist`), so a change is measured against the binary it replaces, round by round.
 
 mod relay;
 mod transport;
@@ -89,6 +91,33 @@ enum Target {
     LibPipesBatched,
     LibPipesCurrent,
     LibThreadsCurrent,
+    /// Another server binary from `E2E_SERVERS`, by its place in that list.
+    Other(usize),
+}
+
+/// An extra server binary: its key, its label and its path.
+type OtherServer = (&'static str, &'static str, PathBuf);
+
+/// The extra server binaries `E2E_SERVERS=key=PATH,...` names, in order. Leaked once, so the
+/// targets can keep handing out `&'static str` keys and labels.
+fn other_servers() -> &'static [OtherServer] {
+    static OTHERS: std::sync::OnceLock<Vec<OtherServer>> = std::sync::OnceLock::new();
+    OTHERS.get_or_init(|| {
+        let leak = |s: String| &*Box::leak(s.into_boxed_str());
+        std::env::var("E2E_SERVERS")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| {
+                let k = k.trim();
+                (
+                    leak(k.to_string()),
+                    leak(format!("server: {k} binary")),
+                    PathBuf::from(v.trim()),
+                )
+            })
+            .collect()
+    })
 }
 
 impl Target {
@@ -115,6 +144,7 @@ impl Target {
             Target::LibPipesBatched => "lib-pipes-batched",
             Target::LibPipesCurrent => "lib-pipes-current",
             Target::LibThreadsCurrent => "lib-threads-current",
+            Target::Other(i) => other_servers()[i].0,
         }
     }
 
@@ -129,6 +159,7 @@ impl Target {
             Target::LibPipesBatched => "server lib, pipes + batched task",
             Target::LibPipesCurrent => "server lib, pipes, 1-thread rt",
             Target::LibThreadsCurrent => "server lib, 2-thread, 1-thread rt",
+            Target::Other(i) => other_servers()[i].1,
         }
     }
 }
@@ -433,6 +464,7 @@ fn server_binary() -> PathBuf {
 fn command(target: Target, bin: &PathBuf, up: &upstream::Upstream) -> Command {
     let mut cmd = match target {
         Target::Server => Command::new(bin),
+        Target::Other(i) => Command::new(&other_servers()[i].2),
         _ => Command::new(std::env::current_exe().expect("own path")),
     };
     // Only the settings below may shape the run, whatever the caller's environment holds.
@@ -447,7 +479,7 @@ fn command(target: Target, bin: &PathBuf, up: &upstream::Upstream) -> Command {
         .env("SMARTCAR_API_URL", up.api_url())
         .env("SMARTCAR_MANAGEMENT_API_URL", up.management_url())
         .env("SMARTCAR_CONFIRM", "off");
-    if target != Target::Server {
+    if !matches!(target, Target::Server | Target::Other(_)) {
         cmd.env(ROLE_ENV, target.key());
     }
     cmd
@@ -678,8 +710,8 @@ fn ratios(direct: &Row, rows: &[(Target, Row)]) -> Value {
     };
     let over = |r: &Row| r.read_us.median - direct.read_us.median;
     let rss = |k: Option<u64>| k.unwrap_or(0) as f64;
-    json!({
-        "server_vs_relay": {
+    let vs = |server: &Row| {
+        json!({
             "cold_start": ratio(server.cold_start_ms.median, relay.cold_start_ms.median),
             "read_median": ratio(server.read_us.median, relay.read_us.median),
             "read_p99": ratio(server.read_us.p99, relay.read_us.p99),
@@ -692,7 +724,14 @@ fn ratios(direct: &Row, rows: &[(Target, Row)]) -> Value {
             "rss_loaded": ratio(rss(server.rss_loaded_kib), rss(relay.rss_loaded_kib)),
             "rss_anon_idle": ratio(rss(server.anon_idle_kib), rss(relay.anon_idle_kib)),
             "rss_anon_loaded": ratio(rss(server.anon_loaded_kib), rss(relay.anon_loaded_kib)),
-        },
+        })
+    };
+    json!({
+        "server_vs_relay": vs(server),
+        "others_vs_relay": rows.iter()
+            .filter(|(t, _)| matches!(t, Target::Other(_)))
+            .map(|(t, r)| (t.key().to_string(), vs(r)))
+            .collect::<serde_json::Map<_, _>>(),
         "vs_direct_call": {
             "server_overhead_us": over(server),
             "server_overhead_over_direct": ratio(over(server), direct.read_us.median),
@@ -745,6 +784,7 @@ fn harness() {
     let only = std::env::var("E2E_TARGETS").unwrap_or_default();
     let targets: Vec<Target> = Target::ALL
         .into_iter()
+        .chain((0..other_servers().len()).map(Target::Other))
         .filter(|t| only.is_empty() || only.split(',').any(|k| k.trim() == t.key()))
         .collect();
     let mut target_rounds: Vec<Vec<Row>> = vec![Vec::new(); targets.len()];

@@ -33,6 +33,12 @@ pub fn classify(bytes: &[u8]) -> Incoming {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Incoming::Ignore;
     }
+    // Nearly every message is good: parsed straight into rmcp's model it skips building and
+    // dropping a whole `Value` tree first (callgrind: 59,000 instructions a line, now 39,000).
+    // Only a message that fails is parsed again, below, to say why.
+    if let Ok(m) = serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
+        return Incoming::Message(Box::new(m));
+    }
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {

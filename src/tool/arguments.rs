@@ -26,8 +26,11 @@ fn compile(schema: &Value) -> jsonschema::Validator {
 }
 
 fn validator(index: usize) -> &'static jsonschema::Validator {
-    VALIDATORS[index]
-        .get_or_init(|| compile(&Value::Object(catalogue::SCHEMAS[index].input.clone())))
+    // Its own schema parsed from the generated text, not every tool's (`catalogue::SCHEMAS`).
+    VALIDATORS[index].get_or_init(|| {
+        let schema = serde_json::from_str(TOOLS[index].input_schema);
+        compile(&schema.expect("build.rs emits valid JSON"))
+    })
 }
 
 /// Compiles the validators of these tools now (the caller may do it off the serving path).

@@ -9,14 +9,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("audit database {path}: {detail}")]
 pub struct AuditError {
     pub path: String,
@@ -154,6 +154,12 @@ struct UsageDelta {
 
 pub struct Audit {
     path: PathBuf,
+    /// Opened on first use, not at start: an idle server never touches SQLite, and the first
+    /// answer (initialize, tools/list) never waits on the file (cold start, README Performance).
+    db: OnceLock<Result<Db, AuditError>>,
+}
+
+struct Db {
     conn: Mutex<Connection>,
     /// Usage increments go to a writer thread: they are counted on every read, and a durable
     /// commit per read would cost more than the read.
@@ -172,48 +178,56 @@ fn open_conn(path: &Path, synchronous: &str) -> Result<Connection, rusqlite::Err
     Ok(conn)
 }
 
-impl Audit {
-    /// Opens (creating) the database at `path`.
-    pub fn open(path: &Path) -> Result<Self, AuditError> {
+impl Db {
+    /// Opens (creating) the database at `path` and starts its usage writer.
+    fn open(path: &Path) -> Result<Self, AuditError> {
         let fail = |detail: String| AuditError {
             path: path.display().to_string(),
             detail,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| fail(format!("creating its folder: {e}")))?;
-        }
         let conn = open_conn(path, "FULL").map_err(|e| fail(e.to_string()))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| fail(e.to_string()))?;
-        let writer = open_conn(path, "NORMAL").map_err(|e| fail(e.to_string()))?;
+        let mut writer = open_conn(path, "NORMAL").map_err(|e| fail(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<UsageDelta>();
         std::thread::Builder::new()
             .name("smartcar-mcp-usage".into())
             .spawn(move || {
-                for d in rx {
-                    let c = d.counts;
-                    let r = writer.execute(
-                        "INSERT INTO usage (day, vehicle_id, tool, upstream_calls, coalesced, cached, pushed, rate_limited)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                         ON CONFLICT (day, vehicle_id, tool) DO UPDATE SET
-                           upstream_calls = upstream_calls + excluded.upstream_calls,
-                           coalesced = coalesced + excluded.coalesced,
-                           cached = cached + excluded.cached,
-                           pushed = pushed + excluded.pushed,
-                           rate_limited = rate_limited + excluded.rate_limited",
-                        params![d.day, d.vehicle, d.tool, c.upstream_calls as i64, c.coalesced as i64,
-                                c.cached as i64, c.pushed as i64, c.rate_limited as i64],
-                    );
-                    if let Err(e) = r {
+                // Whatever queued up while the last batch was written goes in one transaction,
+                // merged per (day, vehicle, tool): under load that is one upsert for many reads.
+                while let Ok(first) = rx.recv() {
+                    let mut batch: BTreeMap<(String, String, String), Counts> = BTreeMap::new();
+                    for d in std::iter::once(first).chain(rx.try_iter()) {
+                        batch
+                            .entry((d.day, d.vehicle, d.tool))
+                            .or_default()
+                            .add(&d.counts);
+                    }
+                    if let Err(e) = write_usage(&mut writer, &batch) {
                         tracing::warn!("usage not recorded in the audit database: {e}");
                     }
                 }
             })
             .map_err(|e| fail(format!("starting its writer: {e}")))?;
-        Ok(Audit {
-            path: path.to_path_buf(),
+        Ok(Db {
             conn: Mutex::new(conn),
             usage: Mutex::new(tx),
+        })
+    }
+}
+
+impl Audit {
+    /// The database at `path`: its folder is made now, the file is opened (created) on first use.
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| AuditError {
+                path: path.display().to_string(),
+                detail: format!("creating its folder: {e}"),
+            })?;
+        }
+        Ok(Audit {
+            path: path.to_path_buf(),
+            db: OnceLock::new(),
         })
     }
 
@@ -221,8 +235,19 @@ impl Audit {
         &self.path
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    fn db(&self) -> Result<&Db, AuditError> {
+        let db = self.db.get_or_init(|| {
+            let db = Db::open(&self.path);
+            if let Err(e) = &db {
+                tracing::error!("{e}");
+            }
+            db
+        });
+        db.as_ref().map_err(Clone::clone)
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, AuditError> {
+        Ok(self.db()?.conn.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn error(&self, e: rusqlite::Error) -> AuditError {
@@ -233,7 +258,7 @@ impl Audit {
     }
 
     fn insert(&self, e: &Entry, state: &str, error: Option<&str>) -> Result<i64, AuditError> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         conn.execute(
             "INSERT INTO audit (at, tool, arguments, vehicle_id, user_id, caller, confirmation, state, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -251,7 +276,7 @@ impl Audit {
 
     /// Completes a row with how the call ended.
     pub fn finish(&self, id: i64, f: &Finish) -> Result<(), AuditError> {
-        self.conn()
+        self.conn()?
             .execute(
                 "UPDATE audit SET state = ?2, outcome = ?3, http_status = ?4, request_id = ?5,
                  error = ?6, finished_at = ?7 WHERE id = ?1",
@@ -281,21 +306,28 @@ impl Audit {
             tool: tool.into(),
             counts,
         };
-        let _ = self
-            .usage
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(delta);
+        if let Ok(db) = self.db() {
+            let _ = db
+                .usage
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(delta);
+        }
     }
 
     /// Every count on record, per (vehicle, tool).
     pub fn usage_totals(&self) -> BTreeMap<(String, String), Counts> {
-        usage_totals(&self.conn()).unwrap_or_default()
+        self.conn()
+            .ok()
+            .and_then(|c| usage_totals(&c).ok())
+            .unwrap_or_default()
     }
 
     /// Each vehicle's upstream calls on `day`.
     pub fn calls_on(&self, day: &str) -> HashMap<String, u64> {
-        let conn = self.conn();
+        let Ok(conn) = self.conn() else {
+            return HashMap::new();
+        };
         let rows = conn
             .prepare("SELECT vehicle_id, SUM(upstream_calls) FROM usage WHERE day = ?1 GROUP BY vehicle_id")
             .and_then(|mut s| {
@@ -304,6 +336,39 @@ impl Audit {
             });
         rows.unwrap_or_default()
     }
+}
+
+/// Adds merged usage increments to the `usage` table, all or none.
+fn write_usage(
+    conn: &mut Connection,
+    batch: &BTreeMap<(String, String, String), Counts>,
+) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO usage (day, vehicle_id, tool, upstream_calls, coalesced, cached, pushed, rate_limited)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (day, vehicle_id, tool) DO UPDATE SET
+               upstream_calls = upstream_calls + excluded.upstream_calls,
+               coalesced = coalesced + excluded.coalesced,
+               cached = cached + excluded.cached,
+               pushed = pushed + excluded.pushed,
+               rate_limited = rate_limited + excluded.rate_limited",
+        )?;
+        for ((day, vehicle, tool), c) in batch {
+            upsert.execute(params![
+                day,
+                vehicle,
+                tool,
+                c.upstream_calls as i64,
+                c.coalesced as i64,
+                c.cached as i64,
+                c.pushed as i64,
+                c.rate_limited as i64
+            ])?;
+        }
+    }
+    tx.commit()
 }
 
 fn usage_totals(conn: &Connection) -> Result<BTreeMap<(String, String), Counts>, rusqlite::Error> {

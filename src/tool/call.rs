@@ -152,7 +152,9 @@ fn note(state: &AppState, spec: &ToolSpec, entry: &Entry, what: &str, why: Optio
 /// Identical reads (same credentials, tool and canonical arguments) share this key.
 fn read_key(state: &AppState, spec: &ToolSpec, args: &Map<String, Value>) -> String {
     let client = state.exec.settings().client_id.as_deref().unwrap_or("");
-    format!("{client}\n{}\n{}", spec.name, Value::Object(args.clone()))
+    // Serialized from the map itself: the same text as `Value::Object`, without copying it.
+    let args = serde_json::to_string(args).unwrap_or_default();
+    format!("{client}\n{}\n{args}", spec.name)
 }
 
 fn set_meta(r: &mut ToolResult, key: &str, value: Value) {
@@ -545,7 +547,7 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
         state.usage.record(None, spec.name, counts);
         return result;
     }
-    let outcome = state.exec.send(spec, &req).await;
+    let mut outcome = state.exec.send(spec, &req).await;
     let counts = Counts {
         upstream_calls: outcome.attempts.into(),
         rate_limited: rate_limited(&outcome),
@@ -555,7 +557,7 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
     if compatibility && let Ok(ok) = &outcome.result {
         state.cache_compatibility(&req.url, ok.status, ok.body.clone());
     }
-    let shaped = match &outcome.result {
+    let shaped = match &mut outcome.result {
         // Smartcar answers 409 when the subscription exists: the state the caller asked for.
         Err(Failure::Upstream(e)) if spec.output == Shape::Subscription && e.status == 409 => {
             Ok(shape::already_subscribed(
@@ -565,7 +567,8 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
         }
         Err(f) => Err(ToolError::from(f.clone())),
         Ok(ok) => {
-            let mut body = ok.body.clone();
+            // Taken, not copied: what is left of the outcome is only its metadata.
+            let mut body = ok.body.take();
             // Redaction comes first so neither the compact nor the raw form can carry a secret.
             if let Some(b) = &mut body {
                 shape::redact(b, spec.redact);

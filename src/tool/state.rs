@@ -64,10 +64,10 @@ impl AppState {
             Some(path) => Some(Arc::new(Audit::open(path)?)),
             None => None,
         };
-        // Compiled beside the serving thread, so the first tools/list is not kept waiting; a call
-        // arriving first simply waits for its own tool's validator.
-        let warm = enabled.to_vec();
-        std::thread::spawn(move || super::arguments::warm_up(&warm));
+        // Validators are compiled on each tool's first call, not warmed up here: compiling all
+        // of them kept the whole of jsonschema and regex resident in an idle server (and a second
+        // thread busy through the cold start) for tools a session may never call. One tool's
+        // validator costs its first call about 2 million instructions, once (callgrind).
         let mut on = vec![false; TOOLS.len()];
         for i in enabled {
             on[*i] = true;

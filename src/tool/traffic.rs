@@ -145,9 +145,14 @@ impl Traffic {
                 (call.await, false)
             }
             Err(tx) => {
-                let _leading = Leading { traffic: self, key };
+                let leading = Leading { traffic: self, key };
                 let r = call.await;
-                let _ = tx.send(Some(r.clone()));
+                // Out of the map first, so nobody new can follow; then a copy only for those
+                // already waiting (usually none: a copy of every result was measurable).
+                drop(leading);
+                if tx.receiver_count() > 0 {
+                    let _ = tx.send(Some(r.clone()));
+                }
                 (r, false)
             }
         }

@@ -3,7 +3,7 @@
 //! audit database on, in its `usage` table, so the counts survive restarts.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use serde_json::{Value, json};
 
@@ -24,6 +24,9 @@ pub struct Usage {
     /// The day and each vehicle's upstream calls on it.
     today: Mutex<(String, HashMap<String, u64>)>,
     audit: Option<Arc<Audit>>,
+    /// What the audit database holds is read back on first use, not at start, so an idle
+    /// server never opens it.
+    loaded: Once,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -33,19 +36,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Usage {
     /// Counters starting from what the audit database holds, if there is one.
     pub fn new(audit: Option<Arc<Audit>>) -> Self {
-        let day = utc_day();
-        let (totals, today) = match &audit {
-            Some(a) => (a.usage_totals(), a.calls_on(&day)),
-            None => (BTreeMap::new(), HashMap::new()),
-        };
         Usage {
-            totals: Mutex::new(totals),
-            today: Mutex::new((day, today)),
+            totals: Mutex::new(BTreeMap::new()),
+            today: Mutex::new((utc_day(), HashMap::new())),
             audit,
+            loaded: Once::new(),
         }
     }
 
+    /// Every counter reads this first, so nothing is counted before the database's counts.
+    fn load(&self) {
+        self.loaded.call_once(|| {
+            if let Some(a) = &self.audit {
+                let day = utc_day();
+                *lock(&self.totals) = a.usage_totals();
+                *lock(&self.today) = (day.clone(), a.calls_on(&day));
+            }
+        });
+    }
+
     pub fn record(&self, vehicle: Option<&str>, tool: &str, delta: Counts) {
+        self.load();
         let vehicle = vehicle.unwrap_or(NO_VEHICLE);
         lock(&self.totals)
             .entry((vehicle.to_string(), tool.to_string()))
@@ -67,6 +78,7 @@ impl Usage {
 
     /// Upstream calls this vehicle has cost today (UTC).
     pub fn calls_today(&self, vehicle: &str) -> u64 {
+        self.load();
         let today = lock(&self.today);
         if today.0 != utc_day() {
             return 0;
@@ -76,6 +88,7 @@ impl Usage {
 
     /// Everything counted, per vehicle and tool, with totals.
     pub fn snapshot(&self) -> Value {
+        self.load();
         report(&lock(&self.totals), self.audit.is_some())
     }
 }
