@@ -338,6 +338,19 @@ fn call_unlock_fails_closed_without_a_terminal_and_runs_with_confirm_off() {
 }
 
 /// Pointed at a simulator this test can inspect, so "nothing was sent" is checked, not believed.
+/// A confirmed `call`: refused without a human (exit non-zero, "nothing was sent", no request
+/// reaches the simulator), then sent with `--confirm off` and successful.
+async fn refused_then_confirmed(sim: &smartcar_mcp::simulator::Simulator, call: &[&str]) {
+    sim.clear_requests();
+    let refused = run_async(against(sim, call)).await;
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("nothing was sent"));
+    assert!(sim.requests().is_empty(), "{:?}", sim.requests());
+    let confirmed: Vec<&str> = call.iter().copied().chain(["--confirm", "off"]).collect();
+    let out = run_async(against(sim, &confirmed)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 fn against(sim: &smartcar_mcp::simulator::Simulator, args: &[&str]) -> std::process::Command {
     let mut cmd = cli(args);
     cmd.env("SMARTCAR_CLIENT_ID", "client_call")
@@ -519,8 +532,7 @@ async fn a_daily_charge_schedule_is_set_seen_and_deleted_with_confirmation() {
 
     let delete =
         json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": schedule_id }).to_string();
-    sim.clear_requests();
-    let refused = run_async(against(
+    refused_then_confirmed(
         &sim,
         &[
             "call",
@@ -529,26 +541,8 @@ async fn a_daily_charge_schedule_is_set_seen_and_deleted_with_confirmation() {
             "--toolsets",
             "schedules",
         ],
-    ))
+    )
     .await;
-    assert!(!refused.status.success());
-    assert!(text(&refused.stderr).contains("nothing was sent"));
-    assert!(sim.requests().is_empty(), "{:?}", sim.requests());
-
-    let out = run_async(against(
-        &sim,
-        &[
-            "call",
-            "delete_charge_schedule",
-            &delete,
-            "--confirm",
-            "off",
-            "--toolsets",
-            "schedules",
-        ],
-    ))
-    .await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let timers = sim.signal_body(EV, "charge-chargetimers").unwrap();
     assert!(
         !timers.to_string().contains(&schedule_id),
@@ -630,29 +624,11 @@ async fn webhook_tools_are_opt_in_and_unsubscribing_is_confirmed() {
     assert_eq!(printed_json(&stdout)["webhooks"][0]["name"], "Fleet state");
 
     let args = json!({ "id": "sub-0001" }).to_string();
-    sim.clear_requests();
-    let refused = run_async(against(
+    refused_then_confirmed(
         &sim,
         &["call", "unsubscribe_vehicle", &args, "--toolsets", "all"],
-    ))
+    )
     .await;
-    assert!(!refused.status.success());
-    assert!(text(&refused.stderr).contains("nothing was sent"));
-    assert!(sim.requests().is_empty(), "{:?}", sim.requests());
-    let out = run_async(against(
-        &sim,
-        &[
-            "call",
-            "unsubscribe_vehicle",
-            &args,
-            "--toolsets",
-            "all",
-            "--confirm",
-            "off",
-        ],
-    ))
-    .await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(sim.hits("DELETE", "/subscriptions/sub-0001"), 1);
     sim.shutdown();
 }

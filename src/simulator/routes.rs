@@ -1238,6 +1238,14 @@ fn schedule_vehicle<'a>(st: &'a mut State, id: &str) -> Result<&'a mut Vehicle, 
     Ok(v)
 }
 
+/// The vehicle's `charge-chargetimers` body to change, or an empty list when it reports none.
+fn charge_timers(v: &Vehicle) -> Value {
+    v.signals
+        .get("charge-chargetimers")
+        .cloned()
+        .unwrap_or_else(|| json!({"values": []}))
+}
+
 fn schedule_execution(
     exec_id: String,
     action: &str,
@@ -1364,11 +1372,7 @@ fn set_schedule(
     let schedule_id = format!("sched_{}", exec_id.trim_start_matches("exec_"));
     let now = reply::now_ms();
     let v = schedule_vehicle(st, id)?;
-    let mut timers = v
-        .signals
-        .get("charge-chargetimers")
-        .cloned()
-        .unwrap_or_else(|| json!({"values": []}));
+    let mut timers = charge_timers(v);
     if let Some(values) = timers.get_mut("values").and_then(Value::as_array_mut) {
         values.push(json!({
             "type": "LOCATION",
@@ -1405,11 +1409,7 @@ fn delete_schedule(
     let exec_id = st.next_exec_id();
     let now = reply::now_ms();
     let v = schedule_vehicle(st, id)?;
-    let mut timers = v
-        .signals
-        .get("charge-chargetimers")
-        .cloned()
-        .unwrap_or_else(|| json!({"values": []}));
+    let mut timers = charge_timers(v);
     let values = timers.get_mut("values").and_then(Value::as_array_mut);
     let Some(at) = values
         .as_ref()

@@ -177,7 +177,6 @@ fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
             let chars = given.chars().count();
             let why = match given {
                 "" => "is empty".to_string(),
-                "." | ".." => format!("is {got}"),
                 _ if chars > ID_MAX_CHARS => format!("is {chars} characters long"),
                 _ => format!("contains a character outside the rule (got {got})"),
             };
