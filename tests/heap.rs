@@ -287,16 +287,27 @@ fn a_session_costs_a_bounded_heap_and_returns_it_when_it_ends() {
         // Warm-up: a round of 200 sessions opened and ended, so the session map, the allocator
         // and the idle tracker reach the size 200 sessions need; then the measured round.
         close(open(200).await).await;
-        let before = live_after_settling().await;
-        let ids = open(200).await;
-        let with_sessions = live_after_settling().await;
-        close(ids).await;
-        let after = live_after_settling().await;
-        let each = (with_sessions - before) / 200;
+        // Up to three measured rounds, as for the stateless path: a step in the runtime's or the
+        // allocator's own structures (about 60 KB, seen now and then on the loaded machine) can
+        // land in one round, while sessions that were not handed back would stay in every one.
+        let mut rounds: Vec<(isize, isize)> = Vec::new();
+        while rounds.len() < 3 && rounds.iter().all(|(_, left)| *left >= SESSIONS_GONE_BOUND) {
+            let before = live_after_settling().await;
+            let ids = open(200).await;
+            let with_sessions = live_after_settling().await;
+            close(ids).await;
+            let after = live_after_settling().await;
+            rounds.push((with_sessions - before, after - before));
+        }
+        let (grown, left) = *rounds
+            .iter()
+            .min_by_key(|(_, left)| *left)
+            .expect("one round at least");
+        let each = grown / 200;
         println!(
             "live heap: {each} bytes a session (200 sessions), {} bytes left once they ended; \
              a tokio channel block holds 32 messages of {} bytes (server) or {} bytes (client)",
-            after - before,
+            left,
             std::mem::size_of::<rmcp::model::ServerJsonRpcMessage>(),
             std::mem::size_of::<rmcp::model::ClientJsonRpcMessage>(),
         );
@@ -305,9 +316,8 @@ fn a_session_costs_a_bounded_heap_and_returns_it_when_it_ends() {
             "{each} bytes a session, over {SESSION_BYTES_BOUND}"
         );
         assert!(
-            after - before < SESSIONS_GONE_BOUND,
-            "{} bytes stayed after the sessions ended",
-            after - before
+            left < SESSIONS_GONE_BOUND,
+            "{left} bytes stayed after the sessions ended, in every round"
         );
     });
 }
