@@ -22,7 +22,7 @@ pub struct ToolResult {
 impl ToolResult {
     /// A successful answer.
     pub fn success(lead: Option<String>, structured: Value) -> Self {
-        let json = structured.to_string();
+        let json = serde_json::to_string(&structured).unwrap_or_default();
         Self::success_with_json(lead, structured, json)
     }
 
@@ -40,7 +40,7 @@ impl ToolResult {
 
     /// A tool error: `message` for the model, `structured` holding `{"error": {...}}`.
     pub fn error(message: String, structured: Value) -> Self {
-        let json = structured.to_string();
+        let json = serde_json::to_string(&structured).unwrap_or_default();
         let error_type = structured
             .pointer("/error/type")
             .and_then(Value::as_str)

@@ -52,6 +52,24 @@ fn s(v: Option<&Value>) -> Value {
     }
 }
 
+/// `Value::pointer` without its allocations: serde_json builds two `String`s per token to undo
+/// `~1` and `~0` (callgrind: 3,000 instructions for the three lookups of one signal). The
+/// pointers here are literals without escapes; one with `~` still goes to serde_json.
+fn at<'a>(v: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.contains('~') || !pointer.starts_with('/') {
+        return v.pointer(pointer);
+    }
+    pointer[1..].split('/').try_fold(v, |v, token| match v {
+        Value::Object(o) => o.get(token),
+        Value::Array(a) => token
+            .parse::<usize>()
+            .ok()
+            .filter(|_| token == "0" || !token.starts_with(['0', '+']))
+            .and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
 fn time(v: Option<&Value>) -> Value {
     v.and_then(iso8601)
         .map(Value::String)
@@ -178,7 +196,7 @@ fn signal_status(a: &Value) -> String {
 }
 
 fn signal_error(a: &Value) -> Option<&Value> {
-    a.pointer("/status/error").filter(|e| e.is_object())
+    at(a, "/status/error").filter(|e| e.is_object())
 }
 
 fn compact_signal(r: &Value) -> Value {
@@ -202,10 +220,10 @@ fn compact_signal(r: &Value) -> Value {
             json!({ "type": s(e.get("type")), "code": s(e.get("code")), "description": s(e.get("description")) }),
         );
     }
-    o.insert("retrieved_at".into(), time(r.pointer("/meta/retrievedAt")));
+    o.insert("retrieved_at".into(), time(at(r, "/meta/retrievedAt")));
     o.insert(
         "oem_updated_at".into(),
-        time(r.pointer("/meta/oemUpdatedAt")),
+        time(at(r, "/meta/oemUpdatedAt")),
     );
     Value::Object(o)
 }
@@ -267,7 +285,7 @@ fn signal_list(doc: &Value) -> Value {
             o.insert("unit".into(), unit);
             o.insert(
                 "oem_updated_at".into(),
-                time(r.pointer("/meta/oemUpdatedAt")),
+                time(at(r, "/meta/oemUpdatedAt")),
             );
             rows.push(drop_nulls(o));
         } else {
@@ -293,15 +311,15 @@ fn connection(r: &Value) -> Value {
     let v = a.get("vehicle").unwrap_or(&Value::Null);
     json!({
         "id": s(r.get("id")),
-        "user_id": s(r.pointer("/relationships/user/data/id")),
-        "vehicle_id": s(r.pointer("/relationships/vehicle/data/id")),
+        "user_id": s(at(r, "/relationships/user/data/id")),
+        "vehicle_id": s(at(r, "/relationships/vehicle/data/id")),
         "make": s(v.get("make")),
         "model": s(v.get("model")),
         "year": v.get("year").cloned().unwrap_or(Value::Null),
         "mode": s(v.get("mode")),
         "powertrain_type": s(v.get("powertrainType")),
         "permissions": a.get("permissions").cloned().unwrap_or(Value::Null),
-        "created_at": time(r.pointer("/meta/createdAt").or_else(|| a.get("createdAt"))),
+        "created_at": time(at(r, "/meta/createdAt").or_else(|| a.get("createdAt"))),
     })
 }
 
@@ -323,8 +341,8 @@ fn application(r: &Value) -> Value {
         "id": s(r.get("id")),
         "name": s(a.get("name")),
         "description": s(a.get("description")),
-        "created_at": time(a.get("createdAt").or_else(|| r.pointer("/meta/createdAt"))),
-        "updated_at": time(a.get("updatedAt").or_else(|| r.pointer("/meta/updatedAt"))),
+        "created_at": time(a.get("createdAt").or_else(|| at(r, "/meta/createdAt"))),
+        "updated_at": time(a.get("updatedAt").or_else(|| at(r, "/meta/updatedAt"))),
     })
 }
 
@@ -335,7 +353,7 @@ fn secret(r: &Value) -> Value {
         "id": s(r.get("id")),
         "name": s(a.get("name").or_else(|| a.get("label"))),
         "hint": s(a.get("hint").or_else(|| a.get("maskedSecret")).or_else(|| a.get("last4"))),
-        "created_at": time(a.get("createdAt").or_else(|| r.pointer("/meta/createdAt"))),
+        "created_at": time(a.get("createdAt").or_else(|| at(r, "/meta/createdAt"))),
     })
 }
 
@@ -365,7 +383,7 @@ fn webhook(r: &Value) -> Value {
         "triggers": signal_codes(a.get("triggers")),
         "data": signal_codes(a.get("data")),
         "error_callback_uri": s(a.get("errorCallbackUri")),
-        "created_at": time(r.pointer("/meta/createdAt").or_else(|| a.get("createdAt"))),
+        "created_at": time(at(r, "/meta/createdAt").or_else(|| a.get("createdAt"))),
     })
 }
 
@@ -374,7 +392,7 @@ fn webhook(r: &Value) -> Value {
 fn subscription(r: &Value) -> Value {
     let a = attrs(r);
     let rel = |name: &str, flat: &str| {
-        s(r.pointer(&format!("/relationships/{name}/data/id"))
+        s(at(r, &format!("/relationships/{name}/data/id"))
             .or_else(|| a.get(flat)))
     };
     let v = a.get("vehicle").unwrap_or(&Value::Null);
@@ -387,14 +405,14 @@ fn subscription(r: &Value) -> Value {
         "model": s(v.get("model")),
         "year": v.get("year").cloned().unwrap_or(Value::Null),
         "mode": s(v.get("mode")),
-        "created_at": time(r.pointer("/meta/createdAt")),
+        "created_at": time(at(r, "/meta/createdAt")),
     })
 }
 
 /// `subscribe_vehicle`: Smartcar answers 202 ("subscription creation in progress"); a 409 means
 /// the subscription exists, which is the state the caller wanted (see `already_subscribed`).
 fn subscribed(spec: &ToolSpec, args: &Map<String, Value>, status: u16, doc: &Value) -> Shaped {
-    let message = s(doc.pointer("/meta/message"));
+    let message = s(at(doc, "/meta/message"));
     let structured = json!({
         "status": if status == 202 { "ACCEPTED" } else { "SUBSCRIBED" },
         "http_status": status,
@@ -567,8 +585,8 @@ fn command(
         "vehicle_id": vehicle_id,
         "parameters": parameters,
         "schedule_id": s(a.get("scheduleId")),
-        "executed_at": time(r.pointer("/meta/executedAt")),
-        "completed_at": time(r.pointer("/meta/completedAt")),
+        "executed_at": time(at(r, "/meta/executedAt")),
+        "completed_at": time(at(r, "/meta/completedAt")),
         "id": s(r.get("id")),
         "confirm_with": spec.confirm_signal,
     });
@@ -665,8 +683,8 @@ pub fn shape(
 /// string), upper-cased; `None` when the body says nothing.
 pub fn reported_status(body: &Value) -> Option<String> {
     let candidates = [
-        body.pointer("/data/attributes/status"),
-        body.pointer("/status"),
+        at(body, "/data/attributes/status"),
+        at(body, "/status"),
     ];
     for c in candidates.into_iter().flatten() {
         let s = match c {
@@ -711,6 +729,22 @@ pub fn redact(value: &mut Value, redact: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn at_reads_what_value_pointer_reads() {
+        let doc = json!({
+            "meta": { "retrievedAt": 1, "": { "x": 2 } },
+            "a": [10, [20, 21], { "b/c": 3, "d~e": 4 }],
+            "0": "zero", "s": "str"
+        });
+        for p in [
+            "", "/", "/meta", "/meta/retrievedAt", "/meta//x", "/meta/missing", "/a/0",
+            "/a/1/1", "/a/01", "/a/+1", "/a/-1", "/a/3", "/a/2/b~1c", "/a/2/d~0e", "/0",
+            "/s/0", "meta", "/a/2/b/c", "/a/18446744073709551616",
+        ] {
+            assert_eq!(at(&doc, p), doc.pointer(p), "{p:?}");
+        }
+    }
 
     #[test]
     fn timestamps_in_seconds_milliseconds_and_iso_become_iso() {
