@@ -280,14 +280,19 @@ mod tests {
             assert_eq!(ours, serde_json::to_value(rmcp).unwrap(), "{text}");
         }
         // Invalid: a tools/call request that also carries a result is refused, as before.
-        let r = refusal(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"result":{}}"#);
+        let r = refusal(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"result":{}}"#,
+        );
         assert_eq!(r["error"]["code"], INVALID_REQUEST);
         for bad_id in ["1.5", "true", "null", "18446744073709551615"] {
             let text = format!(
                 r#"{{"jsonrpc":"2.0","id":{bad_id},"method":"tools/call","params":{{"name":"x"}}}}"#
             );
             assert!(tool_call(text.as_bytes()).is_none(), "{text}");
-            assert!(serde_json::from_str::<ClientJsonRpcMessage>(&text).is_err(), "{text}");
+            assert!(
+                serde_json::from_str::<ClientJsonRpcMessage>(&text).is_err(),
+                "{text}"
+            );
         }
     }
 }

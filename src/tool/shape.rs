@@ -221,10 +221,7 @@ fn compact_signal(r: &Value) -> Value {
         );
     }
     o.insert("retrieved_at".into(), time(at(r, "/meta/retrievedAt")));
-    o.insert(
-        "oem_updated_at".into(),
-        time(at(r, "/meta/oemUpdatedAt")),
-    );
+    o.insert("oem_updated_at".into(), time(at(r, "/meta/oemUpdatedAt")));
     Value::Object(o)
 }
 
@@ -283,10 +280,7 @@ fn signal_list(doc: &Value) -> Value {
             o.insert("value".into(), value);
             o.insert("body".into(), rest);
             o.insert("unit".into(), unit);
-            o.insert(
-                "oem_updated_at".into(),
-                time(at(r, "/meta/oemUpdatedAt")),
-            );
+            o.insert("oem_updated_at".into(), time(at(r, "/meta/oemUpdatedAt")));
             rows.push(drop_nulls(o));
         } else {
             let e = signal_error(a);
@@ -392,8 +386,7 @@ fn webhook(r: &Value) -> Value {
 fn subscription(r: &Value) -> Value {
     let a = attrs(r);
     let rel = |name: &str, flat: &str| {
-        s(at(r, &format!("/relationships/{name}/data/id"))
-            .or_else(|| a.get(flat)))
+        s(at(r, &format!("/relationships/{name}/data/id")).or_else(|| a.get(flat)))
     };
     let v = a.get("vehicle").unwrap_or(&Value::Null);
     json!({
@@ -682,10 +675,7 @@ pub fn shape(
 /// The status a command's answer reports in its body (`data.attributes.status.value`, or a plain
 /// string), upper-cased; `None` when the body says nothing.
 pub fn reported_status(body: &Value) -> Option<String> {
-    let candidates = [
-        at(body, "/data/attributes/status"),
-        at(body, "/status"),
-    ];
+    let candidates = [at(body, "/data/attributes/status"), at(body, "/status")];
     for c in candidates.into_iter().flatten() {
         let s = match c {
             Value::String(s) => Some(s.as_str()),
@@ -738,9 +728,25 @@ mod tests {
             "0": "zero", "s": "str"
         });
         for p in [
-            "", "/", "/meta", "/meta/retrievedAt", "/meta//x", "/meta/missing", "/a/0",
-            "/a/1/1", "/a/01", "/a/+1", "/a/-1", "/a/3", "/a/2/b~1c", "/a/2/d~0e", "/0",
-            "/s/0", "meta", "/a/2/b/c", "/a/18446744073709551616",
+            "",
+            "/",
+            "/meta",
+            "/meta/retrievedAt",
+            "/meta//x",
+            "/meta/missing",
+            "/a/0",
+            "/a/1/1",
+            "/a/01",
+            "/a/+1",
+            "/a/-1",
+            "/a/3",
+            "/a/2/b~1c",
+            "/a/2/d~0e",
+            "/0",
+            "/s/0",
+            "meta",
+            "/a/2/b/c",
+            "/a/18446744073709551616",
         ] {
             assert_eq!(at(&doc, p), doc.pointer(p), "{p:?}");
         }
