@@ -3,17 +3,17 @@
 
 use serde_json::{Map, Value, json};
 
+use super::result::json_text;
+
 /// `cut` plus the compact JSON text of the result, serializing it once when it fits (the
 /// common case on every call) instead of once to measure and once more for the text.
 pub fn serialize_within(v: Value, cap: usize) -> (Value, String) {
-    // serde_json::to_string, not `Value`'s Display: Display writes through `fmt::Write` piece by
-    // piece (callgrind: about 5,000 instructions more for a signal's result).
-    let text = serde_json::to_string(&v).unwrap_or_default();
+    let text = json_text(&v);
     if text.len() <= cap {
         return (v, text);
     }
     let cut = cut(v, cap);
-    let text = serde_json::to_string(&cut).unwrap_or_default();
+    let text = json_text(&cut);
     (cut, text)
 }
 

@@ -14,7 +14,7 @@ use super::audit::{Entry, Finish};
 use super::bound;
 use super::error::ToolError;
 use super::privacy;
-use super::result::ToolResult;
+use super::result::{ToolResult, json_text};
 use super::shape;
 use super::state::AppState;
 use super::usage::Counts;
@@ -599,7 +599,7 @@ fn finish(
         Err(e) => {
             let mut r = e.into_result(spec.name);
             if let Some(note) = privacy::apply(location, spec.name, &mut r.structured) {
-                r.json = r.structured.to_string();
+                r.json = json_text(&r.structured);
                 r.lead = join(r.lead, Some(note));
             }
             r
