@@ -4,7 +4,8 @@
 //! Three layers, each importing only the ones below it:
 //! - `mcp`: the MCP side, the only code naming rmcp (with `demo`): the handler (`mcp::server`),
 //!   confirmation by elicitation in both lifecycles (`mcp::confirm`), Streamable HTTP serving
-//!   (`mcp::http`) and its bounded, expiring session store (`mcp::sessions`), the stdio
+//!   (`mcp::http`) and its bounded, expiring session store (`mcp::sessions`), the request ids in
+//!   flight on each session (`mcp::flight`), the stdio
 //!   transport with its line filter (`mcp::stdio`) and the answers to malformed input
 //!   (`mcp::malformed`), resources and their subscriptions (`mcp::resources`), prompts and the
 //!   completion of their arguments (`mcp::prompts`), and the webhook receiver (`mcp::webhook`).
@@ -24,7 +25,8 @@
 //! - `catalogue`: the tool and signal model (`catalogue::spec`, shared with the generator), the
 //!   published schemas (`catalogue::schema`), the tables generated from tools.yaml and
 //!   signals.yaml, and lookups over them.
-//! - `settings`: the resolved settings (upstream and serving); `secret`: a string that never prints.
+//! - `settings`: the resolved settings (upstream and serving); `secret`: a string that never prints;
+//!   `text`: client input as messages and logs repeat it, cut to a bound.
 //!
 //! Around them:
 //! - `cli`: the command line (clap) and logging; `run`: one function per subcommand.
@@ -33,7 +35,7 @@
 //!
 //! # Rules (checked by `tests/tidy.rs`)
 //! - `upstream` imports neither `tool` nor `mcp`; `tool` imports neither `mcp` nor `rmcp`;
-//!   `catalogue`, `settings` and `secret` import none of the three layers.
+//!   `catalogue`, `settings`, `secret` and `text` import none of the three layers.
 //! - `rmcp::` is named only under `src/mcp/` and in `src/demo.rs`.
 //! - No import runs upward and none goes round in a circle.
 pub mod catalogue;
@@ -44,5 +46,6 @@ pub mod run;
 pub mod secret;
 pub mod settings;
 pub mod simulator;
+pub mod text;
 pub mod tool;
 pub mod upstream;

@@ -58,6 +58,7 @@ fn filler(p: &ParamSpec) -> Value {
         ParamType::Integer => json!(p.minimum.unwrap_or(1.0) as i64),
         ParamType::Number => json!(p.minimum.unwrap_or(0.0)),
         ParamType::Time => json!("07:30"),
+        ParamType::Name => json!("Tesla"),
         ParamType::String => match p.enum_values.first() {
             Some(v) => json!(v),
             None => json!("x"),

@@ -162,11 +162,22 @@ fn layers_import_only_downward_and_rmcp_stays_in_mcp() {
         ("secret", &[][..]),
         ("settings", &["secret"][..]),
         ("catalogue", &[][..]),
-        ("upstream", &["catalogue", "settings", "secret"][..]),
-        ("tool", &["catalogue", "settings", "secret", "upstream"][..]),
+        ("text", &[][..]),
+        ("upstream", &["catalogue", "settings", "secret", "text"][..]),
+        (
+            "tool",
+            &["catalogue", "settings", "secret", "text", "upstream"][..],
+        ),
         (
             "mcp",
-            &["catalogue", "settings", "secret", "upstream", "tool"][..],
+            &[
+                "catalogue",
+                "settings",
+                "secret",
+                "text",
+                "upstream",
+                "tool",
+            ][..],
         ),
     ]);
     let mut problems = Vec::new();

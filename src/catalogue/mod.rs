@@ -48,8 +48,38 @@ pub fn resolve_signal(code_or_alias: &str) -> Option<&'static Signal> {
         .map(|i| &SIGNALS[i])
 }
 
-/// Up to three codes closest to something that is not a known code, for "did you mean".
+/// The longest string scored for "did you mean": longer than any code or alias (the longest is
+/// under 60 characters), so no misspelling is lost, and scoring costs time in proportion to the
+/// input's length against every code, which a megabyte turned into seconds of CPU.
+pub const MAX_SIGNAL_CODE_CHARS: usize = 80;
+
+/// Why `input` is not a signal code, for refusals (after the echoed input), and the codes it may
+/// have meant: none for input too long to be a code, which is refused without being scored.
+pub fn not_a_signal(input: &str) -> (String, Vec<&'static str>) {
+    if input.chars().count() > MAX_SIGNAL_CODE_CHARS {
+        return (
+            format!(
+                "is not a Smartcar signal code: codes are at most {MAX_SIGNAL_CODE_CHARS} characters (see smartcar://signals)"
+            ),
+            Vec::new(),
+        );
+    }
+    let near = closest_signals(input);
+    (
+        format!(
+            "is not a Smartcar signal code; did you mean {}?",
+            near.join(", ")
+        ),
+        near,
+    )
+}
+
+/// Up to three codes closest to something that is not a known code, for "did you mean"; none
+/// for input longer than `MAX_SIGNAL_CODE_CHARS`.
 pub fn closest_signals(input: &str) -> Vec<&'static str> {
+    if input.chars().count() > MAX_SIGNAL_CODE_CHARS {
+        return Vec::new();
+    }
     let lower = input.trim().to_ascii_lowercase();
     if let Some(u) = UNMAPPED
         .iter()

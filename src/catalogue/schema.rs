@@ -40,6 +40,13 @@ fn id_schema() -> Value {
 /// `\d` is ASCII digits only in the ECMA-262 dialect JSON Schema uses (and in the validator here).
 pub const TIME_PATTERN: &str = "^([01]\\d|2[0-3]):[0-5]\\d$";
 
+/// A free-form name (`ParamType::Name`): 1 to 64 letters, digits, spaces and `. _ & ' + -`.
+/// Enough for every make and powertrain Smartcar lists; nothing longer can be one, and a
+/// client's free text must not grow what is cached by it.
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9 ._&'+-]{1,64}$";
+/// The name rule in words, for refusals.
+pub const NAME_RULE: &str = "1 to 64 letters, digits, spaces and `. _ & ' + -`";
+
 /// A whole bound is written without a fraction (`90`, not `90.0`) even for a number: the same
 /// value in JSON Schema, in fewer bytes of what the model reads.
 fn bound(p: &ParamSpec, v: f64) -> Value {
@@ -62,6 +69,7 @@ fn param_schema(p: &ParamSpec) -> Value {
         // the whole list is the resource smartcar://signals.
         ParamType::SignalCode => json!({ "type": "string", "minLength": 1 }),
         ParamType::Time => json!({ "type": "string", "pattern": TIME_PATTERN }),
+        ParamType::Name => json!({ "type": "string", "pattern": NAME_PATTERN }),
         ParamType::Object if p.keys.is_empty() => object_schema(p.fields),
         // One schema for every key's value rather than a copy per key: seven weekdays would
         // otherwise repeat the same members seven times in what the model reads.

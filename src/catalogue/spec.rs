@@ -89,6 +89,9 @@ words! {
         SignalCode = "signal_code",
         /// A 24-hour clock time `HH:MM` (charge schedules' startTime and stopTime).
         Time = "time",
+        /// A short free-form name sent as a filter (a make, a powertrain): 1 to 64 letters,
+        /// digits, spaces and `. _ & ' + -`.
+        Name = "name",
         /// A JSON object sent as it is: its `fields`, or (with `keys`) an object keyed by those
         /// names whose every value has the `fields` (the weekly schedule's `days`).
         Object = "object",

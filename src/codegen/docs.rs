@@ -81,7 +81,7 @@ fn md_cell(s: &str) -> String {
 /// The JSON type a parameter is written as (ids, codes and times are strings).
 fn json_type(ty: ParamType) -> &'static str {
     match ty {
-        ParamType::Id | ParamType::SignalCode | ParamType::Time => "string",
+        ParamType::Id | ParamType::SignalCode | ParamType::Time | ParamType::Name => "string",
         other => other.as_str(),
     }
 }
@@ -105,6 +105,7 @@ fn rule(p: &ParamSpec) -> String {
         ParamType::Id => parts.push("1-128 chars".into()),
         ParamType::SignalCode => parts.push("a [signal code](#signals), aliases accepted".into()),
         ParamType::Time => parts.push("HH:MM, 24-hour".into()),
+        ParamType::Name => parts.push("1-64 chars".into()),
         ParamType::Object => {
             let members: Vec<String> = p
                 .fields

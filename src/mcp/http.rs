@@ -134,7 +134,7 @@ fn router(
     );
     let mut app = Router::new()
         .route_service(MCP_PATH, mcp)
-        .route_layer(middleware::from_fn(sessions::refuse_when_full))
+        .route_layer(middleware::from_fn(sessions::answer_refusals))
         .route_layer(middleware::from_fn(malformed_body_is_400));
     if let Some(token) = token {
         app = app.route_layer(middleware::from_fn_with_state(

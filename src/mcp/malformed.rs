@@ -99,6 +99,57 @@ pub fn classify(bytes: &[u8]) -> Incoming {
     }
 }
 
+/// JSON-RPC 2.0: the method does not exist.
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// JSON-RPC 2.0: the method exists but its params are wrong.
+pub const INVALID_PARAMS: i64 = -32602;
+
+/// What a request rmcp could not read as any method it knows gets: -32602 naming the member at
+/// fault when the method is MCP's and only its params are wrong (rmcp reads such a request as a
+/// custom method, which would otherwise be answered "method not found"), else -32601. Both echo
+/// the client's text cut to a bound.
+pub fn unknown_request(method: &str, params: Option<&Value>) -> (i64, String) {
+    use rmcp::model as m;
+    let params = params.unwrap_or(&Value::Null);
+    let problem = match method {
+        "initialize" => problem::<m::InitializeRequestParams>(params),
+        "tools/call" => problem::<m::CallToolRequestParams>(params),
+        "resources/read" => problem::<m::ReadResourceRequestParams>(params),
+        "resources/subscribe" => problem::<m::SubscribeRequestParams>(params),
+        "resources/unsubscribe" => problem::<m::UnsubscribeRequestParams>(params),
+        "prompts/get" => problem::<m::GetPromptRequestParams>(params),
+        "completion/complete" => problem::<m::CompleteRequestParams>(params),
+        "subscriptions/listen" => problem::<m::SubscriptionsListenRequestParams>(params),
+        "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
+            problem::<m::PaginatedRequestParams>(params)
+        }
+        _ => {
+            return (
+                METHOD_NOT_FOUND,
+                format!("Method not found: `{}`", crate::text::clip(method)),
+            );
+        }
+    };
+    let why = problem.unwrap_or_else(|| "not what this method takes".to_string());
+    (
+        INVALID_PARAMS,
+        format!("Invalid params for `{method}`: {why}"),
+    )
+}
+
+/// Where and why `params` is not a `T`, e.g. "`arguments`: invalid type: sequence, expected a
+/// map"; `None` when it is one after all.
+fn problem<T: serde::de::DeserializeOwned>(params: &Value) -> Option<String> {
+    let e = serde_path_to_error::deserialize::<_, T>(params).err()?;
+    let path = e.path().to_string();
+    let inner = crate::text::clip(&e.inner().to_string()).into_owned();
+    Some(if path == "." {
+        format!("params: {inner}")
+    } else {
+        format!("`{path}`: {inner}")
+    })
+}
+
 /// The one message that is most of the traffic, `tools/call` with nothing but the four members
 /// JSON-RPC defines, read without rmcp's generic path. rmcp reads every message as an untagged
 /// enum: the line is buffered into serde's `Content`, checked for its shape, then offered to each

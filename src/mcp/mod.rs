@@ -2,6 +2,7 @@
 //! elicitation, Streamable HTTP serving, resources, prompts and the webhook receiver.
 
 pub mod confirm;
+pub mod flight;
 pub mod http;
 pub mod malformed;
 pub mod prompts;

@@ -129,7 +129,11 @@ pub fn get(
     let Some(spec) = PROMPTS.iter().find(|p| p.name == name) else {
         let known: Vec<_> = PROMPTS.iter().map(|p| p.name).collect();
         return Err(ErrorData::invalid_params(
-            format!("no prompt `{name}` (this server has {})", known.join(", ")),
+            format!(
+                "no prompt `{}` (this server has {})",
+                crate::text::clip(name),
+                known.join(", ")
+            ),
             None,
         ));
     };
@@ -171,8 +175,9 @@ pub fn get(
                         None => {
                             return Err(ErrorData::invalid_params(
                                 format!(
-                                    "prompt `vehicle_health`: `signal_code` \"{code}\" is not a Smartcar signal code; did you mean {}?",
-                                    crate::catalogue::closest_signals(&code).join(", ")
+                                    "prompt `vehicle_health`: `signal_code` \"{}\" {}",
+                                    crate::text::clip(&code),
+                                    crate::catalogue::not_a_signal(&code).0
                                 ),
                                 None,
                             ));
@@ -203,7 +208,8 @@ pub fn get(
             else {
                 return Err(ErrorData::invalid_params(
                     format!(
-                        "prompt `charge_plan`: `target_percent` must be a number from 50 to 100 (got \"{target}\")"
+                        "prompt `charge_plan`: `target_percent` must be a number from 50 to 100 (got \"{}\")",
+                        crate::text::clip(&target)
                     ),
                     None,
                 ));
@@ -283,14 +289,17 @@ pub fn complete(
     };
     let Some(spec) = PROMPTS.iter().find(|p| p.name == prompt) else {
         return Err(ErrorData::invalid_params(
-            format!("no prompt `{prompt}`"),
+            format!("no prompt `{}`", crate::text::clip(prompt)),
             None,
         ));
     };
     let arg = request.argument.name.as_str();
     if !spec.args.iter().any(|a| a.name == arg) {
         return Err(ErrorData::invalid_params(
-            format!("prompt `{prompt}` has no argument `{arg}`"),
+            format!(
+                "prompt `{prompt}` has no argument `{}`",
+                crate::text::clip(arg)
+            ),
             None,
         ));
     }

@@ -2,6 +2,8 @@
 //! subscriptions to the latter in both lifecycles (`resources/subscribe` for handshake
 //! revisions, `subscriptions/listen` for 2026-07-28).
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
@@ -13,6 +15,7 @@ use rmcp::{ErrorData, Peer, RoleServer};
 use serde_json::{Value, json};
 
 use crate::catalogue::{SIGNALS, Signal, resolve_signal};
+use crate::text::clip;
 use crate::tool::AppState;
 use crate::tool::pushed::Pushed;
 
@@ -26,10 +29,11 @@ pub fn state_uri(vehicle_id: &str) -> String {
     format!("{VEHICLE_PREFIX}{vehicle_id}{STATE_SUFFIX}")
 }
 
+/// The vehicle id of a state URI; only a valid id, so a subscription holds at most a short URI.
 fn vehicle_of(uri: &str) -> Option<&str> {
     uri.strip_prefix(VEHICLE_PREFIX)?
         .strip_suffix(STATE_SUFFIX)
-        .filter(|v| !v.is_empty() && !v.contains('/'))
+        .filter(|v| crate::catalogue::schema::is_valid_id(v))
 }
 
 fn json_contents(uri: &str, v: &Value) -> ResourceContents {
@@ -121,8 +125,9 @@ pub fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, ErrorData> 
                     .with_cache_scope(CacheScope::Public),
             ),
             None => not_found(format!(
-                "`{code}` is not a Smartcar signal code; did you mean {}?",
-                crate::catalogue::closest_signals(code).join(", ")
+                "`{}` {}",
+                clip(code),
+                crate::catalogue::not_a_signal(code).0
             )),
         };
     }
@@ -141,57 +146,115 @@ pub fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, ErrorData> 
                     .with_cache_scope(CacheScope::Private)
             }),
             None => not_found(format!(
-                "no pushed state for vehicle `{vehicle}`: Smartcar has sent no webhook for it to this server (read it with get_signals instead)"
+                "no pushed state for vehicle `{}`: Smartcar has sent no webhook for it to this server (read it with get_signals instead)",
+                clip(vehicle)
             )),
         };
     }
     not_found(format!(
-        "no resource `{uri}` (this server serves {USAGE}, {SIGNALS_URI}, smartcar://signals/{{code}} and smartcar://vehicles/{{vehicle_id}}/state)"
+        "no resource `{}` (this server serves {USAGE}, {SIGNALS_URI}, smartcar://signals/{{code}} and smartcar://vehicles/{{vehicle_id}}/state)",
+        clip(uri)
     ))
 }
 
-/// Handshake-revision sessions subscribed to a vehicle's state.
-type List = Arc<Mutex<Vec<(String, Peer<RoleServer>)>>>;
+/// Most subscriptions one session may hold.
+pub const MAX_PER_SESSION: usize = 1_000;
+
+/// Handshake-revision sessions subscribed to vehicles' state: per session (a number each handler
+/// gets, `SessionMark`), the session's peer and the URIs it subscribed, each once.
+type Held = HashMap<u64, (Peer<RoleServer>, BTreeSet<String>)>;
+type List = Arc<Mutex<Held>>;
 
 #[derive(Default)]
 pub struct Subscribers {
     list: List,
     forwarding: std::sync::OnceLock<()>,
+    sessions: AtomicU64,
 }
 
-fn lock(list: &List) -> std::sync::MutexGuard<'_, Vec<(String, Peer<RoleServer>)>> {
+fn lock(list: &List) -> std::sync::MutexGuard<'_, Held> {
     list.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// One session's hold on its subscriptions: when the session's handler goes (the session ended),
+/// they go too, and with them the session's peer.
+pub struct SessionMark {
+    id: u64,
+    list: List,
+}
+
+impl Drop for SessionMark {
+    fn drop(&mut self) {
+        lock(&self.list).remove(&self.id);
+    }
+}
+
+impl Subscribers {
+    /// A mark for a new session's handler.
+    pub fn mark(&self) -> SessionMark {
+        SessionMark {
+            id: self.sessions.fetch_add(1, Ordering::Relaxed),
+            list: self.list.clone(),
+        }
+    }
+
+    /// Subscriptions held now, over every session.
+    pub fn len(&self) -> usize {
+        lock(&self.list).values().map(|(_, uris)| uris.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// `resources/subscribe`: only a vehicle's state changes, so only those URIs can be subscribed.
+/// A URI already subscribed by the session is kept once.
 pub fn subscribe(
     subs: &Subscribers,
     pushed: &Pushed,
     uri: &str,
+    session: &SessionMark,
     peer: Peer<RoleServer>,
 ) -> Result<(), ErrorData> {
     if vehicle_of(uri).is_none() {
         return Err(ErrorData::invalid_params(
             format!(
-                "`{uri}` does not change; subscribe to smartcar://vehicles/{{vehicle_id}}/state"
+                "`{}` does not change; subscribe to smartcar://vehicles/{{vehicle_id}}/state",
+                clip(uri)
             ),
             None,
         ));
     }
-    lock(&subs.list).push((uri.to_string(), peer));
+    {
+        let mut list = lock(&subs.list);
+        let (_, uris) = list
+            .entry(session.id)
+            .or_insert_with(|| (peer, BTreeSet::new()));
+        if uris.len() >= MAX_PER_SESSION && !uris.contains(uri) {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "this session holds {MAX_PER_SESSION} subscriptions, the most one session may; unsubscribe from some first"
+                ),
+                None,
+            ));
+        }
+        uris.insert(uri.to_string());
+    }
     subs.forwarding.get_or_init(|| {
         tokio::spawn(forward(pushed.subscribe(), subs.list.clone()));
     });
     Ok(())
 }
 
-pub fn unsubscribe(subs: &Subscribers, uri: &str, peer: &Peer<RoleServer>) {
+pub fn unsubscribe(subs: &Subscribers, uri: &str, session: &SessionMark) {
     let mut list = lock(&subs.list);
-    list.retain(|(u, p)| !(u == uri && same_peer(p, peer)));
-}
-
-fn same_peer(a: &Peer<RoleServer>, b: &Peer<RoleServer>) -> bool {
-    a.peer_info().map(|i| Arc::as_ptr(&i)) == b.peer_info().map(|i| Arc::as_ptr(&i))
+    if let Some((_, uris)) = list.get_mut(&session.id) {
+        uris.remove(uri);
+        if uris.is_empty() {
+            list.remove(&session.id);
+        }
+    }
 }
 
 /// Tells subscribed sessions when a vehicle's pushed state changes; drops closed sessions.
@@ -203,17 +266,17 @@ async fn forward(mut updates: tokio::sync::broadcast::Receiver<String>, list: Li
             Err(_) => return,
         };
         let uri = state_uri(&vehicle);
-        let targets: Vec<Peer<RoleServer>> = lock(&list)
+        let targets: Vec<(u64, Peer<RoleServer>)> = lock(&list)
             .iter()
-            .filter(|(u, _)| *u == uri)
-            .map(|(_, p)| p.clone())
+            .filter(|(_, (_, uris))| uris.contains(&uri))
+            .map(|(id, (p, _))| (*id, p.clone()))
             .collect();
-        for peer in targets {
+        for (id, peer) in targets {
             let sent = peer
                 .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri.clone()))
                 .await;
             if sent.is_err() {
-                lock(&list).retain(|(_, p)| !same_peer(p, &peer));
+                lock(&list).remove(&id);
             }
         }
     }

@@ -5,17 +5,18 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
-    CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
-    JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    ListToolsResult, MetaObject, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, RequestStateCodec, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, SubscriptionFilter, Tool, ToolAnnotations, UnsubscribeRequestParams,
+    CompleteResult, ContentBlock, CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams,
+    GetPromptResponse, Implementation, JsonObject, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, MetaObject, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, RequestStateCodec, ServerCapabilities,
+    ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool, ToolAnnotations,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
 use super::confirm::{Elicit, sealer};
-use super::resources::{self, Subscribers};
+use super::resources::{self, SessionMark, Subscribers};
 use crate::catalogue::{TOOLS, ToolSpec};
 use crate::settings::{LocationMode, Settings};
 use crate::tool::{AppState, Caller, Step, ToolResult, call, privacy};
@@ -50,6 +51,11 @@ impl Shared {
             sealer,
             subscribers: Subscribers::default(),
         }))
+    }
+
+    /// Resource subscriptions held now, over every session.
+    pub fn subscriptions(&self) -> usize {
+        self.subscribers.len()
     }
 
     /// How many tools this server lists.
@@ -158,14 +164,18 @@ fn to_call_result(r: ToolResult) -> CallToolResult {
     out
 }
 
+/// The handler of one session (or of one stateless request).
 #[derive(Clone)]
 pub struct SmartcarServer {
     shared: Arc<Shared>,
+    /// The session's subscriptions end with its handler.
+    session: Arc<SessionMark>,
 }
 
 impl SmartcarServer {
     pub fn new(shared: Arc<Shared>) -> Self {
-        SmartcarServer { shared }
+        let session = Arc::new(shared.subscribers.mark());
+        SmartcarServer { shared, session }
     }
 }
 
@@ -257,6 +267,7 @@ impl ServerHandler for SmartcarServer {
             &self.shared.subscribers,
             &self.shared.app.pushed,
             &request.uri,
+            &self.session,
             context.peer,
         )
     }
@@ -265,9 +276,9 @@ impl ServerHandler for SmartcarServer {
     async fn unsubscribe(
         &self,
         request: UnsubscribeRequestParams,
-        context: RequestContext<RoleServer>,
+        _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        resources::unsubscribe(&self.shared.subscribers, &request.uri, &context.peer);
+        resources::unsubscribe(&self.shared.subscribers, &request.uri, &self.session);
         Ok(())
     }
 
@@ -280,6 +291,16 @@ impl ServerHandler for SmartcarServer {
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         resources::listen(&self.shared.app.pushed, context).await
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        let (code, message) =
+            super::malformed::unknown_request(&request.method, request.params.as_ref());
+        Err(ErrorData::new(ErrorCode(code as i32), message, None))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -296,7 +317,7 @@ impl ServerHandler for SmartcarServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let Some(spec) = self.shared.app.lookup(&request.name) else {
             return Err(ErrorData::invalid_params(
-                format!("tool not found: {}", request.name),
+                format!("tool not found: {}", crate::text::clip(&request.name)),
                 None,
             ));
         };
@@ -317,11 +338,23 @@ impl ServerHandler for SmartcarServer {
             &confirm,
             &caller,
         ));
+        let lifetime = call::lifetime(&self.shared.app, spec);
         tokio::select! {
-            step = run => Ok(match step {
-                Step::Done(r) => to_call_result(r).into(),
-                Step::Ask(ask) => ask.into(),
-            }),
+            step = tokio::time::timeout(lifetime, run) => match step {
+                Ok(Step::Done(r)) => Ok(to_call_result(r).into()),
+                Ok(Step::Ask(ask)) => Ok(ask.into()),
+                Err(_) => {
+                    tracing::warn!(tool = spec.name, "a call outlived its longest possible time; ended");
+                    Err(ErrorData::internal_error(
+                        format!(
+                            "{} ran longer than the {} s any call of it may take and was ended; if it was a command, read the vehicle's state before sending it again",
+                            spec.name,
+                            lifetime.as_secs()
+                        ),
+                        None,
+                    ))
+                }
+            },
             _ = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
         }
     }

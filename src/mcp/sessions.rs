@@ -3,7 +3,9 @@
 //! Only pre-2026-07-28 clients (the `initialize` handshake) get sessions; 2026-07-28 requests
 //! are served statelessly and never reach this store. Each session holds one permit of a
 //! semaphore of `max_sessions`; without a free permit `initialize` is refused, and the HTTP
-//! layer turns that refusal into 503 with `Retry-After` (`refuse_when_full`).
+//! layer turns that refusal into 503 with `Retry-After` (`answer_refusals`). The store also holds
+//! the rules of a session rmcp does not: one `initialize` per session, one request per id in
+//! flight (`mcp::flight`), and 404 for the `DELETE` of a session it does not hold.
 //!
 //! A session ends once it has had no request in flight and no message from its client for
 //! `session_idle`; its permit is then released. A request in flight keeps its session: a command
@@ -24,7 +26,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcMessage, ServerJsonRpcMessage,
+};
 use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError, SessionConfig,
@@ -34,13 +38,31 @@ use rmcp::transport::streamable_http_server::session::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::flight::{self, Flights};
+
 /// What a refused client is told to wait before trying again, in seconds.
 pub const RETRY_AFTER_S: u64 = 10;
 
+/// Why the store refused a request, for the HTTP answer (`answer_refusals`): rmcp turns every
+/// session-manager error into a bare 500.
+#[derive(Debug, Clone)]
+enum Refusal {
+    /// Every session slot is taken: 503 with `Retry-After`.
+    Full,
+    /// A request breaking a session rule (a second `initialize`, an id in flight): 400 with
+    /// this JSON-RPC error.
+    Invalid(serde_json::Value),
+    /// `DELETE` of a session this store does not hold: 404.
+    UnknownSession,
+}
+
 tokio::task_local! {
-    /// Set by `create_session` when the store is full, read by `refuse_when_full` around the
-    /// same request.
-    static FULL: Cell<bool>;
+    /// Set by the store when it refuses, read by `answer_refusals` around the same request.
+    static REFUSED: Cell<Option<Refusal>>;
+}
+
+fn refuse(r: Refusal) {
+    let _ = REFUSED.try_with(|f| f.set(Some(r)));
 }
 
 /// A `LocalSessionManager` holding at most `max` sessions, each ending after `idle` unused.
@@ -51,6 +73,8 @@ pub struct BoundedSessions {
     idle: Duration,
     /// A session ended since the last trim.
     freed: Arc<AtomicBool>,
+    /// Request ids in flight on each session.
+    flights: Flights,
 }
 
 /// What the store keeps of one open session.
@@ -80,11 +104,15 @@ impl Drop for InFlight {
     }
 }
 
-/// Refused: every session slot is taken.
+/// Refused: every session slot is taken, or a request broke a session rule.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionsError {
     #[error("the server holds its maximum number of sessions")]
     Full,
+    #[error("the request breaks a rule of its session")]
+    Refused,
+    #[error("no such session")]
+    Unknown,
     #[error(transparent)]
     Local(#[from] LocalSessionManagerError),
 }
@@ -100,6 +128,7 @@ impl BoundedSessions {
             held: Arc::new(Mutex::new(HashMap::new())),
             idle,
             freed: freed.clone(),
+            flights: Flights::default(),
         });
         tokio::spawn(trim_after_frees(Arc::downgrade(&sessions), freed));
         tokio::spawn(expire_idle(Arc::downgrade(&sessions)));
@@ -197,7 +226,7 @@ impl SessionManager for BoundedSessions {
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            let _ = FULL.try_with(|f| f.set(true));
+            refuse(Refusal::Full);
             tracing::warn!(
                 open = self.open(),
                 "refused a new MCP session: the maximum number of sessions is open (--max-sessions)"
@@ -232,10 +261,15 @@ impl SessionManager for BoundedSessions {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        let known = self.inner.has_session(id).await?;
         let result = self.inner.close_session(id).await;
         let released = self.held.lock().ok().and_then(|mut h| h.remove(id));
         if released.is_some() {
             self.freed.store(true, Ordering::Relaxed);
+        } else if !known {
+            // Only a client's DELETE runs inside `answer_refusals`, so only it hears of this.
+            refuse(Refusal::UnknownSession);
+            return Err(SessionsError::Unknown);
         }
         Ok(result?)
     }
@@ -245,6 +279,24 @@ impl SessionManager for BoundedSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        let landing = match &message {
+            JsonRpcMessage::Request(r) => {
+                // rmcp would hand a second `initialize` to the running session, which replaced
+                // the client's declared capabilities mid-session.
+                if matches!(r.request, ClientRequest::InitializeRequest(_)) {
+                    refuse(Refusal::Invalid(flight::reinitialize(Some(&r.id))));
+                    return Err(SessionsError::Refused);
+                }
+                match self.flights.begin(id, r.id.clone()) {
+                    Some(landing) => Some(landing),
+                    None => {
+                        refuse(Refusal::Invalid(flight::duplicate(&r.id)));
+                        return Err(SessionsError::Refused);
+                    }
+                }
+            }
+            _ => None,
+        };
         // Counted before rmcp sees the request, so the session cannot expire between the two.
         if let Ok(mut held) = self.held.lock()
             && let Some(h) = held.get_mut(id)
@@ -256,8 +308,9 @@ impl SessionManager for BoundedSessions {
             id: id.clone(),
         };
         let stream = self.inner.create_stream(id, message).await?;
+        // The request's id stays taken until its answer stream ends.
         Ok(stream.map(move |m| {
-            let _in_flight = &in_flight;
+            let _in_flight = (&in_flight, &landing);
             m
         }))
     }
@@ -268,6 +321,13 @@ impl SessionManager for BoundedSessions {
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
         self.touch(id);
+        // MCP answers a cancelled request with nothing: its id is free again.
+        if let JsonRpcMessage::Notification(n) = &message
+            && let ClientNotification::CancelledNotification(c) = &n.notification
+            && let Some(request) = &c.params.request_id
+        {
+            self.flights.end(id, request.clone());
+        }
         Ok(self.inner.accept_message(id, message).await?)
     }
 
@@ -300,23 +360,34 @@ impl SessionManager for BoundedSessions {
     }
 }
 
-/// Middleware: a request that found the store full is answered 503 with `Retry-After` (rmcp
-/// would answer a bare 500), with a JSON-RPC error body.
-pub async fn refuse_when_full(req: Request, next: Next) -> Response {
-    FULL.scope(Cell::new(false), async move {
-        let response = next.run(req).await;
-        if !FULL.with(Cell::get) {
-            return response;
-        }
-        let body = super::malformed::error_response(
-            serde_json::Value::Null,
-            -32000,
-            "this server holds its maximum number of MCP sessions; retry later, or use the stateless 2026-07-28 protocol, which needs no session",
-        );
-        let mut r = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_S));
-        r
-    })
-    .await
+/// Middleware: a request the store refused gets its proper answer instead of rmcp's bare 500: a
+/// full store 503 with `Retry-After` (and a JSON-RPC error body), a broken session rule 400
+/// with the JSON-RPC error, an unknown session's DELETE 404.
+pub async fn answer_refusals(req: Request, next: Next) -> Response {
+    REFUSED
+        .scope(Cell::new(None), async move {
+            let response = next.run(req).await;
+            match REFUSED.with(Cell::take) {
+                None => response,
+                Some(Refusal::Full) => {
+                    let body = super::malformed::error_response(
+                        serde_json::Value::Null,
+                        -32000,
+                        "this server holds its maximum number of MCP sessions; retry later, or use the stateless 2026-07-28 protocol, which needs no session",
+                    );
+                    let mut r =
+                        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_S));
+                    r
+                }
+                Some(Refusal::Invalid(error)) => {
+                    (StatusCode::BAD_REQUEST, axum::Json(error)).into_response()
+                }
+                Some(Refusal::UnknownSession) => {
+                    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
+                }
+            }
+        })
+        .await
 }

@@ -5,18 +5,28 @@
 //! (`malformed::classify`): a good message goes to rmcp, a bad one is answered with -32700 or
 //! -32600 by the filter itself, and the session carries on. Both rmcp's messages and the
 //! filter's answers are written whole, one line at a time, through one lock.
+//!
+//! The filter also holds the session's rules rmcp does not: one `initialize` per session, and one
+//! request per id in flight (`mcp::flight`); a message breaking either is answered -32600.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rmcp::RoleServer;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcMessage, ServerJsonRpcMessage,
+};
 use rmcp::transport::Transport;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{Mutex, mpsc};
 
+use super::flight::{self, Flights};
 use super::malformed::{INVALID_REQUEST, Incoming, classify, error_response};
+
+/// stdio is one session: its requests are held under this name.
+const SESSION: &str = "stdio";
 
 /// The longest line read (4 MiB). A longer line is answered with -32600 and discarded as it
 /// arrives, never held in memory; a shorter one that is too big for any tool still reaches the
@@ -29,6 +39,13 @@ type Out<W> = Arc<Mutex<W>>;
 pub struct FilteredLines<W> {
     incoming: mpsc::Receiver<ClientJsonRpcMessage>,
     out: Out<W>,
+    flights: Flights,
+}
+
+/// What the reader knows of the session.
+struct Session {
+    flights: Flights,
+    initialized: AtomicBool,
 }
 
 impl<W: AsyncWrite + Unpin + Send + 'static> FilteredLines<W> {
@@ -36,8 +53,17 @@ impl<W: AsyncWrite + Unpin + Send + 'static> FilteredLines<W> {
     pub fn new<R: AsyncRead + Unpin + Send + 'static>(read: R, write: W) -> Self {
         let out = Arc::new(Mutex::new(write));
         let (tx, incoming) = mpsc::channel(16);
-        tokio::spawn(read_lines(read, tx, out.clone()));
-        FilteredLines { incoming, out }
+        let flights = Flights::default();
+        let session = Session {
+            flights: flights.clone(),
+            initialized: AtomicBool::new(false),
+        };
+        tokio::spawn(read_lines(read, tx, out.clone(), session));
+        FilteredLines {
+            incoming,
+            out,
+            flights,
+        }
     }
 }
 
@@ -54,8 +80,12 @@ async fn answer<W: AsyncWrite + Unpin>(out: &Mutex<W>, error: &Value) -> std::io
 }
 
 /// Reads lines until EOF, each at most `MAX_LINE_BYTES`, and routes them.
-async fn read_lines<R, W>(read: R, tx: mpsc::Sender<ClientJsonRpcMessage>, out: Out<W>)
-where
+async fn read_lines<R, W>(
+    read: R,
+    tx: mpsc::Sender<ClientJsonRpcMessage>,
+    out: Out<W>,
+    session: Session,
+) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
@@ -100,7 +130,7 @@ where
             );
             answer(&out, &e).await.is_ok()
         } else {
-            route(&line, &tx, &out).await
+            route(&line, &tx, &out, &session).await
         };
         line.clear();
         if !keep_going {
@@ -109,7 +139,7 @@ where
     }
     // A last line without its newline still counts.
     if !line.is_empty() && !oversized {
-        route(&line, &tx, &out).await;
+        route(&line, &tx, &out, &session).await;
     }
 }
 
@@ -118,16 +148,47 @@ async fn route<W: AsyncWrite + Unpin>(
     line: &[u8],
     tx: &mpsc::Sender<ClientJsonRpcMessage>,
     out: &Mutex<W>,
+    session: &Session,
 ) -> bool {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     match classify(line) {
-        Incoming::Message(m) => tx.send(*m).await.is_ok(),
+        Incoming::Message(m) => match admit(&m, session) {
+            Ok(()) => tx.send(*m).await.is_ok(),
+            Err(e) => answer(out, &e).await.is_ok(),
+        },
         Incoming::Ignore => true,
         Incoming::Refuse(e) => {
             tracing::info!(code = %e["error"]["code"], "answered a malformed stdin line");
             answer(out, &e).await.is_ok()
         }
     }
+}
+
+/// The session's rules: a second `initialize`, or a request whose id is still in flight, is
+/// refused; a cancel frees its request's id.
+fn admit(m: &ClientJsonRpcMessage, session: &Session) -> Result<(), Value> {
+    match m {
+        JsonRpcMessage::Request(r) => {
+            if matches!(r.request, ClientRequest::InitializeRequest(_))
+                && session.initialized.swap(true, Ordering::Relaxed)
+            {
+                return Err(flight::reinitialize(Some(&r.id)));
+            }
+            // Its answer, written by `send` below, ends it.
+            if !session.flights.hold(SESSION, r.id.clone()) {
+                return Err(flight::duplicate(&r.id));
+            }
+        }
+        JsonRpcMessage::Notification(n) => {
+            if let ClientNotification::CancelledNotification(c) = &n.notification
+                && let Some(id) = &c.params.request_id
+            {
+                session.flights.end(SESSION, id.clone());
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 impl<W: AsyncWrite + Unpin + Send + 'static> Transport<RoleServer> for FilteredLines<W> {
@@ -138,6 +199,15 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Transport<RoleServer> for FilteredL
         item: ServerJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let out = self.out.clone();
+        match &item {
+            JsonRpcMessage::Response(r) => self.flights.end(SESSION, r.id.clone()),
+            JsonRpcMessage::Error(e) => {
+                if let Some(id) = &e.id {
+                    self.flights.end(SESSION, id.clone());
+                }
+            }
+            _ => {}
+        }
         async move {
             let mut line = serde_json::to_vec(&item)?;
             line.push(b'\n');

@@ -193,6 +193,12 @@ fn describe(spec: &ToolSpec, e: &jsonschema::ValidationError<'_>) -> String {
         ValidationErrorKind::Pattern { pattern } if pattern == catalogue::schema::TIME_PATTERN => {
             format!("`{param}` must be a 24-hour time HH:MM, 00:00 to 23:59 (got {got})")
         }
+        ValidationErrorKind::Pattern { pattern } if pattern == catalogue::schema::NAME_PATTERN => {
+            format!(
+                "`{param}` must be {} (got {got})",
+                catalogue::schema::NAME_RULE
+            )
+        }
         _ => format!("`{param}`: {e}"),
     }
 }
@@ -229,13 +235,12 @@ fn resolve_signal_codes(
                 args.insert(p.name.to_string(), Value::String(sig.code.to_string()));
             }
             None => {
-                let near = catalogue::closest_signals(given);
+                let (why, near) = catalogue::not_a_signal(given);
                 return Err(ArgumentError {
                     problems: vec![format!(
-                        "`{}` {} is not a Smartcar signal code; did you mean {}?",
+                        "`{}` {} {why}",
                         p.name,
                         show(&Value::String(given.clone())),
-                        near.join(", ")
                     )],
                     suggestions: near.iter().map(|s| s.to_string()).collect(),
                 });

@@ -171,7 +171,7 @@ async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
             pushed: 1,
             ..Counts::default()
         };
-        state.usage.record(vehicle, spec.name, counts);
+        state.usage.record(vehicle, true, spec.name, counts);
         return r;
     }
     let key = read_key(state, spec, args);
@@ -180,7 +180,8 @@ async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
             cached: 1,
             ..Counts::default()
         };
-        state.usage.record(vehicle, spec.name, counts);
+        // Only answers are cached: Smartcar answered for this vehicle.
+        state.usage.record(vehicle, true, spec.name, counts);
         r.lead = Some(format!(
             "Cached answer, {} s old (this server reuses answers for {} s); nothing was sent to Smartcar.",
             age.as_secs(),
@@ -205,11 +206,23 @@ async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
             coalesced: 1,
             ..Counts::default()
         };
-        state.usage.record(vehicle, spec.name, counts);
+        state
+            .usage
+            .record(vehicle, answered_for(&r), spec.name, counts);
         set_meta(&mut r, "smartcar-mcp/upstream_calls", json!(0));
         set_meta(&mut r, "smartcar-mcp/source", json!("coalesced"));
     }
     r
+}
+
+/// Whether Smartcar answered for the vehicle a result names: anything but a 404, no answer, or
+/// a refusal made here.
+fn answered_for(r: &ToolResult) -> bool {
+    !r.is_error
+        || !matches!(
+            r.structured["error"]["status"].as_u64(),
+            None | Some(0 | 404)
+        )
 }
 
 /// A signal read answered from state Smartcar pushed by webhook, when the operator allows it and
@@ -454,6 +467,33 @@ async fn send(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
     execute(state, spec, args).await
 }
 
+/// The longest one call of `spec` may take with every wait it can meet: the human's answer, the
+/// vehicle's lane, each attempt and retry within the budget, and the verifying read. Front ends
+/// end a call still running after this, so no request (and no session it keeps open) lives on.
+pub fn lifetime(state: &AppState, spec: &ToolSpec) -> std::time::Duration {
+    const ATTEMPTS: u32 = 4;
+    let up = state.exec.settings();
+    let serving = &state.serving;
+    let per_try = |t| up.connect_timeout + t;
+    let timeout = if spec.is_read() {
+        up.read_timeout
+    } else {
+        up.command_timeout
+    };
+    let sending = per_try(timeout) * ATTEMPTS + up.retry_budget + up.max_retry_after;
+    let verifying = if serving.verify_commands && !spec.is_read() {
+        serving.verify_delay
+            + per_try(up.read_timeout) * ATTEMPTS
+            + up.retry_budget
+            + up.max_retry_after
+    } else {
+        std::time::Duration::ZERO
+    };
+    // The token fetch and the rest of the work, with room to spare.
+    let slack = std::time::Duration::from_secs(30);
+    serving.confirm_ttl + serving.vehicle_wait + sending + verifying + slack
+}
+
 /// Checks and canonicalizes the arguments; no request is made.
 pub fn validate(
     spec: &'static ToolSpec,
@@ -544,7 +584,7 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
             cached: 1,
             ..Counts::default()
         };
-        state.usage.record(None, spec.name, counts);
+        state.usage.record(None, true, spec.name, counts);
         return result;
     }
     let mut outcome = state.exec.send(spec, &req).await;
@@ -553,7 +593,14 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
         rate_limited: rate_limited(&outcome),
         ..Counts::default()
     };
-    state.usage.record(spec.vehicle(args), spec.name, counts);
+    let answered = match &outcome.result {
+        Ok(_) | Err(Failure::BadResponse { .. }) => true,
+        Err(Failure::Upstream(e)) => !matches!(e.status, 0 | 404),
+        Err(Failure::Auth(_)) => false,
+    };
+    state
+        .usage
+        .record(spec.vehicle(args), answered, spec.name, counts);
     if compatibility && let Ok(ok) = &outcome.result {
         state.cache_compatibility(&req.url, ok.status, ok.body.clone());
     }

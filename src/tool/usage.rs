@@ -2,7 +2,7 @@
 //! rate-limited; today's calls per vehicle for the daily guard. Kept in memory and, with the
 //! audit database on, in its `usage` table, so the counts survive restarts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, Once};
 
 use serde_json::{Value, json};
@@ -17,10 +17,22 @@ pub fn utc_day() -> String {
 
 /// The key for calls no vehicle is named in (listing connections, applications).
 pub const NO_VEHICLE: &str = "";
+/// The one key for calls naming a vehicle Smartcar did not answer for (404, or no answer at
+/// all): those ids are the client's choice, and a counter each let a client grow memory, the
+/// audit database and `smartcar://usage` without bound. No valid id starts with `#`.
+pub const UNANSWERED: &str = "#unanswered";
+/// The key for vehicles beyond `MAX_VEHICLES`; they share one daily count, so the daily cap
+/// errs on the side of refusing.
+pub const OTHER_VEHICLES: &str = "#other";
+/// Most vehicles counted one by one.
+pub const MAX_VEHICLES: usize = 10_000;
+
+type Totals = BTreeMap<(String, String), Counts>;
 
 pub struct Usage {
-    /// (vehicle, tool) -> counts since the database began (or this process started).
-    totals: Mutex<BTreeMap<(String, String), Counts>>,
+    /// (vehicle, tool) -> counts since the database began (or this process started), and the
+    /// vehicles among them.
+    totals: Mutex<(Totals, HashSet<String>)>,
     /// The day and each vehicle's upstream calls on it.
     today: Mutex<(String, HashMap<String, u64>)>,
     audit: Option<Arc<Audit>>,
@@ -37,7 +49,7 @@ impl Usage {
     /// Counters starting from what the audit database holds, if there is one.
     pub fn new(audit: Option<Arc<Audit>>) -> Self {
         Usage {
-            totals: Mutex::new(BTreeMap::new()),
+            totals: Mutex::new((BTreeMap::new(), HashSet::new())),
             today: Mutex::new((utc_day(), HashMap::new())),
             audit,
             loaded: Once::new(),
@@ -49,19 +61,36 @@ impl Usage {
         self.loaded.call_once(|| {
             if let Some(a) = &self.audit {
                 let day = utc_day();
-                *lock(&self.totals) = a.usage_totals();
+                let totals = a.usage_totals();
+                let vehicles = totals.keys().map(|(v, _)| v.clone()).collect();
+                *lock(&self.totals) = (totals, vehicles);
                 *lock(&self.today) = (day.clone(), a.calls_on(&day));
             }
         });
     }
 
-    pub fn record(&self, vehicle: Option<&str>, tool: &str, delta: Counts) {
+    /// Counts a call of `tool`; `answered` says whether Smartcar answered for the vehicle it
+    /// names (anything but a 404 or no answer), which alone earns the vehicle its own counter.
+    pub fn record(&self, vehicle: Option<&str>, answered: bool, tool: &str, delta: Counts) {
         self.load();
-        let vehicle = vehicle.unwrap_or(NO_VEHICLE);
-        lock(&self.totals)
-            .entry((vehicle.to_string(), tool.to_string()))
-            .or_default()
-            .add(&delta);
+        let vehicle = {
+            let mut totals = lock(&self.totals);
+            let (counts, vehicles) = &mut *totals;
+            let key = match vehicle {
+                None => NO_VEHICLE,
+                Some(_) if !answered => UNANSWERED,
+                Some(v) if vehicles.contains(v) => v,
+                Some(_) if vehicles.len() >= MAX_VEHICLES => OTHER_VEHICLES,
+                Some(v) => v,
+            };
+            vehicles.insert(key.to_string());
+            counts
+                .entry((key.to_string(), tool.to_string()))
+                .or_default()
+                .add(&delta);
+            key.to_string()
+        };
+        let vehicle = vehicle.as_str();
         let day = {
             let mut today = lock(&self.today);
             let now = utc_day();
@@ -76,20 +105,35 @@ impl Usage {
         }
     }
 
-    /// Upstream calls this vehicle has cost today (UTC).
+    /// Upstream calls this vehicle has cost today (UTC); for a vehicle beyond `MAX_VEHICLES`,
+    /// those of every such vehicle.
     pub fn calls_today(&self, vehicle: &str) -> u64 {
         self.load();
+        let key = {
+            let totals = lock(&self.totals);
+            if totals.1.contains(vehicle) || totals.1.len() < MAX_VEHICLES {
+                vehicle
+            } else {
+                OTHER_VEHICLES
+            }
+        };
         let today = lock(&self.today);
         if today.0 != utc_day() {
             return 0;
         }
-        today.1.get(vehicle).copied().unwrap_or(0)
+        today.1.get(key).copied().unwrap_or(0)
+    }
+
+    /// Vehicles counted one by one now.
+    pub fn vehicles(&self) -> usize {
+        self.load();
+        lock(&self.totals).1.len()
     }
 
     /// Everything counted, per vehicle and tool, with totals.
     pub fn snapshot(&self) -> Value {
         self.load();
-        report(&lock(&self.totals), self.audit.is_some())
+        report(&lock(&self.totals).0, self.audit.is_some())
     }
 }
 
@@ -106,12 +150,18 @@ pub fn report(totals: &BTreeMap<(String, String), Counts>, persisted: bool) -> V
     let vehicles: Vec<Value> = vehicles
         .into_iter()
         .map(|(v, (total, tools))| {
-            json!({
-                "vehicle_id": if v.is_empty() { Value::Null } else { json!(v) },
+            let mut row = json!({
+                "vehicle_id": if v.is_empty() || v.starts_with('#') { Value::Null } else { json!(v) },
                 "total": total,
                 "saved": total.saved(),
                 "tools": tools,
-            })
+            });
+            match v {
+                UNANSWERED => row["vehicles"] = json!("every vehicle Smartcar did not answer for (404, or no answer)"),
+                OTHER_VEHICLES => row["vehicles"] = json!(format!("vehicles beyond the first {MAX_VEHICLES}")),
+                _ => {}
+            }
+            row
         })
         .collect();
     json!({

@@ -1,0 +1,147 @@
+//! The requests in flight on each session, stdio or HTTP, so that one rule holds on both: a
+//! request id names one request at a time. A second request with an id still in flight is
+//! refused with -32600 at once; before, rmcp answered only one of them and the others waited
+//! forever, holding their streams and their session open.
+//!
+//! An id is in flight from the request until its answer is written (stdio), its answer stream
+//! ends (HTTP), or the client cancels it (`notifications/cancelled`, which MCP answers with
+//! nothing). Each entry carries a ticket, so the end of an earlier request never frees an id a
+//! later request now holds.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::RequestId;
+use serde_json::Value;
+
+use super::malformed::{INVALID_REQUEST, error_response};
+
+type Key = (Arc<str>, RequestId);
+
+#[derive(Clone, Default)]
+pub struct Flights {
+    held: Arc<Mutex<HashMap<Key, u64>>>,
+    tickets: Arc<AtomicU64>,
+}
+
+/// One request in flight; ends it when dropped (an HTTP answer stream that ended).
+pub struct Landing {
+    flights: Flights,
+    key: Key,
+    ticket: u64,
+}
+
+impl Drop for Landing {
+    fn drop(&mut self) {
+        self.flights.end_ticket(&self.key, Some(self.ticket));
+    }
+}
+
+impl Flights {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, u64>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a request that ends when dropped; `None` when a request with this id is still in
+    /// flight on the session.
+    pub fn begin(&self, session: &str, id: RequestId) -> Option<Landing> {
+        let key: Key = (session.into(), id);
+        let ticket = self.take(&key)?;
+        Some(Landing {
+            flights: self.clone(),
+            key,
+            ticket,
+        })
+    }
+
+    /// Starts a request that ends with `end`; false when its id is still in flight.
+    pub fn hold(&self, session: &str, id: RequestId) -> bool {
+        self.take(&(session.into(), id)).is_some()
+    }
+
+    fn take(&self, key: &Key) -> Option<u64> {
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+        let mut held = self.lock();
+        if held.contains_key(key) {
+            return None;
+        }
+        held.insert(key.clone(), ticket);
+        Some(ticket)
+    }
+
+    /// The request with this id was answered or cancelled, whichever request holds it now.
+    pub fn end(&self, session: &str, id: RequestId) {
+        self.end_ticket(&(session.into(), id), None);
+    }
+
+    fn end_ticket(&self, key: &Key, ticket: Option<u64>) {
+        let mut held = self.lock();
+        if ticket.is_none_or(|t| held.get(key) == Some(&t)) {
+            held.remove(key);
+        }
+    }
+
+    /// Requests in flight now, over every session.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The answer to a request whose id is already in flight.
+pub fn duplicate(id: &RequestId) -> Value {
+    let shown = serde_json::to_value(id).unwrap_or(Value::Null);
+    error_response(
+        shown.clone(),
+        INVALID_REQUEST,
+        &format!(
+            "Invalid request: a request with id {} is still in flight on this session; use a new id for each request",
+            crate::text::clip(&shown.to_string())
+        ),
+    )
+}
+
+/// The answer to a second `initialize` on a session that has one.
+pub fn reinitialize(id: Option<&RequestId>) -> Value {
+    let id = id
+        .and_then(|i| serde_json::to_value(i).ok())
+        .unwrap_or(Value::Null);
+    error_response(
+        id,
+        INVALID_REQUEST,
+        "Invalid request: this session is already initialized; start a new session to initialize again",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_held_once_per_session_until_its_request_ends() {
+        let f = Flights::default();
+        let one = RequestId::Number(1);
+        let first = f.begin("a", one.clone()).expect("free");
+        assert!(f.begin("a", one.clone()).is_none(), "still in flight");
+        let other_session = f
+            .begin("b", one.clone())
+            .expect("another session's ids are its own");
+        drop(first);
+        let again = f.begin("a", one.clone()).expect("freed by the answer");
+        // A cancel frees the id; the earlier request's late end must not free the later one's.
+        f.end("a", one.clone());
+        let later = f.begin("a", one.clone()).expect("freed by the cancel");
+        drop(again);
+        assert!(
+            f.begin("a", one.clone()).is_none(),
+            "the later request still holds it"
+        );
+        drop(later);
+        drop(other_session);
+        assert!(f.is_empty());
+    }
+}
