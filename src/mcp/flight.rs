@@ -3,12 +3,15 @@
 //! refused with -32600 at once; before, rmcp answered only one of them and the others waited
 //! forever, holding their streams and their session open.
 //!
-//! An id is in flight from the request until its answer is written (stdio), its answer stream
-//! ends (HTTP), or the client cancels it (`notifications/cancelled`, which MCP answers with
-//! nothing). Each entry carries a ticket, so the end of an earlier request never frees an id a
+//! An id is in flight from the request until its answer is written (stdio) or its answer stream
+//! ends (HTTP). A cancelled request (`notifications/cancelled`) gets no answer, yet its handler
+//! may still be finishing, and rmcp would give that late result to a new request reusing the id
+//! (and drop the new request's own answer), so a cancelled id stays taken, as MCP asks ids never
+//! be reused in a session; only the last `MAX_CANCELLED` are remembered, so cancels cannot grow
+//! memory. Each entry carries a ticket, so the end of an earlier request never frees an id a
 //! later request now holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -19,10 +22,19 @@ use super::malformed::{INVALID_REQUEST, error_response};
 
 type Key = (Arc<str>, RequestId);
 
+/// Cancelled ids remembered, over every session.
+pub const MAX_CANCELLED: usize = 1_024;
+
 #[derive(Clone, Default)]
 pub struct Flights {
-    held: Arc<Mutex<HashMap<Key, u64>>>,
+    held: Arc<Mutex<Held>>,
     tickets: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct Held {
+    ids: HashMap<Key, u64>,
+    cancelled: VecDeque<(Key, u64)>,
 }
 
 /// One request in flight; ends it when dropped (an HTTP answer stream that ended).
@@ -39,7 +51,7 @@ impl Drop for Landing {
 }
 
 impl Flights {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, u64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -63,28 +75,46 @@ impl Flights {
     fn take(&self, key: &Key) -> Option<u64> {
         let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
         let mut held = self.lock();
-        if held.contains_key(key) {
+        if held.ids.contains_key(key) {
             return None;
         }
-        held.insert(key.clone(), ticket);
+        held.ids.insert(key.clone(), ticket);
         Some(ticket)
     }
 
-    /// The request with this id was answered or cancelled, whichever request holds it now.
+    /// The request with this id was answered, whichever request holds it now.
     pub fn end(&self, session: &str, id: RequestId) {
         self.end_ticket(&(session.into(), id), None);
     }
 
-    fn end_ticket(&self, key: &Key, ticket: Option<u64>) {
+    /// The client cancelled the request with this id: it stays taken among the last
+    /// `MAX_CANCELLED` cancelled ids.
+    pub fn cancel(&self, session: &str, id: RequestId) {
+        let key: Key = (session.into(), id);
         let mut held = self.lock();
-        if ticket.is_none_or(|t| held.get(key) == Some(&t)) {
-            held.remove(key);
+        let Some(ticket) = held.ids.get(&key).copied() else {
+            return;
+        };
+        held.cancelled.push_back((key, ticket));
+        while held.cancelled.len() > MAX_CANCELLED {
+            if let Some((old, t)) = held.cancelled.pop_front()
+                && held.ids.get(&old) == Some(&t)
+            {
+                held.ids.remove(&old);
+            }
         }
     }
 
-    /// Requests in flight now, over every session.
+    fn end_ticket(&self, key: &Key, ticket: Option<u64>) {
+        let mut held = self.lock();
+        if ticket.is_none_or(|t| held.ids.get(key) == Some(&t)) {
+            held.ids.remove(key);
+        }
+    }
+
+    /// Requests in flight (or cancelled and remembered) now, over every session.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -132,9 +162,10 @@ mod tests {
             .expect("another session's ids are its own");
         drop(first);
         let again = f.begin("a", one.clone()).expect("freed by the answer");
-        // A cancel frees the id; the earlier request's late end must not free the later one's.
+        // An answer written for it frees the id; the earlier request's late end must not free
+        // the later one's.
         f.end("a", one.clone());
-        let later = f.begin("a", one.clone()).expect("freed by the cancel");
+        let later = f.begin("a", one.clone()).expect("freed by its answer");
         drop(again);
         assert!(
             f.begin("a", one.clone()).is_none(),
@@ -143,5 +174,27 @@ mod tests {
         drop(later);
         drop(other_session);
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn cancelled_ids_stay_taken_and_only_the_last_are_remembered() {
+        let f = Flights::default();
+        for i in 0..(MAX_CANCELLED as i64 + 10) {
+            assert!(f.hold("s", RequestId::Number(i)));
+            f.cancel("s", RequestId::Number(i));
+        }
+        let recent = RequestId::Number(MAX_CANCELLED as i64);
+        assert!(!f.hold("s", recent), "recently cancelled");
+        assert_eq!(f.len(), MAX_CANCELLED);
+        assert!(
+            f.hold("s", RequestId::Number(0)),
+            "forgotten beyond the bound"
+        );
+        f.cancel("s", RequestId::Number(99_999));
+        assert_eq!(
+            f.len(),
+            MAX_CANCELLED + 1,
+            "a cancel of an unknown id holds nothing"
+        );
     }
 }

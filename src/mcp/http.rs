@@ -200,7 +200,17 @@ async fn malformed_body_is_400(req: Request, next: Next) -> Response {
             )),
         )
             .into_response(),
-        Incoming::Message(_) => response,
+        // It reads as a message when parsed on its own, yet rmcp could not read it: a member
+        // given twice, which the two readers resolve differently. Still the body's fault.
+        Incoming::Message(_) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(malformed::error_response(
+                serde_json::Value::Null,
+                malformed::INVALID_REQUEST,
+                "Invalid request: the body is not one JSON-RPC message MCP defines (is a member given twice?)",
+            )),
+        )
+            .into_response(),
     }
 }
 

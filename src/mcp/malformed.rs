@@ -130,7 +130,8 @@ pub fn unknown_request(method: &str, params: Option<&Value>) -> (i64, String) {
             );
         }
     };
-    let why = problem.unwrap_or_else(|| "not what this method takes".to_string());
+    // They read well as a JSON value: what failed was the text itself, a member given twice.
+    let why = problem.unwrap_or_else(|| "a member is given twice".to_string());
     (
         INVALID_PARAMS,
         format!("Invalid params for `{method}`: {why}"),

@@ -321,12 +321,12 @@ impl SessionManager for BoundedSessions {
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
         self.touch(id);
-        // MCP answers a cancelled request with nothing: its id is free again.
+        // MCP answers a cancelled request with nothing; its id stays taken (`mcp::flight`).
         if let JsonRpcMessage::Notification(n) = &message
             && let ClientNotification::CancelledNotification(c) = &n.notification
             && let Some(request) = &c.params.request_id
         {
-            self.flights.end(id, request.clone());
+            self.flights.cancel(id, request.clone());
         }
         Ok(self.inner.accept_message(id, message).await?)
     }

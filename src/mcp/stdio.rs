@@ -165,7 +165,7 @@ async fn route<W: AsyncWrite + Unpin>(
 }
 
 /// The session's rules: a second `initialize`, or a request whose id is still in flight, is
-/// refused; a cancel frees its request's id.
+/// refused; a cancelled request's id stays taken (`mcp::flight`).
 fn admit(m: &ClientJsonRpcMessage, session: &Session) -> Result<(), Value> {
     match m {
         JsonRpcMessage::Request(r) => {
@@ -183,7 +183,7 @@ fn admit(m: &ClientJsonRpcMessage, session: &Session) -> Result<(), Value> {
             if let ClientNotification::CancelledNotification(c) = &n.notification
                 && let Some(id) = &c.params.request_id
             {
-                session.flights.end(SESSION, id.clone());
+                session.flights.cancel(SESSION, id.clone());
             }
         }
         _ => {}

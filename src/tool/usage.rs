@@ -27,6 +27,15 @@ pub const OTHER_VEHICLES: &str = "#other";
 /// Most vehicles counted one by one.
 pub const MAX_VEHICLES: usize = 10_000;
 
+/// Whether a key counts many callers together rather than one vehicle.
+fn is_shared_key(key: &str) -> bool {
+    matches!(key, NO_VEHICLE | UNANSWERED | OTHER_VEHICLES)
+}
+
+fn v_or_empty(vehicle: Option<&str>) -> &str {
+    vehicle.unwrap_or(NO_VEHICLE)
+}
+
 type Totals = BTreeMap<(String, String), Counts>;
 
 pub struct Usage {
@@ -62,7 +71,11 @@ impl Usage {
             if let Some(a) = &self.audit {
                 let day = utc_day();
                 let totals = a.usage_totals();
-                let vehicles = totals.keys().map(|(v, _)| v.clone()).collect();
+                let vehicles = totals
+                    .keys()
+                    .filter(|(v, _)| !is_shared_key(v))
+                    .map(|(v, _)| v.clone())
+                    .collect();
                 *lock(&self.totals) = (totals, vehicles);
                 *lock(&self.today) = (day.clone(), a.calls_on(&day));
             }
@@ -83,7 +96,9 @@ impl Usage {
                 Some(_) if vehicles.len() >= MAX_VEHICLES => OTHER_VEHICLES,
                 Some(v) => v,
             };
-            vehicles.insert(key.to_string());
+            if key == v_or_empty(vehicle) {
+                vehicles.insert(key.to_string());
+            }
             counts
                 .entry((key.to_string(), tool.to_string()))
                 .or_default()
@@ -124,7 +139,7 @@ impl Usage {
         today.1.get(key).copied().unwrap_or(0)
     }
 
-    /// Vehicles counted one by one now.
+    /// Vehicles counted one by one now (not the shared keys).
     pub fn vehicles(&self) -> usize {
         self.load();
         lock(&self.totals).1.len()
