@@ -273,6 +273,8 @@ struct Fuzzed {
     expect: Expect,
     /// The method before mutation: the HTTP `Mcp-Method` header names it.
     method: &'static str,
+    /// The tool, prompt or resource before mutation, for the HTTP `Mcp-Name` header.
+    name: Option<String>,
 }
 
 /// What the server owes for one message.
@@ -375,6 +377,10 @@ impl Mutator {
         } else {
             self.rng.choice(&self.requests).unwrap().clone()
         };
+        let name = ["name", "uri"]
+            .iter()
+            .find_map(|k| params[k].as_str())
+            .map(str::to_string);
         let mut params = params;
         if self.stateless_meta {
             params.as_object_mut().unwrap().insert(
@@ -420,6 +426,7 @@ impl Mutator {
             expect: expectation(&bytes),
             bytes,
             method,
+            name,
         }
     }
 
@@ -684,6 +691,81 @@ fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
         _ => {}
     }
     out.push(at);
+}
+
+#[test]
+fn a_seed_replays_the_same_messages_with_ids_never_reused() {
+    let run = |seed| {
+        let mut m = Mutator::new(seed, false, true);
+        (0..500).map(|n| m.message(n)).collect::<Vec<_>>()
+    };
+    let (a, b) = (run(7), run(7));
+    assert!(a.iter().zip(&b).all(|(x, y)| x.bytes == y.bytes));
+    assert!(a.iter().zip(run(8)).any(|(x, y)| x.bytes != y.bytes));
+    let keys: Vec<_> = a
+        .iter()
+        .filter_map(|f| match &f.expect {
+            Expect::Answer(k) | Expect::Maybe(Some(k)) => Some(k),
+            Expect::Maybe(None) => None,
+        })
+        .collect();
+    assert_eq!(keys.len(), keys.iter().collect::<HashSet<_>>().len());
+    // Newlines would split one stdio message into two.
+    assert!(a.iter().all(|f| !f.bytes.contains(&b'\n')));
+    // A fuzz that only sent garbage would test the parser alone.
+    let owed = a
+        .iter()
+        .filter(|f| matches!(f.expect, Expect::Answer(_)))
+        .count();
+    assert!(owed > 100, "{owed} of 500 owed an answer");
+}
+
+#[test]
+fn what_the_server_owes_follows_json_rpc() {
+    let owes = |text: &str| expectation(text.as_bytes());
+    let answer = |k: &str| Expect::Answer(k.to_string());
+    let maybe = |k: &str| Expect::Maybe(Some(k.to_string()));
+    assert_eq!(
+        owes(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#),
+        answer("n:3")
+    );
+    assert_eq!(
+        owes(r#"{"jsonrpc":"2.0","id":"3","method":"x"}"#),
+        answer("s:3")
+    );
+    assert_eq!(
+        owes("\u{feff}{\"jsonrpc\":\"2.0\",\"id\":-4,\"method\":\"ping\"}"),
+        answer("n:-4")
+    );
+    // The last of duplicated keys wins, as in the server's parser.
+    assert_eq!(
+        owes(r#"{"jsonrpc":"2.0","id":null,"id":5,"method":"ping"}"#),
+        answer("n:5")
+    );
+    // 7.0 is echoed as 7, but a server may refuse it: allowed, not owed.
+    assert_eq!(
+        owes(r#"{"jsonrpc":"2.0","id":7.0,"method":"ping"}"#),
+        maybe("n:7")
+    );
+    assert_eq!(
+        owes(r#"{"jsonrpc":"1.0","id":8,"method":"ping"}"#),
+        maybe("n:8")
+    );
+    assert_eq!(owes(r#"{"jsonrpc":"2.0","id":9,"method":5}"#), maybe("n:9"));
+    assert_eq!(
+        owes(r#"{"jsonrpc":"2.0","id":9,"result":{}}"#),
+        maybe("n:9")
+    );
+    for none in [
+        r#"{"jsonrpc":"2.0","method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":[1],"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":1e400,"method":"ping"}"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping""#,
+    ] {
+        assert_eq!(owes(none), Expect::Maybe(None), "{none}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1010,4 +1092,263 @@ async fn mutated_stdio_messages_are_all_answered_and_nothing_panics() {
         failures.len()
     );
     report("stdio", seed, &failures);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streamable HTTP
+
+/// The JSON-RPC messages of a JSON or SSE response body.
+fn messages(body: &str) -> Vec<Value> {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        return vec![v];
+    }
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .collect()
+}
+
+/// Where a body goes: stateless 2026-07-28, or one of the handshake sessions.
+#[derive(Clone, Copy)]
+enum Route {
+    Stateless,
+    Session(usize),
+}
+
+const SESSIONS: usize = 2;
+
+fn mcp_post(http: &reqwest::Client, url: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+    http.post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body)
+}
+
+/// A session by the 2025-11-25 handshake; its id.
+async fn open_session(http: &reqwest::Client, url: &str, n: usize) -> String {
+    let init = json!({ "jsonrpc": "2.0", "id": format!("init-{n}"), "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": { "name": "fuzz", "version": "1" } } });
+    let r = mcp_post(http, url, init.to_string().into_bytes())
+        .send()
+        .await
+        .expect("initialize is answered");
+    assert_eq!(r.status(), 200);
+    let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let body = r.text().await.unwrap();
+    assert!(
+        messages(&body)
+            .iter()
+            .any(|m| m["result"]["serverInfo"].is_object()),
+        "{body}"
+    );
+    let initialized = b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}".to_vec();
+    let r = mcp_post(http, url, initialized)
+        .header("mcp-session-id", &id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    id
+}
+
+/// Adds the headers of `route`; a stateless request names its method and target in headers too.
+fn route(
+    rq: reqwest::RequestBuilder,
+    route: Route,
+    sessions: &[String],
+    method: &str,
+    name: Option<&str>,
+) -> reqwest::RequestBuilder {
+    match route {
+        Route::Stateless => {
+            let rq = rq
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", method);
+            match name {
+                Some(n) => rq.header("mcp-name", n),
+                None => rq,
+            }
+        }
+        Route::Session(s) => rq
+            .header("mcp-session-id", &sessions[s])
+            .header("mcp-protocol-version", "2025-11-25"),
+    }
+}
+
+/// Sends one body and checks its answer; a failure's description, if any.
+async fn post_checked(
+    http: &reqwest::Client,
+    url: &str,
+    sessions: &[String],
+    n: usize,
+    (to, f): (Route, &Fuzzed),
+) -> (Option<u16>, Option<String>) {
+    let rq = route(
+        mcp_post(http, url, f.bytes.clone()),
+        to,
+        sessions,
+        f.method,
+        f.name.as_deref(),
+    );
+    let what = |why: String| Some(format!("message {n}: {why}: {}", shown(&f.bytes)));
+    let r = match rq.send().await {
+        Ok(r) => r,
+        Err(e) => return (None, what(format!("no HTTP answer ({e})"))),
+    };
+    let status = r.status().as_u16();
+    let body = match r.text().await {
+        Ok(b) => b,
+        Err(e) => return (Some(status), what(format!("{status}, body not read ({e})"))),
+    };
+    if status != 200 {
+        return (Some(status), None);
+    }
+    let own = match &f.expect {
+        Expect::Answer(k) | Expect::Maybe(Some(k)) => Some(k.as_str()),
+        Expect::Maybe(None) => None,
+    };
+    let mut mine = 0;
+    for m in messages(&body) {
+        if m.get("method").is_some() {
+            continue;
+        }
+        match id_key(&m["id"]) {
+            None if m["id"].is_null() => {}
+            k if k.as_deref() == own => mine += 1,
+            _ => {
+                return (
+                    Some(status),
+                    what(format!("answered with another id: {}", clip(&body))),
+                );
+            }
+        }
+    }
+    let owed = matches!(f.expect, Expect::Answer(_));
+    if (owed && mine != 1) || mine > 1 {
+        return (
+            Some(status),
+            what(format!(
+                "200 with {mine} answers to its id: {}",
+                clip(&body)
+            )),
+        );
+    }
+    (Some(status), None)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutated_http_bodies_are_all_answered_and_nothing_panics() {
+    let seed = seed();
+    println!("HTTP fuzz: SMARTCAR_FUZZ_SEED={seed}");
+    // Not the stdio fuzz's stream of messages: the same seed replays both.
+    let mut mutator = Mutator::new(seed ^ 0x4854_5450, false, false);
+    let bodies: Vec<(Route, Fuzzed)> = (0..count(1500))
+        .map(|n| {
+            let to = match mutator.rng.u8(..2) {
+                0 => Route::Stateless,
+                _ => Route::Session(mutator.rng.usize(..SESSIONS)),
+            };
+            mutator.stateless_meta = matches!(to, Route::Stateless);
+            (to, mutator.message(n))
+        })
+        .collect();
+
+    let mut child = server(&["serve", "--http", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let (stderr, stderr_task) = drain_stderr(&mut child);
+    let listening = async {
+        loop {
+            if let Some(l) = stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains("listening on"))
+            {
+                let at = l.find("http://").unwrap();
+                return l[at..].trim().to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let url = tokio::time::timeout(ANSWER_TIMEOUT, listening)
+        .await
+        .expect("the server listens");
+    let http = reqwest::Client::builder()
+        .timeout(ANSWER_TIMEOUT)
+        .build()
+        .unwrap();
+    let mut sessions = Vec::new();
+    for s in 0..SESSIONS {
+        sessions.push(open_session(&http, &url, s).await);
+    }
+
+    use futures::StreamExt;
+    let results: Vec<(Option<u16>, Option<String>)> =
+        futures::stream::iter(bodies.iter().enumerate())
+            .map(|(n, (to, f))| post_checked(&http, &url, &sessions, n, (*to, f)))
+            .buffer_unordered(HTTP_IN_FLIGHT)
+            .collect()
+            .await;
+    let mut statuses: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut failures = Vec::new();
+    for (status, failure) in results {
+        let s = status.map_or("none".into(), |s| s.to_string());
+        *statuses.entry(s).or_default() += 1;
+        failures.extend(failure);
+    }
+
+    // Healthy after: /healthz, and get_signal in a fresh session and statelessly.
+    let health = http.get(url.replace("/mcp", "/healthz")).send().await;
+    if !health.as_ref().is_ok_and(|r| r.status() == 200) {
+        failures.push(format!("/healthz after the fuzz: {health:?}"));
+    }
+    let fresh = open_session(&http, &url, SESSIONS).await;
+    let mut stateless = get_signal(json!("final-stateless"));
+    stateless["params"]["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    for (to, body) in [
+        (Route::Session(0), get_signal(json!("final-session"))),
+        (Route::Stateless, stateless),
+    ] {
+        let sessions = [fresh.clone()];
+        let r = route(
+            mcp_post(&http, &url, body.to_string().into_bytes()),
+            to,
+            &sessions,
+            "tools/call",
+            Some("get_signal"),
+        )
+        .send()
+        .await;
+        let answer = match r {
+            Ok(r) => messages(&r.text().await.unwrap_or_default())
+                .into_iter()
+                .find(|m| m["id"] == body["id"]),
+            Err(_) => None,
+        };
+        if answer.as_ref().and_then(state_of_charge) != Some(&json!(72)) {
+            failures.push(format!("the last get_signal ({}): {answer:?}", body["id"]));
+        }
+    }
+
+    child.start_kill().unwrap();
+    let _ = tokio::time::timeout(ANSWER_TIMEOUT, child.wait()).await;
+    let _ = tokio::time::timeout(ANSWER_TIMEOUT, stderr_task).await;
+    failures.extend(panics(&stderr));
+    let owed = bodies
+        .iter()
+        .filter(|(_, f)| matches!(f.expect, Expect::Answer(_)))
+        .count();
+    println!(
+        "HTTP fuzz: {} bodies ({owed} owed an answer), statuses {statuses:?}, {} failures",
+        bodies.len(),
+        failures.len()
+    );
+    report("HTTP", seed, &failures);
 }
