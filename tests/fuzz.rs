@@ -625,6 +625,8 @@ impl Mutator {
                             "_meta",
                             "ref",
                             "argument",
+                            "result",
+                            "error",
                         ])
                         .unwrap();
                     let v = if self.rng.bool() {
@@ -667,6 +669,27 @@ impl Mutator {
                     b.splice(i + 1..i + 1, e.bytes());
                 }
             }
+        }
+    }
+}
+
+/// A request named by a `notifications/cancelled` among `messages` is owed no answer: MCP says a
+/// cancelled request should not be answered, and whether the cancel arrives while it is in flight
+/// depends on timing. (Message 0 of seed 9016165792512528127, cancelled by a later message, was
+/// the one "unanswered" request this fuzz found, and rightly so.)
+fn forgive_cancelled<'a>(messages: impl Iterator<Item = &'a mut Fuzzed>) {
+    let mut messages: Vec<&mut Fuzzed> = messages.collect();
+    let cancelled: HashSet<String> = messages
+        .iter()
+        .filter_map(|f| serde_json::from_slice::<Value>(&f.bytes).ok())
+        .filter(|v| v["method"] == "notifications/cancelled")
+        .filter_map(|v| id_key(&v["params"]["requestId"]))
+        .collect();
+    for f in messages.iter_mut() {
+        if let Expect::Answer(k) = &f.expect
+            && cancelled.contains(k)
+        {
+            f.expect = Expect::Maybe(Some(k.clone()));
         }
     }
 }
@@ -942,7 +965,8 @@ async fn mutated_stdio_messages_are_all_answered_and_nothing_panics() {
     let seed = seed();
     println!("stdio fuzz: SMARTCAR_FUZZ_SEED={seed}");
     let mut mutator = Mutator::new(seed, false, true);
-    let messages: Vec<Fuzzed> = (0..count(3000)).map(|n| mutator.message(n)).collect();
+    let mut messages: Vec<Fuzzed> = (0..count(3000)).map(|n| mutator.message(n)).collect();
+    forgive_cancelled(messages.iter_mut());
 
     let mut child = server(&[])
         .stdin(Stdio::piped())
@@ -1244,7 +1268,7 @@ async fn mutated_http_bodies_are_all_answered_and_nothing_panics() {
     println!("HTTP fuzz: SMARTCAR_FUZZ_SEED={seed}");
     // Not the stdio fuzz's stream of messages: the same seed replays both.
     let mut mutator = Mutator::new(seed ^ 0x4854_5450, false, false);
-    let bodies: Vec<(Route, Fuzzed)> = (0..count(1500))
+    let mut bodies: Vec<(Route, Fuzzed)> = (0..count(1500))
         .map(|n| {
             let to = match mutator.rng.u8(..2) {
                 0 => Route::Stateless,
@@ -1254,6 +1278,7 @@ async fn mutated_http_bodies_are_all_answered_and_nothing_panics() {
             (to, mutator.message(n))
         })
         .collect();
+    forgive_cancelled(bodies.iter_mut().map(|(_, f)| f));
 
     let mut child = server(&["serve", "--http", "127.0.0.1:0"])
         .stdin(Stdio::null())
