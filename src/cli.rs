@@ -9,14 +9,23 @@ use crate::secret::Secret;
 use crate::settings::*;
 
 /// Sends logs to stderr, filtered by `RUST_LOG` (default `warn`): stdout carries the MCP protocol.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+/// Installs logging on stderr in the chosen format; keep the guard until exit.
+pub fn init_logging(format: LogFormatArg) -> crate::logging::LogGuard {
+    crate::logging::init(match format {
+        LogFormatArg::Text => crate::logging::LogFormat::Text,
+        LogFormatArg::Json => crate::logging::LogFormat::Json,
+    })
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormatArg {
+    /// One readable line an event.
+    #[default]
+    Text,
+    /// One JSON object a line (time, level, target, fields, the MCP request's span), for log
+    /// shippers.
+    Json,
 }
 
 #[derive(Debug, Parser)]
@@ -98,6 +107,15 @@ pub enum Command {
 /// Options that shape serving; accepted before or after any subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct Options {
+    /// How log lines on stderr are written: text, or json (one object a line) for log shippers.
+    #[arg(
+        long,
+        env = "SMARTCAR_MCP_LOG_FORMAT",
+        global = true,
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormatArg,
     #[arg(
         long,
         env = "SMARTCAR_CLIENT_ID",

@@ -26,7 +26,8 @@
 //!   published schemas (`catalogue::schema`), the tables generated from tools.yaml and
 //!   signals.yaml, and lookups over them.
 //! - `settings`: the resolved settings (upstream and serving); `secret`: a string that never prints;
-//!   `text`: client input as messages and logs repeat it, cut to a bound.
+//!   `text`: client input as messages and logs repeat it, cut to a bound; `logging`: log lines
+//!   that never block serving, and repeated events summarised.
 //!
 //! Around them:
 //! - `cli`: the command line (clap) and logging; `run`: one function per subcommand.
@@ -35,12 +36,13 @@
 //!
 //! # Rules (checked by `tests/tidy.rs`)
 //! - `upstream` imports neither `tool` nor `mcp`; `tool` imports neither `mcp` nor `rmcp`;
-//!   `catalogue`, `settings`, `secret` and `text` import none of the three layers.
+//!   `catalogue`, `settings`, `secret`, `text` and `logging` import none of the three layers.
 //! - `rmcp::` is named only under `src/mcp/` and in `src/demo.rs`.
 //! - No import runs upward and none goes round in a circle.
 pub mod catalogue;
 pub mod cli;
 pub mod demo;
+pub mod logging;
 pub mod mcp;
 pub mod run;
 pub mod secret;

@@ -59,7 +59,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::init_logging();
+    // Kept to the end: dropping it writes out the log lines still queued.
+    let _log = cli::init_logging(cli.opts.log_format);
     // Serving stdio, one thread does the work: on 2 cores it measured faster and leaner than the
     // multi-threaded scheduler (benches/e2e.rs); HTTP serving keeps every core.
     let stdio = matches!(cli.command, None | Some(Command::Serve { http: None, .. }));

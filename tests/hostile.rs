@@ -1,4 +1,4 @@
-//! Hostile input against the doors of the MCP layer (issue 30, `../shared/reference/hostile-3.md`):
+//! Hostile input against the doors of the MCP layer (issue 30, an attacker's probe of 0.1.0):
 //! each test replays an attack the probe made and asserts that it now fails: CPU spent on
 //! megabyte "signal codes", subscriptions and usage counters grown by client-chosen keys, the
 //! Compatibility API cache grown by client-chosen makes, a request id reused while in flight, a

@@ -163,10 +163,21 @@ fn layers_import_only_downward_and_rmcp_stays_in_mcp() {
         ("settings", &["secret"][..]),
         ("catalogue", &[][..]),
         ("text", &[][..]),
-        ("upstream", &["catalogue", "settings", "secret", "text"][..]),
+        ("logging", &[][..]),
+        (
+            "upstream",
+            &["catalogue", "settings", "secret", "text", "logging"][..],
+        ),
         (
             "tool",
-            &["catalogue", "settings", "secret", "text", "upstream"][..],
+            &[
+                "catalogue",
+                "settings",
+                "secret",
+                "text",
+                "logging",
+                "upstream",
+            ][..],
         ),
         (
             "mcp",
@@ -175,6 +186,7 @@ fn layers_import_only_downward_and_rmcp_stays_in_mcp() {
                 "settings",
                 "secret",
                 "text",
+                "logging",
                 "upstream",
                 "tool",
             ][..],

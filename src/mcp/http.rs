@@ -129,12 +129,15 @@ fn router(
     let sessions = BoundedSessions::new(serving.max_sessions, serving.session_idle);
     let mcp = StreamableHttpService::new(
         move || Ok(SmartcarServer::new(factory_state.clone())),
-        sessions,
+        sessions.clone(),
         config,
     );
     let mut app = Router::new()
         .route_service(MCP_PATH, mcp)
-        .route_layer(middleware::from_fn(sessions::answer_refusals))
+        .route_layer(middleware::from_fn_with_state(
+            sessions,
+            sessions::session_rules,
+        ))
         .route_layer(middleware::from_fn(malformed_body_is_400));
     if let Some(token) = token {
         app = app.route_layer(middleware::from_fn_with_state(
@@ -272,6 +275,9 @@ fn origin_allow_list(hosts: &[String]) -> Vec<String> {
     origins
 }
 
+/// Wrong bearer tokens, logged as one line per 10 s with their count.
+static WRONG_TOKENS: crate::logging::Repeated = crate::logging::Repeated::new();
+
 async fn require_bearer(State(token): State<Arc<Secret>>, req: Request, next: Next) -> Response {
     let presented = req
         .headers()
@@ -284,7 +290,12 @@ async fn require_bearer(State(token): State<Arc<Secret>>, req: Request, next: Ne
     match presented {
         Some(p) if constant_time_eq(token.expose().as_bytes(), p.as_bytes()) => next.run(req).await,
         Some(_) => {
-            tracing::warn!("refused an MCP request with a wrong bearer token");
+            if let Some(n) = WRONG_TOKENS.hit() {
+                tracing::warn!(
+                    count = n,
+                    "refused {n} MCP request(s) with a wrong bearer token since the last such line"
+                );
+            }
             unauthorized(true)
         }
         None => {

@@ -339,8 +339,12 @@ impl ServerHandler for SmartcarServer {
             &caller,
         ));
         let lifetime = call::lifetime(&self.shared.app, spec);
+        // Every line logged for this call carries the client's request id (`--log-format json`
+        // shows the span on each line).
+        let span = tracing::info_span!("mcp_call", mcp_request_id = %context.id, tool = spec.name);
+        let run = tracing::Instrument::instrument(tokio::time::timeout(lifetime, run), span);
         tokio::select! {
-            step = tokio::time::timeout(lifetime, run) => match step {
+            step = run => match step {
                 Ok(Step::Done(r)) => Ok(to_call_result(r).into()),
                 Ok(Step::Ask(ask)) => Ok(ask.into()),
                 Err(_) => {

@@ -21,14 +21,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use rmcp::model::{
-    ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcMessage, ServerJsonRpcMessage,
-};
+use rmcp::model::{ClientJsonRpcMessage, RequestId, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError, SessionConfig,
@@ -43,26 +41,14 @@ use super::flight::{self, Flights};
 /// What a refused client is told to wait before trying again, in seconds.
 pub const RETRY_AFTER_S: u64 = 10;
 
-/// Why the store refused a request, for the HTTP answer (`answer_refusals`): rmcp turns every
-/// session-manager error into a bare 500.
-#[derive(Debug, Clone)]
-enum Refusal {
-    /// Every session slot is taken: 503 with `Retry-After`.
-    Full,
-    /// A request breaking a session rule (a second `initialize`, an id in flight): 400 with
-    /// this JSON-RPC error.
-    Invalid(serde_json::Value),
-    /// `DELETE` of a session this store does not hold: 404.
-    UnknownSession,
-}
+/// Refused sessions, logged as one line per 10 s with their count.
+static REFUSED_SESSIONS: crate::logging::Repeated = crate::logging::Repeated::new();
 
 tokio::task_local! {
-    /// Set by the store when it refuses, read by `answer_refusals` around the same request.
-    static REFUSED: Cell<Option<Refusal>>;
-}
-
-fn refuse(r: Refusal) {
-    let _ = REFUSED.try_with(|f| f.set(Some(r)));
+    /// Set by `create_session` when the store turned out full after `session_rules` let the
+    /// request through (two clients racing for the last slot), read by `session_rules` around
+    /// the same request: rmcp turns every session-manager error into a bare 500.
+    static FULL: Cell<bool>;
 }
 
 /// A `LocalSessionManager` holding at most `max` sessions, each ending after `idle` unused.
@@ -109,10 +95,6 @@ impl Drop for InFlight {
 pub enum SessionsError {
     #[error("the server holds its maximum number of sessions")]
     Full,
-    #[error("the request breaks a rule of its session")]
-    Refused,
-    #[error("no such session")]
-    Unknown,
     #[error(transparent)]
     Local(#[from] LocalSessionManagerError),
 }
@@ -226,11 +208,8 @@ impl SessionManager for BoundedSessions {
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            refuse(Refusal::Full);
-            tracing::warn!(
-                open = self.open(),
-                "refused a new MCP session: the maximum number of sessions is open (--max-sessions)"
-            );
+            // `session_rules` answers (and logs) it.
+            let _ = FULL.try_with(|f| f.set(true));
             return Err(SessionsError::Full);
         };
         let (id, transport) = self.inner.create_session().await?;
@@ -261,15 +240,10 @@ impl SessionManager for BoundedSessions {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        let known = self.inner.has_session(id).await?;
         let result = self.inner.close_session(id).await;
         let released = self.held.lock().ok().and_then(|mut h| h.remove(id));
         if released.is_some() {
             self.freed.store(true, Ordering::Relaxed);
-        } else if !known {
-            // Only a client's DELETE runs inside `answer_refusals`, so only it hears of this.
-            refuse(Refusal::UnknownSession);
-            return Err(SessionsError::Unknown);
         }
         Ok(result?)
     }
@@ -279,24 +253,6 @@ impl SessionManager for BoundedSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let landing = match &message {
-            JsonRpcMessage::Request(r) => {
-                // rmcp would hand a second `initialize` to the running session, which replaced
-                // the client's declared capabilities mid-session.
-                if matches!(r.request, ClientRequest::InitializeRequest(_)) {
-                    refuse(Refusal::Invalid(flight::reinitialize(Some(&r.id))));
-                    return Err(SessionsError::Refused);
-                }
-                match self.flights.begin(id, r.id.clone()) {
-                    Some(landing) => Some(landing),
-                    None => {
-                        refuse(Refusal::Invalid(flight::duplicate(&r.id)));
-                        return Err(SessionsError::Refused);
-                    }
-                }
-            }
-            _ => None,
-        };
         // Counted before rmcp sees the request, so the session cannot expire between the two.
         if let Ok(mut held) = self.held.lock()
             && let Some(h) = held.get_mut(id)
@@ -308,9 +264,8 @@ impl SessionManager for BoundedSessions {
             id: id.clone(),
         };
         let stream = self.inner.create_stream(id, message).await?;
-        // The request's id stays taken until its answer stream ends.
         Ok(stream.map(move |m| {
-            let _in_flight = (&in_flight, &landing);
+            let _in_flight = &in_flight;
             m
         }))
     }
@@ -321,13 +276,6 @@ impl SessionManager for BoundedSessions {
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
         self.touch(id);
-        // MCP answers a cancelled request with nothing; its id stays taken (`mcp::flight`).
-        if let JsonRpcMessage::Notification(n) = &message
-            && let ClientNotification::CancelledNotification(c) = &n.notification
-            && let Some(request) = &c.params.request_id
-        {
-            self.flights.cancel(id, request.clone());
-        }
         Ok(self.inner.accept_message(id, message).await?)
     }
 
@@ -360,34 +308,139 @@ impl SessionManager for BoundedSessions {
     }
 }
 
-/// Middleware: a request the store refused gets its proper answer instead of rmcp's bare 500: a
-/// full store 503 with `Retry-After` (and a JSON-RPC error body), a broken session rule 400
-/// with the JSON-RPC error, an unknown session's DELETE 404.
-pub async fn answer_refusals(req: Request, next: Next) -> Response {
-    REFUSED
-        .scope(Cell::new(None), async move {
-            let response = next.run(req).await;
-            match REFUSED.with(Cell::take) {
-                None => response,
-                Some(Refusal::Full) => {
-                    let body = super::malformed::error_response(
-                        serde_json::Value::Null,
-                        -32000,
-                        "this server holds its maximum number of MCP sessions; retry later, or use the stateless 2026-07-28 protocol, which needs no session",
-                    );
-                    let mut r =
-                        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
-                    r.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_S));
-                    r
+impl BoundedSessions {
+    /// Whether this store holds the session.
+    fn holds(&self, id: &str) -> bool {
+        self.held
+            .lock()
+            .map(|h| h.contains_key(id))
+            .unwrap_or(false)
+    }
+
+    fn is_full(&self) -> bool {
+        self.permits.available_permits() == 0
+    }
+}
+
+/// What `session_rules` reads of a body: its id and method, skipping the rest.
+#[derive(serde::Deserialize)]
+struct Head {
+    id: Option<RequestId>,
+    method: Option<String>,
+    #[serde(default)]
+    params: Option<CancelParams>,
+}
+
+#[derive(serde::Deserialize)]
+struct CancelParams {
+    #[serde(rename = "requestId")]
+    request_id: Option<RequestId>,
+}
+
+/// Middleware in front of rmcp for the session rules it does not hold, answered here so that
+/// rmcp, which logs every session-manager refusal as an internal error, never sees them:
+/// - `initialize` while every session slot is taken: 503 with `Retry-After` and a JSON-RPC error;
+/// - a second `initialize` on a session: 400, -32600;
+/// - a request whose id is still in flight on its session: 400, -32600; the id is taken until
+///   the request's answer stream ends, or stays taken once cancelled (`mcp::flight`);
+/// - `DELETE` of a session this store does not hold: 404.
+pub async fn session_rules(
+    State(sessions): State<Arc<BoundedSessions>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let session = req
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if req.method() == axum::http::Method::DELETE {
+        return match session {
+            Some(id) if !sessions.holds(&id) => not_found(),
+            _ => next.run(req).await,
+        };
+    }
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    // Already read whole and bounded by `malformed_body_is_400`, so this only takes it.
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let head = serde_json::from_slice::<Head>(&bytes).ok();
+    let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let Some(head) = head else {
+        return next.run(req).await;
+    };
+    let initialize = head.method.as_deref() == Some("initialize");
+    let Some(session) = session else {
+        if initialize && sessions.is_full() {
+            return full(&sessions);
+        }
+        return FULL
+            .scope(Cell::new(false), async move {
+                let response = next.run(req).await;
+                if FULL.with(Cell::get) {
+                    full(&sessions)
+                } else {
+                    response
                 }
-                Some(Refusal::Invalid(error)) => {
-                    (StatusCode::BAD_REQUEST, axum::Json(error)).into_response()
-                }
-                Some(Refusal::UnknownSession) => {
-                    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
-                }
-            }
-        })
-        .await
+            })
+            .await;
+    };
+    if head.method.as_deref() == Some("notifications/cancelled") {
+        if let Some(id) = head.params.and_then(|p| p.request_id) {
+            sessions.flights.cancel(&session, id);
+        }
+        return next.run(req).await;
+    }
+    let (Some(id), Some(_)) = (head.id, head.method) else {
+        return next.run(req).await;
+    };
+    if initialize && sessions.holds(&session) {
+        return invalid(flight::reinitialize(Some(&id)));
+    }
+    if !sessions.holds(&session) {
+        // rmcp answers an unknown session itself (404).
+        return next.run(req).await;
+    }
+    let Some(landing) = sessions.flights.begin(&session, id.clone()) else {
+        return invalid(flight::duplicate(&id));
+    };
+    let response = next.run(req).await;
+    let (parts, body) = response.into_parts();
+    // The id stays taken until the answer stream ends (answered, or the client went away).
+    let body = axum::body::Body::from_stream(body.into_data_stream().map(move |chunk| {
+        let _landing = &landing;
+        chunk
+    }));
+    Response::from_parts(parts, body)
+}
+
+fn full(sessions: &BoundedSessions) -> Response {
+    if let Some(n) = REFUSED_SESSIONS.hit() {
+        tracing::warn!(
+            open = sessions.open(),
+            refused = n,
+            "refused new MCP sessions: the maximum number of sessions is open (--max-sessions)"
+        );
+    }
+    let body = super::malformed::error_response(
+        serde_json::Value::Null,
+        -32000,
+        "this server holds its maximum number of MCP sessions; retry later, or use the stateless 2026-07-28 protocol, which needs no session",
+    );
+    let mut r = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_S));
+    r
+}
+
+fn invalid(error: serde_json::Value) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(error)).into_response()
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
 }

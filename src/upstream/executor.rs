@@ -174,6 +174,24 @@ impl Executor {
             };
             let status = resp.status().as_u16();
             let request_id = request_id(&resp);
+            // At info, one line per answer; with --log-format json it carries the MCP request's
+            // span, so Smartcar's id and the client's id meet on one line.
+            tracing::info!(
+                tool = spec.name,
+                status,
+                sc_request_id = request_id.as_deref().unwrap_or(""),
+                attempt = attempts,
+                "smartcar answered"
+            );
+            if status == 429
+                && let Some(n) = RATE_LIMITED.hit()
+            {
+                tracing::warn!(
+                    count = n,
+                    sc_request_id = request_id.as_deref().unwrap_or(""),
+                    "Smartcar answered 429 (rate limited) {n} time(s) since the last such line"
+                );
+            }
             let retry_after = resp
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
@@ -267,6 +285,9 @@ impl Executor {
         }
     }
 }
+
+/// Smartcar's 429s, logged as one line per 10 s with their count.
+static RATE_LIMITED: crate::logging::Repeated = crate::logging::Repeated::new();
 
 fn http_method(m: Method) -> reqwest::Method {
     match m {

@@ -1,0 +1,171 @@
+//! Logging that can never stop the server: lines leave through a bounded queue to a writer thread
+//! (tracing-appender's non-blocking writer, lossy), so a stderr nobody drains drops lines instead
+//! of blocking every tokio worker in `write(2)`; the first line written once the reader is back
+//! says how many were dropped. Repeated events (refused sessions, wrong tokens, bad webhook
+//! signatures, upstream 429s) are summarised as one line per kind per 10 s, with a count.
+//! `--log-format json` writes one JSON object a line for log shippers.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+
+/// How often a repeated event may be logged.
+pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+/// Log lines queued for the writer thread before new ones are dropped.
+pub const QUEUED_LINES: usize = 4_096;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    /// One JSON object a line: time, level, target, fields and the spans' fields.
+    Json,
+}
+
+/// One kind of event that may repeat many times a second: `hit` says when to log it.
+pub struct Repeated(Mutex<(Option<Instant>, u64)>);
+
+impl Default for Repeated {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Repeated {
+    pub const fn new() -> Self {
+        Repeated(Mutex::new((None, 0)))
+    }
+
+    /// Counts one event; `Some(n)` when it is time to log a line for the `n` events since the
+    /// last line (at most once per `SUMMARY_EVERY`), `None` otherwise.
+    pub fn hit(&self) -> Option<u64> {
+        self.hit_at(Instant::now())
+    }
+
+    fn hit_at(&self, now: Instant) -> Option<u64> {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        s.1 += 1;
+        if s.0
+            .is_some_and(|last| now.duration_since(last) < SUMMARY_EVERY)
+        {
+            return None;
+        }
+        s.0 = Some(now);
+        Some(std::mem::take(&mut s.1))
+    }
+}
+
+/// Keeps the writer thread; dropping it writes out what is queued (at exit).
+pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
+
+/// Installs the global subscriber: `RUST_LOG` (default `warn`) on stderr, in `format`.
+pub fn init(format: LogFormat) -> LogGuard {
+    init_with(std::io::stderr(), format)
+}
+
+/// `init` writing to `out` (tests give it a pipe).
+pub fn init_with<W: Write + Send + 'static>(out: W, format: LogFormat) -> LogGuard {
+    let counter = Arc::new(OnceLock::new());
+    let writer = Reporting {
+        out,
+        counter: counter.clone(),
+        reported: 0,
+        format,
+    };
+    let (non_blocking, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name("smartcar-mcp-log")
+        .finish(writer);
+    let _ = counter.set(non_blocking.error_counter());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(non_blocking)
+        .with_ansi(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(false)
+            .init(),
+    }
+    LogGuard(guard)
+}
+
+/// The writer thread's end: writes each line, first saying how many were dropped since the
+/// last line it wrote.
+struct Reporting<W> {
+    out: W,
+    counter: Arc<OnceLock<ErrorCounter>>,
+    reported: usize,
+    format: LogFormat,
+}
+
+impl<W: Write> Reporting<W> {
+    fn report_drops(&mut self) -> std::io::Result<()> {
+        let dropped = self.counter.get().map_or(0, ErrorCounter::dropped_lines);
+        if dropped <= self.reported {
+            return Ok(());
+        }
+        let n = dropped - self.reported;
+        self.reported = dropped;
+        let message = format!("{n} log lines were dropped: stderr was not being read");
+        let line = match self.format {
+            LogFormat::Text => format!(
+                "{} WARN smartcar_mcp::logging: {message}\n",
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            ),
+            LogFormat::Json => format!(
+                "{}\n",
+                serde_json::json!({
+                    "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    "level": "WARN",
+                    "target": "smartcar_mcp::logging",
+                    "fields": { "message": message, "dropped": n },
+                })
+            ),
+        };
+        self.out.write_all(line.as_bytes())
+    }
+}
+
+impl<W: Write> Write for Reporting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.report_drops()?;
+        self.out.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_event_is_logged_once_per_period_with_its_count() {
+        let r = Repeated::new();
+        let t = Instant::now();
+        assert_eq!(r.hit_at(t), Some(1), "the first is logged at once");
+        for i in 1..=500 {
+            assert_eq!(r.hit_at(t + Duration::from_millis(i)), None);
+        }
+        assert_eq!(
+            r.hit_at(t + SUMMARY_EVERY),
+            Some(501),
+            "then the count since"
+        );
+        assert_eq!(r.hit_at(t + SUMMARY_EVERY + Duration::from_secs(1)), None);
+        assert_eq!(r.hit_at(t + SUMMARY_EVERY * 3), Some(2));
+    }
+}
