@@ -191,9 +191,9 @@ async fn run_until_closed<E: std::fmt::Display>(
 
 /// Serves MCP on stdio like `smartcar-mcp` with no subcommand, over the chosen transport.
 pub fn serve(kind: Kind) {
-    smartcar_mcp::cli::init_logging();
     let cli =
         Cli::try_parse_from(["smartcar-mcp"]).expect("the bench sets valid SMARTCAR_* values");
+    let _log = smartcar_mcp::cli::init_logging(cli.opts.log_format);
     let o = &cli.opts;
     let enabled = selection::select(&o.toolsets, &o.tools, &o.exclude_tools, o.read_only)
         .expect("the bench selects no tools");
