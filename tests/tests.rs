@@ -15,6 +15,7 @@ mod faults;
 mod generator;
 mod golden;
 mod guide;
+mod hostile_webhooks;
 mod ids;
 mod malformed;
 mod operator;
