@@ -321,7 +321,8 @@ pub async fn serve(o: &Options, http: Option<&str>) -> anyhow::Result<()> {
     let shared = Shared::new(settings, &enabled)?;
     let receiver = match (http, webhook_addr.as_deref()) {
         (None, Some(addr)) => {
-            Some(mcp::webhook::listen(shared.clone(), addr, allowed_hosts).await?)
+            let hosts = mcp::http::host_allow_list(allowed_hosts)?;
+            Some(mcp::webhook::listen(shared.clone(), addr, hosts).await?)
         }
         // Known before binding only when the port is; a port of 0 leaves the simulator silent.
         (Some(addr), _) => addr

@@ -323,7 +323,12 @@ async fn sighup_reopens_the_verification_window_of_the_served_binary() {
 #[tokio::test]
 async fn a_rebound_host_or_foreign_origin_is_refused_on_both_webhook_listeners() {
     let (sim, shared, server) = setup_with(&["hooks.example.com"], |_| {}).await;
-    let standalone = smartcar_mcp::mcp::webhook::listen(shared.clone(), "127.0.0.1:0", &[])
+    // The whole list, as the binary makes it from --allowed-hosts.
+    let hosts = |extra: &[&str]| {
+        let extra: Vec<String> = extra.iter().map(|h| h.to_string()).collect();
+        smartcar_mcp::mcp::http::host_allow_list(&extra).unwrap()
+    };
+    let standalone = smartcar_mcp::mcp::webhook::listen(shared.clone(), "127.0.0.1:0", hosts(&[]))
         .await
         .unwrap();
     let served = format!("{}/webhooks/smartcar", server.base);
@@ -398,7 +403,7 @@ async fn a_rebound_host_or_foreign_origin_is_refused_on_both_webhook_listeners()
     let named = smartcar_mcp::mcp::webhook::listen(
         shared.clone(),
         "127.0.0.1:0",
-        &["hooks.example.com".to_string()],
+        hosts(&["hooks.example.com"]),
     )
     .await
     .unwrap();

@@ -219,7 +219,7 @@ fn check_exposure(addr: &SocketAddr, token: Option<&Secret>) -> anyhow::Result<(
 }
 
 /// Loopback names first, then the operator's names, without duplicates or blanks.
-pub(super) fn host_allow_list(extra: &[String]) -> anyhow::Result<Vec<String>> {
+pub fn host_allow_list(extra: &[String]) -> anyhow::Result<Vec<String>> {
     let mut hosts: Vec<String> = LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect();
     for h in extra.iter().map(|h| h.trim().to_ascii_lowercase()) {
         // A URL here would never match a Host header, and every request would get a puzzling 403.

@@ -260,13 +260,9 @@ pub fn announce(shared: &Shared, at: &str) {
     }
 }
 
-/// The receiver alone on `addr`, for stdio serving; returns the URL it receives at.
-pub async fn listen(
-    shared: Arc<Shared>,
-    addr: &str,
-    allowed_hosts: &[String],
-) -> anyhow::Result<String> {
-    let hosts = super::http::host_allow_list(allowed_hosts)?;
+/// The receiver alone on `addr`, for stdio serving; returns the URL it receives at. `hosts` is
+/// the whole allow-list, as `http::host_allow_list` makes it for `/mcp`.
+pub async fn listen(shared: Arc<Shared>, addr: &str, hosts: Vec<String>) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot receive webhooks on `{addr}`"))?;
