@@ -48,9 +48,6 @@ pub enum Command {
         /// Serve Streamable HTTP on this address (e.g. 127.0.0.1:8765) instead of stdio.
         #[arg(long, env = "SMARTCAR_HTTP_ADDR")]
         http: Option<String>,
-        /// Extra Host header values to accept (loopback names are always accepted).
-        #[arg(long, env = "SMARTCAR_ALLOWED_HOSTS", value_delimiter = ',')]
-        allowed_hosts: Vec<String>,
     },
     /// A short scripted session against the built-in simulator, offline, in seconds.
     Demo,
@@ -291,6 +288,24 @@ pub struct Options {
     /// --http` receives them at /webhooks/smartcar.
     #[arg(long, env = "SMARTCAR_WEBHOOK_ADDR", global = true)]
     pub webhook_addr: Option<String>,
+    /// Extra Host header values accepted by /mcp and the webhook receiver (loopback names always
+    /// are); add the public name Smartcar and your clients use, e.g. mcp.example.com.
+    #[arg(
+        long,
+        env = "SMARTCAR_ALLOWED_HOSTS",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Seconds after start, and after each SIGHUP, in which Smartcar's webhook VERIFY is answered
+    /// (0: never); click Verify in Smartcar's dashboard within it.
+    #[arg(
+        long,
+        env = "SMARTCAR_MCP_WEBHOOK_VERIFY_WINDOW_S",
+        global = true,
+        default_value_t = DEFAULT_WEBHOOK_VERIFY_WINDOW_S
+    )]
+    pub webhook_verify_window_s: u64,
     /// Location in results: `exact`, `coarse` (latitude and longitude rounded to 0.01 degree) or
     /// `off` (location signals refused and removed).
     #[arg(long, env = "SMARTCAR_LOCATION", global = true, value_enum, default_value_t = LocationMode::Exact)]
@@ -357,6 +372,7 @@ impl Options {
                 management_token: env_secret("SMARTCAR_MANAGEMENT_TOKEN"),
                 pushed_max_age: Duration::from_secs(self.pushed_max_age_s),
                 webhook_addr: self.webhook_addr.clone().filter(|a| !a.trim().is_empty()),
+                webhook_verify_window: Duration::from_secs(self.webhook_verify_window_s),
                 location: self.location,
                 verify_commands: self.verify_commands,
                 verify_delay: Duration::from_millis(self.verify_delay_ms),

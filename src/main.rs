@@ -48,11 +48,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
             .await?
         }
-        Some(Command::Serve {
-            http,
-            allowed_hosts,
-        }) => run::serve(o, http.as_deref(), allowed_hosts).await?,
-        None => run::serve(o, None, &[]).await?,
+        Some(Command::Serve { http }) => run::serve(o, http.as_deref()).await?,
+        None => run::serve(o, None).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

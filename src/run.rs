@@ -306,11 +306,8 @@ pub fn usage(out: &mut impl Write, o: &Options, json: bool) -> anyhow::Result<()
 }
 
 /// Serving MCP: over stdio, or over Streamable HTTP when `http` names an address.
-pub async fn serve(
-    o: &Options,
-    http: Option<&str>,
-    allowed_hosts: &[String],
-) -> anyhow::Result<()> {
+pub async fn serve(o: &Options, http: Option<&str>) -> anyhow::Result<()> {
+    let allowed_hosts = &o.allowed_hosts;
     let enabled = enabled_tools(o)?;
     let (settings, sim) = settings_for(o).await?;
     let up = &settings.upstream;
@@ -323,7 +320,10 @@ pub async fn serve(
     let token = settings.serving.management_token.clone();
     let shared = Shared::new(settings, &enabled)?;
     let receiver = match (http, webhook_addr.as_deref()) {
-        (None, Some(addr)) => Some(mcp::webhook::listen(shared.clone(), addr).await?),
+        (None, Some(addr)) => {
+            let hosts = mcp::http::host_allow_list(allowed_hosts)?;
+            Some(mcp::webhook::listen(shared.clone(), addr, hosts).await?)
+        }
         // Known before binding only when the port is; a port of 0 leaves the simulator silent.
         (Some(addr), _) => addr
             .parse::<std::net::SocketAddr>()
@@ -332,6 +332,9 @@ pub async fn serve(
             .map(|a| format!("http://{a}{}", mcp::webhook::WEBHOOK_PATH)),
         (None, None) => None,
     };
+    if token.is_some() && (http.is_some() || webhook_addr.is_some()) {
+        mcp::webhook::reopen_verify_window_on_sighup(shared.clone());
+    }
     // With --simulator, the simulator pushes its state changes to this server's own receiver.
     if let (Some(sim), Some(url), Some(token)) = (&sim, receiver, token) {
         sim.deliver_webhooks(&url, token.expose());

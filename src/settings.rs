@@ -26,6 +26,7 @@ pub const DEFAULT_VEHICLE_WAIT_MS: u64 = 30_000;
 pub const DEFAULT_VERIFY_DELAY_MS: u64 = 2_000;
 pub const DEFAULT_MAX_SESSIONS: usize = 1_000;
 pub const DEFAULT_SESSION_IDLE_S: u64 = 300;
+pub const DEFAULT_WEBHOOK_VERIFY_WINDOW_S: u64 = 600;
 
 /// Whether a human must confirm the tools tools.yaml marks `confirm: true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -101,6 +102,8 @@ pub struct ServingSettings {
     pub pushed_max_age: Duration,
     /// For stdio serving: where to listen for webhooks (`--webhook-addr`).
     pub webhook_addr: Option<String>,
+    /// How long after start (and after each SIGHUP) Smartcar's VERIFY is answered; zero: never.
+    pub webhook_verify_window: Duration,
     /// What results may say of where a vehicle is (`--location`).
     pub location: LocationMode,
     /// After a successful command, read its confirming signal once (a billed call) and report it.
@@ -155,6 +158,7 @@ impl Default for ServingSettings {
             management_token: None,
             pushed_max_age: Duration::ZERO,
             webhook_addr: None,
+            webhook_verify_window: Duration::from_secs(DEFAULT_WEBHOOK_VERIFY_WINDOW_S),
             location: LocationMode::Exact,
             verify_commands: false,
             verify_delay: Duration::from_millis(DEFAULT_VERIFY_DELAY_MS),

@@ -17,6 +17,7 @@ mod generator;
 mod golden;
 mod guide;
 mod hostile;
+mod hostile_webhooks;
 mod ids;
 mod malformed;
 mod operator;

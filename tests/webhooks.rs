@@ -20,10 +20,10 @@ use tokio::net::TcpListener;
 
 use crate::common;
 
-const AMT: &str = "amt-test-5c0f8e2a9d71b346";
+pub(crate) const AMT: &str = "amt-test-5c0f8e2a9d71b346";
 
 /// Smartcar's signature, computed here with the hmac crate directly (not the server's code).
-fn signature(body: &[u8]) -> String {
+pub(crate) fn signature(body: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(AMT.as_bytes()).unwrap();
     mac.update(body);
     mac.finalize()
@@ -33,12 +33,12 @@ fn signature(body: &[u8]) -> String {
         .collect()
 }
 
-struct Server {
-    base: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
+pub(crate) struct Server {
+    pub(crate) base: String,
+    pub(crate) _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn serve(shared: Arc<Shared>) -> Server {
+pub(crate) async fn serve(shared: Arc<Shared>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -54,7 +54,10 @@ async fn serve(shared: Arc<Shared>) -> Server {
     }
 }
 
-async fn setup(amt: Option<&str>, pushed_max_age_s: u64) -> (Simulator, Arc<Shared>, Server) {
+pub(crate) async fn setup(
+    amt: Option<&str>,
+    pushed_max_age_s: u64,
+) -> (Simulator, Arc<Shared>, Server) {
     let sim = common::simulator().await;
     let mut s = common::settings(&sim);
     s.serving.management_token = amt.map(Secret::new);
@@ -64,7 +67,7 @@ async fn setup(amt: Option<&str>, pushed_max_age_s: u64) -> (Simulator, Arc<Shar
     (sim, shared, server)
 }
 
-fn event(id: &str, vehicle: &str, signals: Value) -> Value {
+pub(crate) fn event(id: &str, vehicle: &str, signals: Value) -> Value {
     json!({
         "eventId": id, "eventType": "VEHICLE_STATE", "vehicleId": vehicle,
         "data": {
@@ -77,16 +80,16 @@ fn event(id: &str, vehicle: &str, signals: Value) -> Value {
     })
 }
 
-fn locked(value: bool, oem_ms: i64) -> Value {
+pub(crate) fn locked(value: bool, oem_ms: i64) -> Value {
     json!([{ "code": "closure-islocked", "name": "IsLocked", "group": "Closure",
              "body": { "value": value }, "meta": { "oemUpdatedAt": oem_ms, "fetchedAt": oem_ms } }])
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-async fn post(base: &str, body: &[u8], sig: Option<&str>) -> (u16, Value) {
+pub(crate) async fn post(base: &str, body: &[u8], sig: Option<&str>) -> (u16, Value) {
     let mut req = reqwest::Client::new()
         .post(format!("{base}/webhooks/smartcar"))
         .header("content-type", "application/json")
@@ -99,7 +102,7 @@ async fn post(base: &str, body: &[u8], sig: Option<&str>) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn post_signed(base: &str, event: &Value) -> (u16, Value) {
+pub(crate) async fn post_signed(base: &str, event: &Value) -> (u16, Value) {
     let body = serde_json::to_vec(event).unwrap();
     post(base, &body, Some(&signature(&body))).await
 }

@@ -123,7 +123,8 @@ fn router(
         "version": env!("CARGO_PKG_VERSION"),
         "tools": shared.tool_count(),
     });
-    let webhooks = super::webhook::routes(shared.clone());
+    // The webhook route answers to the same names as /mcp: a rebound name must not reach it.
+    let webhooks = super::webhook::routes(shared.clone(), config.allowed_hosts.clone());
     let factory_state = shared.clone();
     let serving = &shared.app.serving;
     let sessions = BoundedSessions::new(serving.max_sessions, serving.session_idle);
@@ -231,7 +232,7 @@ fn check_exposure(addr: &SocketAddr, token: Option<&Secret>) -> anyhow::Result<(
 }
 
 /// Loopback names first, then the operator's names, without duplicates or blanks.
-fn host_allow_list(extra: &[String]) -> anyhow::Result<Vec<String>> {
+pub fn host_allow_list(extra: &[String]) -> anyhow::Result<Vec<String>> {
     let mut hosts: Vec<String> = LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect();
     for h in extra.iter().map(|h| h.trim().to_ascii_lowercase()) {
         // A URL here would never match a Host header, and every request would get a puzzling 403.

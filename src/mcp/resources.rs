@@ -132,6 +132,8 @@ pub fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, ErrorData> 
         };
     }
     if let Some(vehicle) = vehicle_of(uri) {
+        // Operator-level, like the other resources: whoever may connect to this server sees every
+        // vehicle's pushed state. Tool reads, which name a user, go through `Pushed::fresh`.
         return match app.pushed.vehicle(vehicle) {
             Some(state) => Ok({
                 let mut json = state.to_json();

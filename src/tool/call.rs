@@ -266,11 +266,16 @@ fn from_pushed(
         if let Some(body) = r.get("body") {
             attributes["body"] = body.clone();
         }
-        json!({
-            "id": r.get("code"), "type": "signal", "attributes": attributes,
-            "meta": { "oemUpdatedAt": r.pointer("/meta/oemUpdatedAt"),
-                      "retrievedAt": r.pointer("/meta/fetchedAt") },
-        })
+        // A clamped signal's times are the receipt time it counts as, not the claimed future.
+        let meta = match (s.clamped, s.oem_updated_at) {
+            (true, Some(t)) => {
+                let t = t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                json!({ "oemUpdatedAt": t, "retrievedAt": t })
+            }
+            _ => json!({ "oemUpdatedAt": r.pointer("/meta/oemUpdatedAt"),
+                         "retrievedAt": r.pointer("/meta/fetchedAt") }),
+        };
+        json!({ "id": r.get("code"), "type": "signal", "attributes": attributes, "meta": meta })
     };
     let doc = if one {
         json!({ "data": resource(&signals[0]) })

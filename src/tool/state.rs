@@ -139,7 +139,7 @@ impl AppState {
                 serving.cache_ttl,
             ),
             usage: Usage::new(audit.clone()),
-            pushed: Pushed::default(),
+            pushed: Pushed::new(serving.webhook_verify_window),
             seen: Seen::default(),
             audit,
             exec,
