@@ -25,6 +25,8 @@
 //!   published schemas (`catalogue::schema`), the tables generated from tools.yaml and
 //!   signals.yaml, and lookups over them.
 //! - `settings`: the resolved settings (upstream and serving); `secret`: a string that never prints.
+//! - `listen`: serving a router on a TCP listener with header, body and idle timeouts, a
+//!   connection cap and TCP_NODELAY; every HTTP listener (MCP, webhooks, the simulator) uses it.
 //!
 //! Around them:
 //! - `cli`: the command line (clap) and logging; `run`: one function per subcommand.
@@ -33,12 +35,13 @@
 //!
 //! # Rules (checked by `tests/tidy.rs`)
 //! - `upstream` imports neither `tool` nor `mcp`; `tool` imports neither `mcp` nor `rmcp`;
-//!   `catalogue`, `settings` and `secret` import none of the three layers.
+//!   `catalogue`, `settings`, `secret` and `listen` import none of the three layers.
 //! - `rmcp::` is named only under `src/mcp/` and in `src/demo.rs`.
 //! - No import runs upward and none goes round in a circle.
 pub mod catalogue;
 pub mod cli;
 pub mod demo;
+pub mod listen;
 pub mod mcp;
 pub mod run;
 pub mod secret;

@@ -162,11 +162,19 @@ fn layers_import_only_downward_and_rmcp_stays_in_mcp() {
         ("secret", &[][..]),
         ("settings", &["secret"][..]),
         ("catalogue", &[][..]),
+        ("listen", &["settings"][..]),
         ("upstream", &["catalogue", "settings", "secret"][..]),
         ("tool", &["catalogue", "settings", "secret", "upstream"][..]),
         (
             "mcp",
-            &["catalogue", "settings", "secret", "upstream", "tool"][..],
+            &[
+                "catalogue",
+                "settings",
+                "secret",
+                "listen",
+                "upstream",
+                "tool",
+            ][..],
         ),
     ]);
     let mut problems = Vec::new();

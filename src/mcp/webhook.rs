@@ -109,10 +109,13 @@ pub async fn listen(shared: Arc<Shared>, addr: &str) -> anyhow::Result<String> {
     let url = format!("http://{local}{WEBHOOK_PATH}");
     announce(&shared, &url);
     eprintln!("smartcar-mcp: receiving webhooks on {url}");
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, routes(shared)).await {
-            tracing::warn!("the webhook listener stopped: {e}");
-        }
-    });
+    let limits = shared.app.serving.listen;
+    let app = routes(shared);
+    tokio::spawn(crate::listen::serve(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
     Ok(url)
 }
