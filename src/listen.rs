@@ -42,6 +42,10 @@ pub const RETRY_AFTER_S: u64 = 5;
 /// How long a refused connection is kept to read what the client sends after the 503: closing
 /// with unread data sends a reset, which can make the client lose the 503.
 const REFUSED_LINGER: Duration = Duration::from_secs(1);
+/// After this many connections have closed, freed heap pages are handed back to the system
+/// (checked every `LOG_EVERY`): each connection's buffers are small allocations that glibc
+/// otherwise keeps in its per-thread arenas, so a burst of thousands stays resident.
+const TRIM_AFTER_CLOSES: usize = 256;
 /// Refused connections lingering at once; beyond it they are closed right after the 503, so a
 /// flood cannot hold descriptors through the refusal path.
 const MAX_LINGERING: usize = 64;
@@ -78,6 +82,9 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let open = Arc::new(AtomicUsize::new(0));
     let lingering = Arc::new(AtomicUsize::new(0));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let mut trim = tokio::time::interval(LOG_EVERY);
+    trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut accept_errors = Tally::default();
     let mut refusals = Tally::default();
     tokio::pin!(shutdown);
@@ -85,6 +92,13 @@ pub async fn serve(
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
             r = accept(&listener) => r,
+            _ = trim.tick() => {
+                if closed.load(Ordering::Relaxed) >= TRIM_AFTER_CLOSES {
+                    closed.store(0, Ordering::Relaxed);
+                    release_free_memory();
+                }
+                continue;
+            }
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -108,7 +122,7 @@ pub async fn serve(
                     app.clone(),
                     limits,
                     stop_rx.clone(),
-                    slot,
+                    (slot, Ended(closed.clone())),
                 ));
             }
             // One client's failure (it reset before we accepted): nothing to wait for.
@@ -211,6 +225,31 @@ impl Drop for Slot {
     }
 }
 
+/// Counts a connection closed, on drop.
+struct Ended(Arc<AtomicUsize>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Asks glibc to give freed heap pages back to the system (as `mcp::sessions` does for ended
+/// sessions).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> std::ffi::c_int;
+    }
+    // SAFETY: malloc_trim takes no pointers and is safe to call at any time from any thread.
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
+
 /// Serves one connection and closes it when a head or an idle period outlasts its limit, or
 /// when the server stops.
 async fn connection(
@@ -218,7 +257,7 @@ async fn connection(
     app: Router,
     limits: ListenLimits,
     mut stop: watch::Receiver<bool>,
-    _slot: Slot,
+    _held: (Slot, Ended),
 ) {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {

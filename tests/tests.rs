@@ -16,6 +16,7 @@ mod generator;
 mod golden;
 mod guide;
 mod ids;
+mod listeners;
 mod malformed;
 mod operator;
 mod privacy;
