@@ -46,6 +46,9 @@ const REFUSED_LINGER: Duration = Duration::from_secs(1);
 /// (checked every `LOG_EVERY`): each connection's buffers are small allocations that glibc
 /// otherwise keeps in its per-thread arenas, so a burst of thousands stays resident.
 const TRIM_AFTER_CLOSES: usize = 256;
+/// Descriptors left to everything but connections when the cap is lowered to fit the limit:
+/// the upstream pool, the audit database, the other listener, refusals in progress.
+const RESERVED_FDS: usize = 128;
 /// Refused connections lingering at once; beyond it they are closed right after the 503, so a
 /// flood cannot hold descriptors through the refusal path.
 const MAX_LINGERING: usize = 64;
@@ -87,6 +90,7 @@ pub async fn serve(
     trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut accept_errors = Tally::default();
     let mut refusals = Tally::default();
+    let cap = effective_cap(limits.max_connections);
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -106,15 +110,20 @@ pub async fn serve(
                     tracing::warn!("accepting connections again after {n} more failures");
                 }
                 let now_open = open.load(Ordering::Relaxed);
-                if now_open >= limits.max_connections {
+                if now_open >= cap {
                     if let Some(n) = refusals.note() {
                         tracing::warn!(
-                            "refused {n} connection(s) with 503: {now_open} are open, the most \
-                             --max-connections allows (latest from {peer})"
+                            "refused {n} connection(s) with 503: {now_open} are open, the cap \
+                             (--max-connections); latest from {peer}"
                         );
                     }
                     refuse(stream, &lingering);
                     continue;
+                }
+                if let Some(n) = refusals.settle() {
+                    tracing::warn!(
+                        "refused {n} more connection(s) with 503 before slots came free"
+                    );
                 }
                 let slot = Slot::take(&open);
                 tokio::spawn(connection(
@@ -146,6 +155,32 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     // Every connection task holds a receiver until it ends.
     stop_tx.closed().await;
+}
+
+/// The cap only helps below the descriptor limit: above it, accept fails (EMFILE) before the
+/// cap is reached and clients wait instead of getting a 503. So the cap is lowered to leave
+/// `RESERVED_FDS` free when the limit (Linux: /proc/self/limits) is lower than asked.
+fn effective_cap(max_connections: usize) -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<usize>().ok())
+        });
+    match soft {
+        Some(soft) if max_connections > soft.saturating_sub(RESERVED_FDS) => {
+            let cap = soft.saturating_sub(RESERVED_FDS).max(1);
+            tracing::info!(
+                "serving at most {cap} connections at once: --max-connections {max_connections} \
+                 is above what the descriptor limit ({soft}, `ulimit -n`) leaves"
+            );
+            cap
+        }
+        _ => max_connections,
+    }
 }
 
 fn is_connection_error(e: &io::Error) -> bool {
