@@ -199,15 +199,9 @@ async fn session(addr: SocketAddr) -> String {
     id
 }
 
-#[tokio::test]
-async fn idle_keep_alives_are_closed_but_an_open_sse_stream_is_not() {
-    let server = mcp(ListenLimits {
-        idle_timeout: Duration::from_secs(1),
-        ..limits()
-    })
-    .await;
-    let id = session(server.addr).await;
-    let mut sse = TcpStream::connect(server.addr).await.unwrap();
+/// A `GET /mcp` SSE stream of session `id`, its head read: open until the server ends it.
+async fn sse_stream(addr: SocketAddr, id: &str) -> TcpStream {
+    let mut sse = TcpStream::connect(addr).await.unwrap();
     let get = format!(
         "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\
          Mcp-Session-Id: {id}\r\nMcp-Protocol-Version: 2025-06-18\r\n\r\n"
@@ -224,6 +218,18 @@ async fn idle_keep_alives_are_closed_but_an_open_sse_stream_is_not() {
     let head = String::from_utf8_lossy(&head);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head.contains("text/event-stream"), "{head}");
+    sse
+}
+
+#[tokio::test]
+async fn idle_keep_alives_are_closed_but_an_open_sse_stream_is_not() {
+    let server = mcp(ListenLimits {
+        idle_timeout: Duration::from_secs(1),
+        ..limits()
+    })
+    .await;
+    let id = session(server.addr).await;
+    let mut sse = sse_stream(server.addr, &id).await;
 
     let mut idle = kept_alive(server.addr, "/healthz").await;
     // Four idle timeouts: the idle connection goes, the stream stays.
@@ -273,6 +279,37 @@ async fn a_slow_body_is_cut_with_408() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("connection: close"), "{answer}");
+}
+
+#[tokio::test]
+async fn shutdown_ends_sse_streams_and_idle_connections_and_serve_on_returns() {
+    let sim = common::simulator().await;
+    let shared = common::shared(common::settings(&sim));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        smartcar_mcp::mcp::http::serve_on(listener, shared, &[], async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let mut sse = sse_stream(addr, &session(addr).await).await;
+    let mut idle = kept_alive(addr, "/healthz").await;
+    stop.send(()).unwrap();
+    let (sse_closed, idle_closed) = tokio::join!(
+        closed_within(&mut sse, Duration::from_secs(20)),
+        closed_within(&mut idle, Duration::from_secs(20)),
+    );
+    assert!(
+        sse_closed && idle_closed,
+        "sse {sse_closed}, idle {idle_closed}"
+    );
+    let served = tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .expect("serve_on returns after shutdown");
+    served.unwrap().expect("a clean stop");
+    assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
 }
 
 /// TCP_NODELAY of the server's side of `client`, read off the socket this process accepted.
