@@ -246,6 +246,45 @@ pub struct Options {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub session_idle_s: u64,
+    /// Seconds an HTTP client has to send a request's head (request line and headers), from the
+    /// connection's opening or the first byte of a later request; then the connection is closed.
+    #[arg(
+        long,
+        env = "SMARTCAR_MCP_HEADER_TIMEOUT_S",
+        global = true,
+        default_value_t = DEFAULT_HEADER_TIMEOUT_S,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub header_timeout_s: u64,
+    /// Seconds an HTTP request's body has to arrive whole, from its head; then 408 and close.
+    #[arg(
+        long,
+        env = "SMARTCAR_MCP_BODY_TIMEOUT_S",
+        global = true,
+        default_value_t = DEFAULT_BODY_TIMEOUT_S,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub body_timeout_s: u64,
+    /// Seconds a kept-alive HTTP connection may wait with no request in flight before it is
+    /// closed; an open SSE stream is a request in flight.
+    #[arg(
+        long,
+        env = "SMARTCAR_MCP_IDLE_TIMEOUT_S",
+        global = true,
+        default_value_t = DEFAULT_IDLE_TIMEOUT_S,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub idle_timeout_s: u64,
+    /// HTTP connections open at once (MCP and webhook listeners each); the next one gets 503
+    /// with Retry-After and is closed.
+    #[arg(
+        long,
+        env = "SMARTCAR_MCP_MAX_CONNECTIONS",
+        global = true,
+        default_value_t = DEFAULT_MAX_CONNECTIONS as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_connections: u64,
     /// Validate and return the request each call would send, sending nothing.
     #[arg(long, env = "SMARTCAR_DRY_RUN", global = true)]
     pub dry_run: bool,
@@ -378,6 +417,12 @@ impl Options {
                 verify_delay: Duration::from_millis(self.verify_delay_ms),
                 max_sessions: usize::try_from(self.max_sessions).unwrap_or(usize::MAX),
                 session_idle: Duration::from_secs(self.session_idle_s),
+                listen: ListenLimits {
+                    header_timeout: Duration::from_secs(self.header_timeout_s),
+                    body_timeout: Duration::from_secs(self.body_timeout_s),
+                    idle_timeout: Duration::from_secs(self.idle_timeout_s),
+                    max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+                },
             },
         }
     }

@@ -28,6 +28,8 @@
 //! - `settings`: the resolved settings (upstream and serving); `secret`: a string that never prints;
 //!   `text`: client input as messages and logs repeat it, cut to a bound; `logging`: log lines
 //!   that never block serving, and repeated events summarised.
+//! - `listen`: serving a router on a TCP listener with header, body and idle timeouts, a
+//!   connection cap and TCP_NODELAY; every HTTP listener (MCP, webhooks, the simulator) uses it.
 //!
 //! Around them:
 //! - `cli`: the command line (clap) and logging; `run`: one function per subcommand.
@@ -36,12 +38,13 @@
 //!
 //! # Rules (checked by `tests/tidy.rs`)
 //! - `upstream` imports neither `tool` nor `mcp`; `tool` imports neither `mcp` nor `rmcp`;
-//!   `catalogue`, `settings`, `secret`, `text` and `logging` import none of the three layers.
+//!   `catalogue`, `settings`, `secret`, `text`, `logging` and `listen` import none of the three layers.
 //! - `rmcp::` is named only under `src/mcp/` and in `src/demo.rs`.
 //! - No import runs upward and none goes round in a circle.
 pub mod catalogue;
 pub mod cli;
 pub mod demo;
+pub mod listen;
 pub mod logging;
 pub mod mcp;
 pub mod run;

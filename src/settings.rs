@@ -27,6 +27,10 @@ pub const DEFAULT_VERIFY_DELAY_MS: u64 = 2_000;
 pub const DEFAULT_MAX_SESSIONS: usize = 1_000;
 pub const DEFAULT_SESSION_IDLE_S: u64 = 300;
 pub const DEFAULT_WEBHOOK_VERIFY_WINDOW_S: u64 = 600;
+pub const DEFAULT_HEADER_TIMEOUT_S: u64 = 10;
+pub const DEFAULT_BODY_TIMEOUT_S: u64 = 30;
+pub const DEFAULT_IDLE_TIMEOUT_S: u64 = 120;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// Whether a human must confirm the tools tools.yaml marks `confirm: true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -114,6 +118,34 @@ pub struct ServingSettings {
     pub max_sessions: usize,
     /// A session unused this long ends and frees its slot.
     pub session_idle: Duration,
+    /// Timeouts and the connection cap of every HTTP listener (`listen`).
+    pub listen: ListenLimits,
+}
+
+/// What one HTTP listener allows a connection before closing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenLimits {
+    /// A request head (request line and headers) must arrive within this, counted from the
+    /// connection's opening or from the first byte of a later request.
+    pub header_timeout: Duration,
+    /// A request body must arrive whole within this, counted from its head; else 408.
+    pub body_timeout: Duration,
+    /// A kept-alive connection with no request in flight is closed after this long. An SSE
+    /// stream is a request in flight.
+    pub idle_timeout: Duration,
+    /// Connections open at once; the next one is answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for ListenLimits {
+    fn default() -> Self {
+        ListenLimits {
+            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_S),
+            body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT_S),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_S),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
 }
 
 /// The settings the server runs with.
@@ -164,6 +196,7 @@ impl Default for ServingSettings {
             verify_delay: Duration::from_millis(DEFAULT_VERIFY_DELAY_MS),
             max_sessions: DEFAULT_MAX_SESSIONS,
             session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_S),
+            listen: ListenLimits::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ mod guide;
 mod hostile;
 mod hostile_webhooks;
 mod ids;
+mod listeners;
 mod malformed;
 mod operator;
 mod privacy;

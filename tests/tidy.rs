@@ -164,6 +164,7 @@ fn layers_import_only_downward_and_rmcp_stays_in_mcp() {
         ("catalogue", &[][..]),
         ("text", &[][..]),
         ("logging", &[][..]),
+        ("listen", &["settings", "logging"][..]),
         (
             "upstream",
             &["catalogue", "settings", "secret", "text", "logging"][..],
@@ -187,6 +188,7 @@ fn layers_import_only_downward_and_rmcp_stays_in_mcp() {
                 "secret",
                 "text",
                 "logging",
+                "listen",
                 "upstream",
                 "tool",
             ][..],

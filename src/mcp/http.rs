@@ -101,9 +101,10 @@ pub async fn serve_on(
             ct.cancel();
         }
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop);
+    let limits = shared_for_log.app.serving.listen;
+    let server = crate::listen::serve(listener, app, limits, stop);
     tokio::select! {
-        r = server => r.context("HTTP server failed")?,
+        () = server => {}
         _ = async {
             sessions_and_streams.cancelled().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;

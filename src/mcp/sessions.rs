@@ -181,26 +181,10 @@ async fn trim_after_frees(sessions: std::sync::Weak<BoundedSessions>, freed: Arc
             return;
         }
         if freed.swap(false, Ordering::Relaxed) {
-            release_free_memory();
+            crate::listen::release_free_memory();
         }
     }
 }
-
-/// Asks glibc to give freed heap pages back to the system. Without it, the memory of thousands
-/// of ended sessions stays resident (glibc keeps it in its per-thread arenas).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn release_free_memory() {
-    unsafe extern "C" {
-        fn malloc_trim(pad: usize) -> std::ffi::c_int;
-    }
-    // SAFETY: malloc_trim takes no pointers and is safe to call at any time from any thread.
-    unsafe {
-        malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn release_free_memory() {}
 
 impl SessionManager for BoundedSessions {
     type Error = SessionsError;

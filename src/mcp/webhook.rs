@@ -278,10 +278,13 @@ pub async fn listen(shared: Arc<Shared>, addr: &str, hosts: Vec<String>) -> anyh
     let url = format!("http://{local}{WEBHOOK_PATH}");
     announce(&shared, &url);
     eprintln!("smartcar-mcp: receiving webhooks on {url}");
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, routes(shared, hosts)).await {
-            tracing::warn!("the webhook listener stopped: {e}");
-        }
-    });
+    let limits = shared.app.serving.listen;
+    let app = routes(shared, hosts);
+    tokio::spawn(crate::listen::serve(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
     Ok(url)
 }

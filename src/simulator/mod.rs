@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
+use crate::settings::ListenLimits;
+
 use state::State;
 
 /// Ids of the seeded fleet: ALICE owns the EV (locked, 72 % charged, limit 80 %) and the PHEV
@@ -244,12 +246,7 @@ impl Simulator {
             let stop = async move {
                 let _ = rx.wait_for(|stopped| *stopped).await;
             };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
-            {
-                tracing::warn!("simulator server stopped: {e}");
-            }
+            crate::listen::serve(listener, app, ListenLimits::default(), stop).await;
         });
         Ok(Simulator { inner })
     }

@@ -1,7 +1,9 @@
 //! Shared test helpers: a simulator, settings pointed at it, one-call shortcuts, the MCP clients;
-//! `snapshot` (generated files kept fresh) and `catalogue` (the YAML sources) beside them.
+//! `snapshot` (generated files kept fresh) and `catalogue` (the YAML sources) and `net`
+//! (raw TCP and HTTP/1.1 by hand) beside them.
 
 pub mod catalogue;
+pub mod net;
 pub mod snapshot;
 
 use std::sync::Arc;
