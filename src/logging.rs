@@ -58,6 +58,28 @@ impl Repeated {
     }
 }
 
+/// The format `init` installed, for `banner`.
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// A line for the person who started the server (where it listens, which simulator it uses),
+/// written at once to stderr: plain text, or under `--log-format json` a JSON object like every
+/// other line, so a log shipper never meets a line it cannot parse. Only for start-up, where
+/// blocking on stderr cannot stop serving.
+pub fn banner(message: &str) {
+    match FORMAT.get().copied().unwrap_or_default() {
+        LogFormat::Text => eprintln!("smartcar-mcp: {message}"),
+        LogFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": "INFO",
+                "target": "smartcar_mcp",
+                "fields": { "message": format!("smartcar-mcp: {message}") },
+            })
+        ),
+    }
+}
+
 /// Keeps the writer thread; dropping it writes out what is queued (at exit).
 pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
 
@@ -68,6 +90,7 @@ pub fn init(format: LogFormat) -> LogGuard {
 
 /// `init` writing to `out` (tests give it a pipe).
 pub fn init_with<W: Write + Send + 'static>(out: W, format: LogFormat) -> LogGuard {
+    let _ = FORMAT.set(format);
     let counter = Arc::new(OnceLock::new());
     let writer = Reporting {
         out,

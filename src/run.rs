@@ -33,10 +33,10 @@ async fn settings_for(o: &Options) -> anyhow::Result<(Settings, Option<simulator
         return Ok((settings, None));
     }
     let sim = simulator::Simulator::start(simulator::SimConfig::default()).await?;
-    eprintln!(
-        "smartcar-mcp: using the built-in Smartcar simulator at {} (any SMARTCAR_* URLs and credentials are ignored)",
+    crate::logging::banner(&format!(
+        "using the built-in Smartcar simulator at {} (any SMARTCAR_* URLs and credentials are ignored)",
         sim.api_url()
-    );
+    ));
     let up = &mut settings.upstream;
     up.auth_url = sim.auth_url();
     up.api_url = sim.api_url();

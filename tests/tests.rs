@@ -20,6 +20,7 @@ mod hostile;
 mod hostile_webhooks;
 mod ids;
 mod listeners;
+mod logs;
 mod malformed;
 mod operator;
 mod privacy;

@@ -81,7 +81,7 @@ pub async fn serve_on(
         allowed_hosts = %hosts.join(","),
         "serving MCP over Streamable HTTP"
     );
-    eprintln!("smartcar-mcp: listening on http://{addr}{MCP_PATH}");
+    crate::logging::banner(&format!("listening on http://{addr}{MCP_PATH}"));
     super::webhook::announce(
         &shared_for_log,
         &format!("http://{addr}{}", super::webhook::WEBHOOK_PATH),

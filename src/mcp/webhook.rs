@@ -277,7 +277,7 @@ pub async fn listen(shared: Arc<Shared>, addr: &str, hosts: Vec<String>) -> anyh
     let local = listener.local_addr()?;
     let url = format!("http://{local}{WEBHOOK_PATH}");
     announce(&shared, &url);
-    eprintln!("smartcar-mcp: receiving webhooks on {url}");
+    crate::logging::banner(&format!("receiving webhooks on {url}"));
     let limits = shared.app.serving.listen;
     let app = routes(shared, hosts);
     tokio::spawn(crate::listen::serve(
