@@ -13,6 +13,10 @@ use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGua
 
 /// How often a repeated event may be logged.
 pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+/// What the session store says when every slot is taken (`mcp::sessions`), which `NotAnError`
+/// recognises in rmcp's log line.
+pub const SESSIONS_FULL: &str = "the server holds its maximum number of sessions";
+
 /// Log lines queued for the writer thread before new ones are dropped.
 pub const QUEUED_LINES: usize = 4_096;
 
@@ -104,22 +108,58 @@ pub fn init_with<W: Write + Send + 'static>(out: W, format: LogFormat) -> LogGua
         .thread_name("smartcar-mcp-log")
         .finish(writer);
     let _ = counter.set(non_blocking.error_counter());
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(non_blocking)
         .with_ansi(false);
+    let registry = tracing_subscriber::registry().with(filter).with(NotAnError);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .flatten_event(false)
+        LogFormat::Text => registry.with(layer).init(),
+        LogFormat::Json => registry
+            .with(
+                layer
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .flatten_event(false),
+            )
             .init(),
     }
     LogGuard(guard)
+}
+
+/// Drops rmcp's ERROR line for a session refused because every slot is taken: rmcp logs each
+/// error of the session store as an internal server error, but a full store is an expected
+/// refusal (a 503 the server summarises itself). `mcp::sessions` answers nearly all of them
+/// before rmcp sees them; only two clients racing for the last slot reach rmcp.
+struct NotAnError;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NotAnError {
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        if *event.metadata().level() != tracing::Level::ERROR
+            || !event.metadata().target().starts_with("rmcp::")
+        {
+            return true;
+        }
+        let mut refused_session = false;
+        event.record(
+            &mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+                if field.name() == "message" {
+                    let text = format!("{value:?}");
+                    refused_session = text.contains("create session")
+                        && text.contains(crate::logging::SESSIONS_FULL);
+                }
+            },
+        );
+        !refused_session
+    }
 }
 
 /// The writer thread's end: writes each line, first saying how many were dropped since the
@@ -174,6 +214,39 @@ impl<W: Write> Write for Reporting<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rmcps_error_for_a_full_session_store_is_dropped_and_no_other() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let out = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()));
+        let subscriber = tracing_subscriber::registry().with(NotAnError).with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!(target: "rmcp::transport", "Internal server error when create session: {SESSIONS_FULL}");
+            tracing::error!(target: "rmcp::transport", "Internal server error when get session: boom");
+            tracing::error!(target: "smartcar_mcp::x", "create session: {SESSIONS_FULL}");
+        });
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("when create session"), "{text}");
+        assert!(text.contains("boom"), "{text}");
+        assert!(text.contains("smartcar_mcp::x"), "{text}");
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 
     #[test]
     fn a_repeated_event_is_logged_once_per_period_with_its_count() {

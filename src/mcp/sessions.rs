@@ -93,7 +93,7 @@ impl Drop for InFlight {
 /// Refused: every session slot is taken, or a request broke a session rule.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionsError {
-    #[error("the server holds its maximum number of sessions")]
+    #[error("{}", crate::logging::SESSIONS_FULL)]
     Full,
     #[error(transparent)]
     Local(#[from] LocalSessionManagerError),
