@@ -535,7 +535,7 @@ fn outcome_meta(outcome: &Outcome) -> Map<String, Value> {
         let list: Vec<Value> = outcome
             .retries
             .iter()
-            .map(|r| json!({ "attempt": r.attempt, "reason": r.reason, "waited_ms": r.waited_ms }))
+            .map(|r| json!({ "attempt": r.attempt, "reason": r.cause.to_string(), "waited_ms": r.waited_ms }))
             .collect();
         m.insert("smartcar-mcp/retries".into(), Value::Array(list));
         m.insert("smartcar-mcp/attempts".into(), json!(outcome.attempts));
@@ -554,7 +554,7 @@ fn rate_limited(outcome: &Outcome) -> u64 {
     let retried = outcome
         .retries
         .iter()
-        .filter(|r| r.reason.starts_with("429"))
+        .filter(|r| matches!(r.cause, crate::upstream::RetryCause::RateLimited { .. }))
         .count() as u64;
     let last =
         matches!(&outcome.result, Err(crate::upstream::Failure::Upstream(e)) if e.status == 429);
