@@ -394,6 +394,16 @@ fn http_method(m: Method) -> reqwest::Method {
 mod tests {
     use super::*;
 
+    /// (read, attempts, resent after a 429, what came back, Retry-After) -> wait
+    type Row = (
+        bool,
+        u32,
+        bool,
+        Attempted,
+        Option<Duration>,
+        Option<Duration>,
+    );
+
     #[test]
     fn the_retry_policy_table() {
         let step = Duration::from_millis(400);
@@ -401,15 +411,7 @@ mod tests {
         let ms = |n| Some(Duration::from_millis(n));
         let secs = |n| Some(Duration::from_secs(n));
         let none: Option<Duration> = None;
-        // (read, attempts, resent after a 429, what came back, Retry-After) -> wait
-        let table: &[(
-            bool,
-            u32,
-            bool,
-            Attempted,
-            Option<Duration>,
-            Option<Duration>,
-        )] = &[
+        let table: &[Row] = &[
             (true, 1, false, Attempted::NoAnswer, none, ms(400)),
             (false, 1, false, Attempted::NoAnswer, none, none),
             (true, 1, false, Attempted::Status(429), secs(2), secs(2)),
