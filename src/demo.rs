@@ -6,6 +6,7 @@
 //! session is also proof that the whole path works on this machine. Printing to stdout is the
 //! point of this subcommand; it never runs on the serve path, where stdout is the protocol.
 
+use crate::sync::Locked;
 use std::collections::VecDeque;
 use std::fmt::Display;
 use std::io::Write;
@@ -66,7 +67,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                let mut log = log.locked();
                 if log.len() == STDERR_LINES {
                     log.pop_front();
                 }
@@ -100,7 +101,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         Err(e) => {
             // Give the reader task a moment to collect what a dying server wrote last.
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let log = log.lock().unwrap_or_else(|e| e.into_inner());
+            let log = log.locked();
             // The simulator notice is printed on every start, so it explains nothing.
             let tail: Vec<&str> = log
                 .iter()

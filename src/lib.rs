@@ -27,6 +27,7 @@
 //!   published schemas (`catalogue::schema`), the tables generated from tools.yaml and
 //!   signals.yaml, and lookups over them.
 //! - `settings`: the resolved settings (upstream and serving); `secret`: a string that never prints;
+//!   `sync`: the one way to take a lock;
 //!   `text`: client input as messages and logs repeat it, cut to a bound; `logging`: log lines
 //!   that never block serving, and repeated events summarised.
 //! - `listen`: serving a router on a TCP listener with header, body and idle timeouts, a
@@ -39,7 +40,8 @@
 //!
 //! # Rules (checked by `tests/tidy.rs`)
 //! - `upstream` imports neither `tool` nor `mcp`; `tool` imports neither `mcp` nor `rmcp`;
-//!   `catalogue`, `settings`, `secret`, `text`, `logging` and `listen` import none of the three layers.
+//!   `catalogue`, `settings`, `secret`, `sync`, `text`, `logging` and `listen` import none of the
+//!   three layers.
 //! - `rmcp::` is named only under `src/mcp/` and in `src/demo.rs`.
 //! - No import runs upward and none goes round in a circle.
 pub mod catalogue;
@@ -52,6 +54,7 @@ pub mod run;
 pub mod secret;
 pub mod settings;
 pub mod simulator;
+pub mod sync;
 pub mod text;
 pub mod tool;
 pub mod upstream;

@@ -8,6 +8,7 @@
 //! kept-alive connection, so it would close idle connections at the header timeout and leave
 //! no room for a longer idle timeout.
 
+use crate::sync::Locked;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -373,7 +374,7 @@ impl Activity {
 
     /// A poisoned lock only means a panic elsewhere mid-update of plain counters; still usable.
     fn lock(&self) -> MutexGuard<'_, ActivityState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     fn read_some(&self) {

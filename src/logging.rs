@@ -5,6 +5,7 @@
 //! signatures, upstream 429s) are summarised as one line per kind per 10 s, with a count.
 //! `--log-format json` writes one JSON object a line for log shippers.
 
+use crate::sync::Locked;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ impl Repeated {
     }
 
     fn hit_at(&self, now: Instant) -> Option<u64> {
-        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.0.locked();
         s.1 += 1;
         if s.0
             .is_some_and(|last| now.duration_since(last) < SUMMARY_EVERY)

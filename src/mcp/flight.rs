@@ -11,6 +11,7 @@
 //! memory. Each entry carries a ticket, so the end of an earlier request never frees an id a
 //! later request now holds.
 
+use crate::sync::Locked;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,7 +53,7 @@ impl Drop for Landing {
 
 impl Flights {
     fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+        self.held.locked()
     }
 
     /// Starts a request that ends when dropped; `None` when a request with this id is still in

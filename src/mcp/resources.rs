@@ -2,6 +2,7 @@
 //! subscriptions to the latter in both lifecycles (`resources/subscribe` for handshake
 //! revisions, `subscriptions/listen` for 2026-07-28).
 
+use crate::sync::Locked;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -175,7 +176,7 @@ pub struct Subscribers {
 }
 
 fn lock(list: &List) -> std::sync::MutexGuard<'_, Held> {
-    list.lock().unwrap_or_else(|p| p.into_inner())
+    list.locked()
 }
 
 /// One session's hold on its subscriptions: when the session's handler goes (the session ended),

@@ -13,6 +13,7 @@
 //! reservation of the day starts from what the `usage` table already counts for it today, so
 //! calls made before a restart, or before the limit was set, still count.
 
+use crate::sync::Locked;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -81,7 +82,7 @@ impl Cap {
         }
         let taken = match &self.counts {
             Counts::Memory(m) => {
-                let mut today = m.lock().unwrap_or_else(|p| p.into_inner());
+                let mut today = m.locked();
                 let now = utc_day();
                 if today.0 != now {
                     *today = (now, HashMap::new());
@@ -120,7 +121,7 @@ impl Cap {
     pub fn used_today(&self, vehicle: &str) -> u64 {
         match &self.counts {
             Counts::Memory(m) => {
-                let today = m.lock().unwrap_or_else(|p| p.into_inner());
+                let today = m.locked();
                 if today.0 != utc_day() {
                     return 0;
                 }
@@ -149,7 +150,7 @@ impl Cap {
         }
         match &self.counts {
             Counts::Memory(m) => {
-                let mut today = m.lock().unwrap_or_else(|p| p.into_inner());
+                let mut today = m.locked();
                 if let Some(n) = today.1.get_mut(vehicle) {
                     *n = n.saturating_add_signed(delta);
                     if *n == 0 {
@@ -183,7 +184,7 @@ impl Cap {
         };
         let conn = conn.get_or_init(|| open(path).map(Mutex::new));
         match conn {
-            Ok(c) => Ok(c.lock().unwrap_or_else(|p| p.into_inner())),
+            Ok(c) => Ok(c.locked()),
             Err(e) => Err(unavailable(e.clone())),
         }
     }

@@ -14,6 +14,7 @@
 //! errors; an update that would make one vehicle alone exceed `MAX_BYTES` is refused. Every entry
 //! keeps its own size, so an event costs work in proportion to itself, not to its vehicle.
 
+use crate::sync::Locked;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -138,7 +139,7 @@ impl VerifyWindow {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, WindowState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.locked()
     }
 
     pub fn length(&self) -> Duration {
@@ -377,7 +378,7 @@ impl Pushed {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+        self.store.locked()
     }
 
     /// Vehicle ids as they change.

@@ -2,6 +2,7 @@
 //! pool, one token cache), the serving settings, the tools this server serves, and the traffic
 //! controls, usage counters and audit log that keep billed calls few and commands on record.
 
+use crate::sync::Locked;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -168,18 +169,18 @@ impl AppState {
 
     /// A cached Compatibility API answer (status, body) for this URL, younger than 24 h.
     pub fn cached_compatibility(&self, url: &str) -> Option<(u16, Option<Value>)> {
-        let mut cache = self.compatibility.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.compatibility.locked();
         cache.get(url)
     }
 
     pub fn cache_compatibility(&self, url: &str, status: u16, body: Option<Value>) {
-        let mut cache = self.compatibility.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.compatibility.locked();
         cache.insert(url, status, body);
     }
 
     /// Compatibility API answers cached now.
     pub fn compatibility_cached(&self) -> usize {
-        let cache = self.compatibility.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = self.compatibility.locked();
         cache.entries.len()
     }
 
@@ -218,7 +219,7 @@ pub struct Seen(Mutex<BTreeMap<String, Option<String>>>);
 
 impl Seen {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Option<String>>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.locked()
     }
 
     /// Remembers the connections a result names.

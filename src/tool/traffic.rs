@@ -2,6 +2,7 @@
 //! for a while when the operator allows it, and each vehicle has a few lanes so a burst cannot
 //! trip Smartcar's per-vehicle rate limit.
 
+use crate::sync::Locked;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -32,10 +33,6 @@ pub struct Traffic {
     ttl: Duration,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Removes the in-flight entry when the leader finishes or is cancelled, so a later call starts
 /// afresh instead of waiting on an answer that will never come.
 struct Leading<'a> {
@@ -45,7 +42,7 @@ struct Leading<'a> {
 
 impl Drop for Leading<'_> {
     fn drop(&mut self) {
-        lock(&self.traffic.inflight).remove(self.key);
+        self.traffic.inflight.locked().remove(self.key);
     }
 }
 
@@ -66,7 +63,7 @@ impl Traffic {
         if self.ttl.is_zero() {
             return None;
         }
-        let mut cache = lock(&self.cache);
+        let mut cache = self.cache.locked();
         let age = cache.get(key)?.at.elapsed();
         if age >= self.ttl {
             cache.remove(key);
@@ -80,7 +77,7 @@ impl Traffic {
         if self.ttl.is_zero() || result.is_error {
             return;
         }
-        let mut cache = lock(&self.cache);
+        let mut cache = self.cache.locked();
         if cache.len() >= MAX_CACHED {
             let ttl = self.ttl;
             cache.retain(|_, c| c.at.elapsed() < ttl);
@@ -106,7 +103,7 @@ impl Traffic {
     /// Drops the cached reads of a vehicle a command or deletion is about to change; `None`
     /// (a deletion whose vehicle is not known) drops them all.
     pub fn invalidate(&self, vehicle: Option<&str>) {
-        let mut cache = lock(&self.cache);
+        let mut cache = self.cache.locked();
         match vehicle {
             Some(v) => cache.retain(|_, c| c.vehicle.as_deref() != Some(v)),
             None => cache.clear(),
@@ -121,7 +118,7 @@ impl Traffic {
         call: impl Future<Output = ToolResult>,
     ) -> (ToolResult, bool) {
         let follow = {
-            let mut inflight = lock(&self.inflight);
+            let mut inflight = self.inflight.locked();
             match inflight.get(key) {
                 Some(rx) => Ok(rx.clone()),
                 None => {
@@ -161,7 +158,7 @@ impl Traffic {
     /// Waits for one of the vehicle's lanes, at most the configured wait.
     pub async fn lane(&self, vehicle: &str) -> Result<OwnedSemaphorePermit, ToolError> {
         let lane = {
-            let mut lanes = lock(&self.lanes);
+            let mut lanes = self.lanes.locked();
             if lanes.len() > MAX_IDLE_LANES {
                 // Only lanes nobody holds or waits on (the map's own reference) can go.
                 lanes.retain(|_, s| Arc::strong_count(s) > 1);

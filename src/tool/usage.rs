@@ -2,6 +2,7 @@
 //! rate-limited. Kept in memory and, with the audit database on, in its `usage` table, so the
 //! counts survive restarts. (The daily allowance is `tool::cap`'s.)
 
+use crate::sync::Locked;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, Once};
 
@@ -48,10 +49,6 @@ pub struct Usage {
     loaded: Once,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Usage {
     /// Counters starting from what the audit database holds, if there is one.
     pub fn new(audit: Option<Arc<Audit>>) -> Self {
@@ -72,7 +69,7 @@ impl Usage {
                     .filter(|(v, _)| !is_shared_key(v))
                     .map(|(v, _)| v.clone())
                     .collect();
-                *lock(&self.totals) = (totals, vehicles);
+                *self.totals.locked() = (totals, vehicles);
             }
         });
     }
@@ -82,7 +79,7 @@ impl Usage {
     pub fn record(&self, vehicle: Option<&str>, answered: bool, tool: &str, delta: Counts) {
         self.load();
         let vehicle = {
-            let mut totals = lock(&self.totals);
+            let mut totals = self.totals.locked();
             let (counts, vehicles) = &mut *totals;
             let key = match vehicle {
                 None => NO_VEHICLE,
@@ -108,13 +105,13 @@ impl Usage {
     /// Vehicles counted one by one now (not the shared keys).
     pub fn vehicles(&self) -> usize {
         self.load();
-        lock(&self.totals).1.len()
+        self.totals.locked().1.len()
     }
 
     /// Everything counted, per vehicle and tool, with totals.
     pub fn snapshot(&self) -> Value {
         self.load();
-        report(&lock(&self.totals).0, self.audit.is_some())
+        report(&self.totals.locked().0, self.audit.is_some())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Client-credentials token for Smartcar: cached, refreshed early, fetched once for many callers,
 //! dropped after a 401. The clock is injectable so tests never wait.
 
+use crate::sync::Locked;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -36,13 +37,13 @@ impl ManualClock {
         })
     }
     pub fn advance(&self, by: Duration) {
-        *self.offset.lock().unwrap_or_else(|p| p.into_inner()) += by;
+        *self.offset.locked() += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
-        self.base + *self.offset.lock().unwrap_or_else(|p| p.into_inner())
+        self.base + *self.offset.locked()
     }
 }
 
