@@ -679,3 +679,46 @@ async fn twenty_processes_sharing_one_database_take_the_last_slot_once() {
     assert_eq!(after, before + 1, "one upstream call");
     sim.shutdown();
 }
+
+/// No command leaves before its row is on disk: when the rows cannot be written, every command
+/// in flight together is refused and nothing reaches the vehicle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commands_whose_rows_cannot_be_written_are_all_refused_and_none_sent() {
+    let db = temp_db("unwritable");
+    let (sim, shared) = with(|s| s.serving.audit_db = Some(db.clone())).await;
+    let lock = |v: &str| json!({ "vehicle_id": v, "user_id": ALICE });
+    let r = common::run(&shared, "lock_vehicle", lock(EV)).await;
+    assert!(!r.is_error, "{r:?}");
+    assert_eq!(sim.hits("POST", "/commands/"), 1);
+    // What a full disk or a failing device does to the writes, made certain with a trigger.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER no_room BEFORE INSERT ON audit
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    let vehicles: Vec<String> = (0..32).map(|i| format!("veh-audit-{i:04}")).collect();
+    let calls = vehicles
+        .iter()
+        .map(|v| common::run(&shared, "lock_vehicle", lock(v)));
+    for r in futures::future::join_all(calls).await {
+        assert_eq!(r.structured["error"]["type"], "AUDIT_UNAVAILABLE", "{r:?}");
+    }
+    assert_eq!(sim.hits("POST", "/commands/"), 1, "{:?}", sim.requests());
+    assert_eq!(read_rows(&db, None, None).unwrap().len(), 1);
+    sim.shutdown();
+
+    // The folder gone before the first command: the file cannot even be opened.
+    let db = temp_db("gone");
+    let (sim, shared) = with(|s| s.serving.audit_db = Some(db.clone())).await;
+    std::fs::remove_dir_all(db.parent().unwrap()).unwrap();
+    let calls = vehicles
+        .iter()
+        .map(|v| common::run(&shared, "lock_vehicle", lock(v)));
+    for r in futures::future::join_all(calls).await {
+        assert_eq!(r.structured["error"]["type"], "AUDIT_UNAVAILABLE", "{r:?}");
+    }
+    assert_eq!(sim.hits("POST", ""), 0, "{:?}", sim.requests());
+    sim.shutdown();
+}

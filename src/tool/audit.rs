@@ -6,10 +6,17 @@
 //! which reads as "sent, outcome unknown", never as nothing. Several processes may share the file
 //! (SQLite's locking, with a busy timeout). No secret is ever written: arguments hold ids and
 //! values only, and the errors are the messages a model reads.
+//!
+//! Writes are group-committed: callers queue their row and wait; one committer thread takes
+//! everything queued, writes it in one transaction, commits (one fsync) and wakes each caller with
+//! its row id, or every caller of the batch with the error. So commands in flight together share
+//! an fsync instead of queueing behind one another's, and no caller hears "on record" before its
+//! row is on disk.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -145,6 +152,138 @@ impl Row {
     }
 }
 
+/// How rows reach the disk. Only the bench picks: it measures group commit against the
+/// transaction per row it replaced, in one run.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Rows queued together share one transaction, written by the committer thread.
+    Group,
+    /// One transaction per row on the caller's thread (a tokio worker, blocked for the fsync).
+    PerRow,
+}
+
+/// A row to write, owned, so it can cross to the committer thread.
+enum Op {
+    Insert {
+        at: String,
+        tool: String,
+        arguments: String,
+        vehicle: Option<String>,
+        user: Option<String>,
+        caller: String,
+        confirmation: String,
+        state: String,
+        error: Option<String>,
+    },
+    Finish {
+        id: i64,
+        state: &'static str,
+        outcome: Option<String>,
+        http_status: Option<u16>,
+        request_id: Option<String>,
+        error: Option<String>,
+        at: String,
+    },
+}
+
+impl Op {
+    fn insert(e: &Entry, state: &str, error: Option<&str>) -> Op {
+        Op::Insert {
+            at: now(),
+            tool: e.tool.into(),
+            arguments: serde_json::to_string(e.arguments).unwrap_or_default(),
+            vehicle: e.vehicle.map(Into::into),
+            user: e.user.map(Into::into),
+            caller: e.caller.into(),
+            confirmation: e.confirmation.into(),
+            state: state.into(),
+            error: error.map(Into::into),
+        }
+    }
+
+    fn finish(id: i64, f: &Finish) -> Op {
+        Op::Finish {
+            id,
+            state: if f.ok { "done" } else { "failed" },
+            outcome: f.outcome.map(Into::into),
+            http_status: f.http_status,
+            request_id: f.request_id.map(Into::into),
+            error: f.error.map(Into::into),
+            at: now(),
+        }
+    }
+
+    /// Runs the statement; an insert's row id, or the id finished.
+    fn apply(&self, conn: &Connection) -> Result<i64, rusqlite::Error> {
+        match self {
+            Op::Insert {
+                at,
+                tool,
+                arguments,
+                vehicle,
+                user,
+                caller,
+                confirmation,
+                state,
+                error,
+            } => {
+                conn.prepare_cached(
+                    "INSERT INTO audit (at, tool, arguments, vehicle_id, user_id, caller, confirmation, state, error)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![at, tool, arguments, vehicle, user, caller, confirmation, state, error])?;
+                Ok(conn.last_insert_rowid())
+            }
+            Op::Finish {
+                id,
+                state,
+                outcome,
+                http_status,
+                request_id,
+                error,
+                at,
+            } => {
+                conn.prepare_cached(
+                    "UPDATE audit SET state = ?2, outcome = ?3, http_status = ?4, request_id = ?5,
+                     error = ?6, finished_at = ?7 WHERE id = ?1",
+                )?
+                .execute(params![
+                    id,
+                    state,
+                    outcome,
+                    http_status,
+                    request_id,
+                    error,
+                    at
+                ])?;
+                Ok(*id)
+            }
+        }
+    }
+}
+
+/// Where the committer hands a caller its outcome: a thread waiting, or a task.
+enum Reply {
+    Thread(mpsc::SyncSender<Result<i64, AuditError>>),
+    Task(tokio::sync::oneshot::Sender<Result<i64, AuditError>>),
+}
+
+impl Reply {
+    fn send(self, r: Result<i64, AuditError>) {
+        // A caller that went away (its task cancelled) needs no answer: its row stands.
+        match self {
+            Reply::Thread(tx) => drop(tx.send(r)),
+            Reply::Task(tx) => drop(tx.send(r)),
+        }
+    }
+}
+
+struct Queued {
+    op: Op,
+    reply: Reply,
+}
+
 struct UsageDelta {
     day: String,
     vehicle: String,
@@ -154,16 +293,70 @@ struct UsageDelta {
 
 pub struct Audit {
     path: PathBuf,
+    commit: Commit,
     /// Opened on first use, not at start: an idle server never touches SQLite, and the first
     /// answer (initialize, tools/list) never waits on the file (cold start, README Performance).
     db: OnceLock<Result<Db, AuditError>>,
 }
 
 struct Db {
-    conn: Mutex<Connection>,
+    /// Shared by the committer thread and the reads (`usage_totals`).
+    conn: Arc<Mutex<Connection>>,
+    /// To the committer thread.
+    rows: Mutex<mpsc::Sender<Queued>>,
+    /// Transactions committed by the audit connection, for the bench's rows-per-fsync figure.
+    commits: Arc<AtomicU64>,
     /// Usage increments go to a writer thread: they are counted on every read, and a durable
     /// commit per read would cost more than the read.
     usage: Mutex<mpsc::Sender<UsageDelta>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Writes a batch in one transaction: every row's id, or the error that undid them all. All or
+/// nothing, because a caller told its row is on record must find it there after a crash.
+fn write_batch(conn: &mut Connection, ops: &[&Op]) -> Result<Vec<i64>, rusqlite::Error> {
+    // IMMEDIATE: the write lock is taken (or waited for) at BEGIN, never upgraded mid-batch.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let ids = ops
+        .iter()
+        .map(|op| op.apply(&tx))
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit()?;
+    Ok(ids)
+}
+
+/// The committer: whatever queued up while the last batch was written is the next batch.
+fn commit_rows(
+    path: &Path,
+    conn: &Mutex<Connection>,
+    commits: &AtomicU64,
+    rx: &mpsc::Receiver<Queued>,
+) {
+    while let Ok(first) = rx.recv() {
+        let batch: Vec<Queued> = std::iter::once(first).chain(rx.try_iter()).collect();
+        let ops: Vec<&Op> = batch.iter().map(|q| &q.op).collect();
+        let written = write_batch(&mut lock(conn), &ops);
+        match written {
+            Ok(ids) => {
+                commits.fetch_add(1, Ordering::Relaxed);
+                for (q, id) in batch.into_iter().zip(ids) {
+                    q.reply.send(Ok(id));
+                }
+            }
+            Err(e) => {
+                let e = AuditError {
+                    path: path.display().to_string(),
+                    detail: e.to_string(),
+                };
+                for q in batch {
+                    q.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
 }
 
 fn now() -> String {
@@ -209,8 +402,18 @@ impl Db {
                 }
             })
             .map_err(|e| fail(format!("starting its writer: {e}")))?;
+        let conn = Arc::new(Mutex::new(conn));
+        let commits = Arc::new(AtomicU64::new(0));
+        let (rows, queue) = mpsc::channel::<Queued>();
+        let (c, n, p) = (conn.clone(), commits.clone(), path.to_path_buf());
+        std::thread::Builder::new()
+            .name("smartcar-mcp-audit".into())
+            .spawn(move || commit_rows(&p, &c, &n, &queue))
+            .map_err(|e| fail(format!("starting its committer: {e}")))?;
         Ok(Db {
-            conn: Mutex::new(conn),
+            conn,
+            rows: Mutex::new(rows),
+            commits,
             usage: Mutex::new(tx),
         })
     }
@@ -219,6 +422,12 @@ impl Db {
 impl Audit {
     /// The database at `path`: its folder is made now, the file is opened (created) on first use.
     pub fn open(path: &Path) -> Result<Self, AuditError> {
+        Self::open_with(path, Commit::Group)
+    }
+
+    /// `open`, with the way rows are committed chosen (the bench compares both).
+    #[doc(hidden)]
+    pub fn open_with(path: &Path, commit: Commit) -> Result<Self, AuditError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| AuditError {
                 path: path.display().to_string(),
@@ -227,6 +436,7 @@ impl Audit {
         }
         Ok(Audit {
             path: path.to_path_buf(),
+            commit,
             db: OnceLock::new(),
         })
     }
@@ -247,7 +457,55 @@ impl Audit {
     }
 
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, AuditError> {
-        Ok(self.db()?.conn.lock().unwrap_or_else(|p| p.into_inner()))
+        Ok(lock(&self.db()?.conn))
+    }
+
+    /// Transactions the audit connection has committed (group commit only), for the bench.
+    #[doc(hidden)]
+    pub fn commits(&self) -> u64 {
+        match self.db.get() {
+            Some(Ok(db)) => db.commits.load(Ordering::Relaxed),
+            _ => 0,
+        }
+    }
+
+    /// Queues `op` for the committer; the outcome comes through `reply`.
+    fn queue(&self, op: Op, reply: Reply) -> Result<(), AuditError> {
+        let gone = || AuditError {
+            path: self.path.display().to_string(),
+            detail: "its committer thread stopped".into(),
+        };
+        lock(&self.db()?.rows)
+            .send(Queued { op, reply })
+            .map_err(|_| gone())
+    }
+
+    /// Writes `op` durably, blocking this thread until it is on disk.
+    fn write(&self, op: Op) -> Result<i64, AuditError> {
+        if self.commit == Commit::PerRow {
+            let conn = self.conn()?;
+            return op.apply(&conn).map_err(|x| self.error(x));
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.queue(op, Reply::Thread(tx))?;
+        rx.recv().unwrap_or_else(|_| Err(self.stopped()))
+    }
+
+    /// Writes `op` durably; the task waits, its worker thread does not.
+    async fn write_async(&self, op: Op) -> Result<i64, AuditError> {
+        if self.commit == Commit::PerRow {
+            return self.write(op);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue(op, Reply::Task(tx))?;
+        rx.await.unwrap_or_else(|_| Err(self.stopped()))
+    }
+
+    fn stopped(&self) -> AuditError {
+        AuditError {
+            path: self.path.display().to_string(),
+            detail: "its committer thread stopped before answering".into(),
+        }
     }
 
     fn error(&self, e: rusqlite::Error) -> AuditError {
@@ -257,46 +515,38 @@ impl Audit {
         }
     }
 
-    fn insert(&self, e: &Entry, state: &str, error: Option<&str>) -> Result<i64, AuditError> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO audit (at, tool, arguments, vehicle_id, user_id, caller, confirmation, state, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![now(), e.tool, Value::Object(e.arguments.clone()).to_string(), e.vehicle,
-                    e.user, e.caller, e.confirmation, state, error],
-        )
-        .map_err(|x| self.error(x))?;
-        Ok(conn.last_insert_rowid())
+    /// Records a call about to be sent; returns its row id for `finish` once the row is on disk.
+    /// Blocks the thread: async code uses `begin_async`.
+    pub fn begin(&self, e: &Entry) -> Result<i64, AuditError> {
+        self.write(Op::insert(e, "sent", None))
     }
 
-    /// Records a call about to be sent; returns its row id for `finish`.
-    pub fn begin(&self, e: &Entry) -> Result<i64, AuditError> {
-        self.insert(e, "sent", None)
+    /// `begin` for async code: the row shares a transaction with the rows queued beside it.
+    pub async fn begin_async(&self, e: &Entry<'_>) -> Result<i64, AuditError> {
+        self.write_async(Op::insert(e, "sent", None)).await
     }
 
     /// Completes a row with how the call ended.
     pub fn finish(&self, id: i64, f: &Finish) -> Result<(), AuditError> {
-        self.conn()?
-            .execute(
-                "UPDATE audit SET state = ?2, outcome = ?3, http_status = ?4, request_id = ?5,
-                 error = ?6, finished_at = ?7 WHERE id = ?1",
-                params![
-                    id,
-                    if f.ok { "done" } else { "failed" },
-                    f.outcome,
-                    f.http_status,
-                    f.request_id,
-                    f.error,
-                    now()
-                ],
-            )
-            .map(drop)
-            .map_err(|x| self.error(x))
+        self.write(Op::finish(id, f)).map(drop)
+    }
+
+    pub async fn finish_async(&self, id: i64, f: &Finish<'_>) -> Result<(), AuditError> {
+        self.write_async(Op::finish(id, f)).await.map(drop)
     }
 
     /// Records a call that was never sent: a dry run, or a refused confirmation.
     pub fn note(&self, e: &Entry, state: &str, why: Option<&str>) -> Result<(), AuditError> {
-        self.insert(e, state, why).map(drop)
+        self.write(Op::insert(e, state, why)).map(drop)
+    }
+
+    pub async fn note_async(
+        &self,
+        e: &Entry<'_>,
+        state: &str,
+        why: Option<&str>,
+    ) -> Result<(), AuditError> {
+        self.write_async(Op::insert(e, state, why)).await.map(drop)
     }
 
     pub fn add_usage(&self, day: &str, vehicle: &str, tool: &str, counts: Counts) {
@@ -321,20 +571,6 @@ impl Audit {
             .ok()
             .and_then(|c| usage_totals(&c).ok())
             .unwrap_or_default()
-    }
-
-    /// Each vehicle's upstream calls on `day`.
-    pub fn calls_on(&self, day: &str) -> HashMap<String, u64> {
-        let Ok(conn) = self.conn() else {
-            return HashMap::new();
-        };
-        let rows = conn
-            .prepare("SELECT vehicle_id, SUM(upstream_calls) FROM usage WHERE day = ?1 GROUP BY vehicle_id")
-            .and_then(|mut s| {
-                s.query_map([day], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
-                    .collect::<Result<HashMap<_, _>, _>>()
-            });
-        rows.unwrap_or_default()
     }
 }
 
@@ -533,6 +769,155 @@ mod tests {
                 .is_empty()
         );
         assert!(read_rows(&path, None, Some("v-2")).unwrap().is_empty());
+        drop(audit);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn fresh(name: &str) -> (PathBuf, PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("smartcar-mcp-audit-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("a.sqlite3");
+        (dir, path)
+    }
+
+    fn args_of(vehicle: &str) -> Map<String, Value> {
+        json!({ "vehicle_id": vehicle, "user_id": "u-1" })
+            .as_object()
+            .cloned()
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_begins_get_distinct_ids_each_on_record_before_it_returns() {
+        let (dir, path) = fresh("group");
+        let audit = Arc::new(Audit::open(&path).unwrap());
+        let calls = (0..64).map(|i| {
+            let (audit, path) = (audit.clone(), path.clone());
+            tokio::spawn(async move {
+                let vehicle = format!("v-{i}");
+                let args = args_of(&vehicle);
+                let e = Entry {
+                    vehicle: Some(&vehicle),
+                    ..entry(&args)
+                };
+                let id = audit.begin_async(&e).await.unwrap();
+                // Read by another connection the moment begin returns, as a second process would.
+                let mine = read_rows(&path, None, Some(&vehicle)).unwrap();
+                assert_eq!(mine.len(), 1, "{vehicle}: {mine:?}");
+                assert_eq!(mine[0].id, id);
+                assert_eq!(mine[0].status(), "sent, outcome unknown");
+                id
+            })
+        });
+        let mut ids: Vec<i64> = futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        // And threads that block on `begin` join the same queue.
+        let threads: Vec<_> = (64..80)
+            .map(|i| {
+                let audit = audit.clone();
+                std::thread::spawn(move || {
+                    let vehicle = format!("v-{i}");
+                    let args = args_of(&vehicle);
+                    audit
+                        .begin(&Entry {
+                            vehicle: Some(&vehicle),
+                            ..entry(&args)
+                        })
+                        .unwrap()
+                })
+            })
+            .collect();
+        ids.extend(threads.into_iter().map(|t| t.join().unwrap()));
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 80, "every row its own id");
+        let rows = read_rows(&path, None, None).unwrap();
+        assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
+        assert!(audit.commits() >= 1 && audit.commits() <= 80);
+        let done = Finish {
+            ok: true,
+            outcome: Some("SUCCESS"),
+            http_status: Some(200),
+            request_id: None,
+            error: None,
+        };
+        let finishes = ids.iter().map(|id| audit.finish_async(*id, &done));
+        for r in futures::future::join_all(finishes).await {
+            r.unwrap();
+        }
+        let rows = read_rows(&path, None, None).unwrap();
+        assert!(rows.iter().all(|r| r.status() == "done: SUCCESS"));
+        drop(audit);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_batch_that_cannot_be_written_fails_every_caller_in_it_and_leaves_nothing() {
+        let (dir, path) = fresh("fails");
+        let audit = Arc::new(Audit::open(&path).unwrap());
+        let args = args_of("v-1");
+        audit.begin_async(&entry(&args)).await.unwrap();
+        // What a full disk or a failing device does to a write, made certain: every insert fails.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER no_room BEFORE INSERT ON audit
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+            )
+            .unwrap();
+        let calls = (0..32).map(|i| {
+            let audit = audit.clone();
+            tokio::spawn(async move {
+                let vehicle = format!("v-{i}");
+                let args = args_of(&vehicle);
+                let e = Entry {
+                    vehicle: Some(&vehicle),
+                    ..entry(&args)
+                };
+                audit.begin_async(&e).await
+            })
+        });
+        for r in futures::future::join_all(calls).await {
+            let e = r.unwrap().unwrap_err();
+            assert!(e.detail.contains("disk is full"), "{e}");
+        }
+        assert!(audit.begin(&entry(&args)).is_err());
+        assert_eq!(read_rows(&path, None, None).unwrap().len(), 1);
+        drop(audit);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rows_committed_one_by_one_read_the_same() {
+        let (dir, path) = fresh("per-row");
+        let audit = Audit::open_with(&path, Commit::PerRow).unwrap();
+        let args = args_of("v-1");
+        let id = audit.begin(&entry(&args)).unwrap();
+        assert_eq!(
+            read_rows(&path, None, None).unwrap()[0].status(),
+            "sent, outcome unknown"
+        );
+        audit
+            .finish(
+                id,
+                &Finish {
+                    ok: false,
+                    outcome: Some("UPSTREAM"),
+                    http_status: Some(500),
+                    request_id: None,
+                    error: Some("boom"),
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            read_rows(&path, None, None).unwrap()[0].status(),
+            "failed: boom"
+        );
+        assert_eq!(audit.commits(), 0, "no committer transactions");
         drop(audit);
         std::fs::remove_dir_all(&dir).unwrap();
     }

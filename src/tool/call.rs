@@ -100,7 +100,7 @@ pub async fn run<C: Confirm + Sync>(
         confirmation,
     };
     if state.serving.dry_run {
-        note(state, spec, &entry("not asked"), "dry_run", None);
+        note(state, spec, &entry("not asked"), "dry_run", None).await;
         return Step::Done(dry_run(&state.exec, spec, &args));
     }
     let confirmation = if !spec.confirm {
@@ -119,7 +119,8 @@ pub async fn run<C: Confirm + Sync>(
                     &entry("refused"),
                     "refused",
                     Some(&e.to_string()),
-                );
+                )
+                .await;
                 return Step::Done(e.into_result(spec.name));
             }
         }
@@ -141,9 +142,9 @@ pub async fn run<C: Confirm + Sync>(
 }
 
 /// Records a write that was never sent (reads are not audited).
-fn note(state: &AppState, spec: &ToolSpec, entry: &Entry, what: &str, why: Option<&str>) {
+async fn note(state: &AppState, spec: &ToolSpec, entry: &Entry<'_>, what: &str, why: Option<&str>) {
     if let Some(audit) = state.audit.as_ref().filter(|_| !spec.is_read())
-        && let Err(e) = audit.note(entry, what, why)
+        && let Err(e) = audit.note_async(entry, what, why).await
     {
         tracing::warn!(tool = spec.name, "not recorded in the audit log: {e}");
     }
@@ -310,7 +311,8 @@ async fn write(
     entry: &Entry<'_>,
 ) -> ToolResult {
     let row = match &state.audit {
-        Some(a) => match a.begin(entry) {
+        // Durable before anything is sent; commands in flight together share the commit.
+        Some(a) => match a.begin_async(entry).await {
             Ok(id) => Some((a, id)),
             Err(e) => {
                 tracing::error!(tool = spec.name, "{e}");
@@ -347,7 +349,7 @@ async fn write(
             request_id,
             error: r.is_error.then_some(r.lead.as_deref()).flatten(),
         };
-        if let Err(e) = audit.finish(id, &finish) {
+        if let Err(e) = audit.finish_async(id, &finish).await {
             tracing::error!(tool = spec.name, "the outcome was not recorded: {e}");
         }
     }

@@ -127,6 +127,18 @@ impl AppState {
             Some(path) => Some(Arc::new(Audit::open(path)?)),
             None => None,
         };
+        Ok(Self::with_audit(exec, serving, enabled, audit))
+    }
+
+    /// `with_executor` with the audit log given instead of opened from `serving.audit_db`: the
+    /// commit bench hands in one committing row by row.
+    #[doc(hidden)]
+    pub fn with_audit(
+        exec: Executor,
+        serving: ServingSettings,
+        enabled: &[usize],
+        audit: Option<Arc<Audit>>,
+    ) -> Self {
         // Validators are compiled on each tool's first call, not warmed up here: compiling all
         // of them kept the whole of jsonschema and regex resident in an idle server (and a second
         // thread busy through the cold start) for tools a session may never call. One tool's
@@ -135,7 +147,7 @@ impl AppState {
         for i in enabled {
             on[*i] = true;
         }
-        Ok(AppState {
+        AppState {
             traffic: Traffic::new(
                 serving.max_concurrent_per_vehicle,
                 serving.vehicle_wait,
@@ -154,7 +166,7 @@ impl AppState {
             enabled: enabled.to_vec(),
             on,
             compatibility: Mutex::new(Lru::default()),
-        })
+        }
     }
 
     /// The served tool of this name; `None` for unknown and filtered-out tools alike.
