@@ -8,7 +8,8 @@
 //!   flight on each session (`mcp::flight`), the stdio
 //!   transport with its line filter (`mcp::stdio`) and the answers to malformed input
 //!   (`mcp::malformed`), resources and their subscriptions (`mcp::resources`), prompts and the
-//!   completion of their arguments (`mcp::prompts`), and the webhook receiver (`mcp::webhook`).
+//!   completion of their arguments (`mcp::prompts`), the MCP Apps view of vehicles, fleets and
+//!   charging with its negotiation (`mcp::apps`), and the webhook receiver (`mcp::webhook`).
 //! - `tool`: one tool call, free of MCP: which tools are served (`tool::selection`), argument
 //!   checking (`tool::arguments`), the one call pipeline (`tool::call`), result shaping and size
 //!   (`tool::shape`, `tool::bound`), `ToolResult` (`tool::result`), `ToolError` (`tool::error`),

@@ -6,6 +6,7 @@ mod codegen;
 
 mod common;
 
+mod apps;
 mod auth;
 mod billing;
 mod budget;

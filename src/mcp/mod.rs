@@ -1,6 +1,8 @@
 //! The MCP side, and with `demo.rs` the only code naming rmcp: the handler, confirmation by
-//! elicitation, Streamable HTTP serving, resources, prompts and the webhook receiver.
+//! elicitation, Streamable HTTP serving, resources, prompts, the MCP Apps view and the webhook
+//! receiver.
 
+pub mod apps;
 pub mod confirm;
 pub mod flight;
 pub mod http;

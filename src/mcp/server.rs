@@ -15,6 +15,7 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
+use super::apps;
 use super::confirm::{Elicit, sealer};
 use super::resources::{self, SessionMark, Subscribers};
 use crate::catalogue::{TOOLS, ToolSpec};
@@ -183,6 +184,7 @@ impl ServerHandler for SmartcarServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
+                .enable_extensions_with(apps::server_extensions())
                 .enable_tools()
                 .enable_resources()
                 .enable_resources_subscribe()
@@ -200,10 +202,15 @@ impl ServerHandler for SmartcarServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        let mut tools = self.shared.tools.clone();
+        // Per request: a 2026-07-28 client declares its capabilities on each one.
+        if apps::declared(context.client_capabilities().as_ref()) {
+            tools = tools.into_iter().map(apps::with_view).collect();
+        }
         // The catalogue is compiled in, so any client may cache the list for a long time.
-        Ok(ListToolsResult::with_all_items(self.shared.tools.clone())
+        Ok(ListToolsResult::with_all_items(tools)
             .with_ttl_ms(3_600_000)
             .with_cache_scope(CacheScope::Public))
     }
@@ -236,9 +243,13 @@ impl ServerHandler for SmartcarServer {
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(resources::list(&self.shared.app))
+        let mut list = resources::list(&self.shared.app);
+        if apps::declared(context.client_capabilities().as_ref()) {
+            list.resources.push(apps::resource());
+        }
+        Ok(list)
     }
 
     async fn list_resource_templates(
@@ -254,6 +265,10 @@ impl ServerHandler for SmartcarServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        // The view is read whoever asks: it holds no data, and a host may fetch it ahead.
+        if apps::is_view(&request.uri) {
+            return Ok(apps::read().into());
+        }
         resources::read(&self.shared.app, &request.uri).map(Into::into)
     }
 
@@ -348,7 +363,19 @@ impl ServerHandler for SmartcarServer {
         let run = tracing::Instrument::instrument(tokio::time::timeout(lifetime, run), span);
         tokio::select! {
             step = run => match step {
-                Ok(Step::Done(r)) => Ok(to_call_result(r).into()),
+                Ok(Step::Done(r)) => {
+                    let mut result = to_call_result(r);
+                    if apps::declared(context.client_capabilities().as_ref()) {
+                        apps::annotate(
+                            &mut result,
+                            spec.name,
+                            request.arguments.as_ref(),
+                            &self.shared.app.pushed,
+                            self.shared.app.serving.location,
+                        );
+                    }
+                    Ok(result.into())
+                }
                 Ok(Step::Ask(ask)) => Ok(ask.into()),
                 Err(_) => {
                     tracing::warn!(tool = spec.name, "a call outlived its longest possible time; ended");
