@@ -117,7 +117,7 @@ fn tools_budget(out: &mut impl Write, enabled: &[usize], o: &Options) -> anyhow:
     )?;
     writeln!(
         out,
-        "limits: {MAX_TOOL_BYTES} bytes per tool; {MAX_AVERAGE_BYTES} bytes on average for the default tool set (o200k token counts: README, Model-visible budget)"
+        "limits: {MAX_TOOL_BYTES} bytes per tool; {MAX_AVERAGE_BYTES} bytes on average for the default tool set (o200k token counts: docs/tools.md, Model-visible budget)"
     )?;
     Ok(())
 }

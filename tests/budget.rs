@@ -1,6 +1,6 @@
 //! The model-visible budget: what each tool costs the model on every request (name, description
 //! and input schema as compact JSON), held to 1,200 bytes per tool and 600 on average for the
-//! default tool set; `tools --budget`; the README's before/after table in bytes and o200k tokens;
+//! default tool set; `tools --budget`; docs/tools.md's before/after table in bytes and o200k tokens;
 //! and the failed-call measurement behind publishing a few signal-code examples instead of an
 //! enum of every code.
 
@@ -14,7 +14,7 @@ use smartcar_mcp::simulator::{ALICE, BOB, EV, ICE, PHEV};
 use smartcar_mcp::tool::selection;
 
 use crate::common;
-use crate::snapshots::ensure_readme_regions;
+use crate::snapshots::ensure_doc_regions;
 
 /// The tools served when the operator picks none: every toolset on by default.
 fn default_set() -> Vec<usize> {
@@ -28,7 +28,7 @@ fn tokens(text: &str) -> usize {
 }
 
 /// The model-visible parts of main at 7df0267 (before this budget), taken from that commit's
-/// tests/snapshots/tools_list.json: the baseline the README compares against.
+/// tests/snapshots/tools_list.json: the baseline docs/tools.md compares against.
 fn before() -> Vec<(String, String)> {
     let text = include_str!("fixtures/budget-before.json");
     let tools: Vec<Value> = serde_json::from_str(text).expect("the fixture is JSON");
@@ -209,7 +209,7 @@ fn budget_table() -> String {
 
 #[test]
 fn readme_budget_table_is_fresh() {
-    ensure_readme_regions(&[("budget", &budget_table())]);
+    ensure_doc_regions("docs/tools.md", &[("budget", &budget_table())]);
 }
 
 // --------------------------------------------------------------------------- signal-code schema
@@ -495,5 +495,5 @@ async fn examples_and_server_resolution_fail_fewer_calls_than_an_enum_of_every_c
         b_seen.len(),
         tokens(&b_seen)
     ));
-    ensure_readme_regions(&[("signal-code-variants", &md)]);
+    ensure_doc_regions("docs/tools.md", &[("signal-code-variants", &md)]);
 }

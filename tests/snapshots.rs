@@ -1,5 +1,6 @@
-//! Generated docs and snapshots stay fresh: the README's tables, `tests/snapshots/` (the
-//! tools/list JSON and the generated Rust), and the generator's model is the compiled table.
+//! Generated docs and snapshots stay fresh: the README's tool table and docs/signals.md's signal
+//! table, `tests/snapshots/` (the tools/list JSON and the generated Rust), and the generator's
+//! model is the compiled table.
 
 use smartcar_mcp::catalogue::{self as rt, SIGNALS, TOOLS};
 
@@ -24,15 +25,12 @@ fn region_bounds(doc: &str, name: &str) -> (usize, usize) {
         assert_eq!(
             doc.matches(m.as_str()).count(),
             1,
-            "README.md must contain the line `{m}` exactly once"
+            "the document must contain the line `{m}` exactly once"
         );
     }
     let start = doc.find(&begin).unwrap() + begin.len();
     let stop = doc.find(&end).unwrap();
-    assert!(
-        start <= stop,
-        "README.md: `{begin}` must come before `{end}`"
-    );
+    assert!(start <= stop, "`{begin}` must come before `{end}`");
     (start, stop)
 }
 
@@ -49,9 +47,14 @@ fn splice(doc: &str, name: &str, body: &str) -> String {
 }
 
 pub fn read_readme() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    std::fs::read_to_string(path)
-        .expect("README.md is readable")
+    read_doc("README.md")
+}
+
+/// A document of the repository (`README.md`, `docs/signals.md`), line endings normalised.
+pub fn read_doc(path: &str) -> String {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(full)
+        .unwrap_or_else(|e| panic!("{path} is readable: {e}"))
         .replace("\r\n", "\n")
 }
 
@@ -68,25 +71,26 @@ pub fn tools_list_json() -> String {
 
 // --------------------------------------------------------------------------- freshness
 
-/// Several tests write README.md's generated regions; they take turns, so no test's
+/// Several tests write the documents' generated regions; they take turns, so no test's
 /// read-modify-write loses another's.
-static README: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static DOCS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Checks (locally: rewrites) these regions of README.md, each between its markers.
-pub fn ensure_readme_regions(regions: &[(&str, &str)]) {
-    // A stale README panics while holding the turn; the next test still gets it.
-    let _turn = README.lock().unwrap_or_else(|e| e.into_inner());
-    let mut expected = read_readme();
+/// Checks (locally: rewrites) these regions of the document at `path`, each between its markers.
+pub fn ensure_doc_regions(path: &str, regions: &[(&str, &str)]) {
+    // A stale document panics while holding the turn; the next test still gets it.
+    let _turn = DOCS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut expected = read_doc(path);
     for (name, body) in regions {
         expected = splice(&expected, name, body);
     }
-    ensure_fresh("README.md", &expected);
+    ensure_fresh(path, &expected);
 }
 
 #[test]
 fn readme_tables_are_fresh() {
     let out = generated();
-    ensure_readme_regions(&[("tools", &out.tools_md), ("signals", &out.signals_md)]);
+    ensure_doc_regions("README.md", &[("tools", &out.tools_md)]);
+    ensure_doc_regions("docs/signals.md", &[("signals", &out.signals_md)]);
 }
 
 #[test]
@@ -135,7 +139,8 @@ fn readme_lists_every_tool_and_every_signal_code() {
         );
     }
     assert!(tools.contains(&format!("{} tools in", TOOLS.len())));
-    let signals = region(&readme, "signals");
+    let signals_doc = read_doc("docs/signals.md");
+    let signals = region(&signals_doc, "signals");
     // Smartcar's signal reference (https://smartcar.com/docs/api-reference/signals) lists 93
     // codes; a code may be added, none may go missing.
     assert!(SIGNALS.len() >= 93, "only {} signal codes", SIGNALS.len());

@@ -11,6 +11,7 @@ mod auth;
 mod billing;
 mod budget;
 mod cli;
+mod docs;
 mod e2e;
 mod faults;
 mod fuzz;

@@ -1,7 +1,12 @@
-//! Renders the README's tool and signal tables from the catalogue with minijinja (strict undefined).
+//! Renders the README's tool table and docs/signals.md's signal table from the catalogue with
+//! minijinja (strict undefined).
 
 use minijinja::{Environment, UndefinedBehavior, context};
 use serde::Serialize;
+
+/// Where the docs pages are published. Links from the README are absolute: packaging ships the
+/// README alone (npm, the .mcpb bundle, release archives), where a relative link leads nowhere.
+pub const DOCS: &str = "https://github.com/smartcar/smartcar-mcp/blob/main/docs";
 
 use super::Catalogue;
 use super::spec::{Annotations, Location, ParamSpec, ParamType, Toolset};
@@ -103,7 +108,9 @@ fn rule(p: &ParamSpec) -> String {
     }
     match p.ty {
         ParamType::Id => parts.push("1-128 chars".into()),
-        ParamType::SignalCode => parts.push("a [signal code](#signals), aliases accepted".into()),
+        ParamType::SignalCode => parts.push(format!(
+            "a [signal code]({DOCS}/signals.md), aliases accepted"
+        )),
         ParamType::Time => parts.push("HH:MM, 24-hour".into()),
         ParamType::Name => parts.push("1-64 chars".into()),
         ParamType::Object => {
