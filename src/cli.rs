@@ -28,6 +28,82 @@ pub enum LogFormatArg {
     Json,
 }
 
+/// Settings read from the environment only: secrets (a flag would show in `ps`), and the log
+/// filter. Named here so the configuration table lists them beside the flags.
+pub const ENV_ONLY: [(&str, &str); 4] = [
+    (
+        "SMARTCAR_MCP_HTTP_TOKEN",
+        "Bearer token every HTTP client must send (`Authorization: Bearer`); required to bind a non-loopback address; never logged",
+    ),
+    (
+        "SMARTCAR_MCP_CONFIRM_KEY",
+        "Key (32 bytes or more) sealing confirmation rounds; give every replica the same one (unset: random per process)",
+    ),
+    (
+        "SMARTCAR_MANAGEMENT_TOKEN",
+        "Smartcar's Application Management Token, which signs webhooks; without it the webhook route answers 503; never logged",
+    ),
+    (
+        "RUST_LOG",
+        "Log filter (default `warn`; `info` adds a line per Smartcar answer); logs go to stderr, never stdout",
+    ),
+];
+
+/// The configuration table of docs/configuration.md, made from the clap definitions themselves
+/// (as ripgrep makes its man page), so it cannot drift from what the binary accepts: every global
+/// flag and `serve`'s, with its variable, default and help, then the environment-only settings.
+pub fn configuration_table() -> String {
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let serve = root
+        .get_subcommands()
+        .find(|c| c.get_name() == "serve")
+        .cloned();
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let mut out = String::from("| Flag | Variable | Default | What it does |\n|---|---|---|---|\n");
+    let args = root
+        .get_arguments()
+        .chain(serve.iter().flat_map(|c| c.get_arguments()));
+    let mut seen = std::collections::BTreeSet::new();
+    for a in args {
+        let Some(long) = a.get_long() else { continue };
+        if a.is_hide_set() || !seen.insert(long.to_string()) {
+            continue;
+        }
+        let env = a
+            .get_env()
+            .map(|e| format!("`{}`", e.to_string_lossy()))
+            .unwrap_or_default();
+        let default: Vec<String> = a
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        let default = match default.join(",") {
+            d if d.is_empty() => String::new(),
+            d => format!("`{d}`"),
+        };
+        let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let flag = if a.get_action().takes_values() {
+            format!("`--{long} {}`", a.get_id().as_str().to_uppercase())
+        } else {
+            format!("`--{long}`")
+        };
+        out.push_str(&format!(
+            "| {flag} | {env} | {} | {} |\n",
+            cell(&default),
+            cell(&help)
+        ));
+    }
+    for (var, help) in ENV_ONLY {
+        out.push_str(&format!(
+            "| (environment only) | `{var}` | | {} |\n",
+            cell(help)
+        ));
+    }
+    out
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "smartcar-mcp",
@@ -113,6 +189,7 @@ pub struct Options {
         default_value = "text"
     )]
     pub log_format: LogFormatArg,
+    /// Smartcar M2M (client-credentials) client id; it starts with `client_`.
     #[arg(
         long,
         env = "SMARTCAR_CLIENT_ID",
@@ -120,7 +197,7 @@ pub struct Options {
         hide_env_values = true
     )]
     pub client_id: Option<String>,
-    /// Never shown in --help or logs.
+    /// Smartcar M2M client secret; never shown in --help, logs or results.
     #[arg(
         long,
         env = "SMARTCAR_CLIENT_SECRET",
@@ -128,6 +205,7 @@ pub struct Options {
         hide_env_values = true
     )]
     pub client_secret: Option<String>,
+    /// Vehicle API base URL (its `/v3` path is kept).
     #[arg(
         long,
         env = "SMARTCAR_API_URL",
@@ -135,6 +213,7 @@ pub struct Options {
         default_value = DEFAULT_API_URL
     )]
     pub api_url: String,
+    /// Token endpoint host (`/oauth2/token`).
     #[arg(
         long,
         env = "SMARTCAR_AUTH_URL",
@@ -142,6 +221,7 @@ pub struct Options {
         default_value = DEFAULT_AUTH_URL
     )]
     pub auth_url: String,
+    /// Management API base URL.
     #[arg(
         long,
         env = "SMARTCAR_MANAGEMENT_API_URL",
@@ -149,6 +229,7 @@ pub struct Options {
         default_value = DEFAULT_MANAGEMENT_API_URL
     )]
     pub management_api_url: String,
+    /// Compatibility API base URL; called without credentials.
     #[arg(
         long,
         env = "SMARTCAR_COMPATIBILITY_API_URL",
@@ -156,6 +237,7 @@ pub struct Options {
         default_value = DEFAULT_COMPATIBILITY_API_URL
     )]
     pub compatibility_api_url: String,
+    /// TCP and TLS connect timeout, in milliseconds.
     #[arg(
         long,
         env = "SMARTCAR_CONNECT_TIMEOUT_MS",
@@ -163,6 +245,7 @@ pub struct Options {
         default_value_t = DEFAULT_CONNECT_TIMEOUT_MS
     )]
     pub connect_timeout_ms: u64,
+    /// Timeout of one read (GET), in milliseconds.
     #[arg(
         long,
         env = "SMARTCAR_READ_TIMEOUT_MS",
@@ -170,6 +253,7 @@ pub struct Options {
         default_value_t = DEFAULT_READ_TIMEOUT_MS
     )]
     pub read_timeout_ms: u64,
+    /// Timeout of one command, in milliseconds (Smartcar's SDK default).
     #[arg(
         long,
         env = "SMARTCAR_COMMAND_TIMEOUT_MS",
@@ -177,6 +261,7 @@ pub struct Options {
         default_value_t = DEFAULT_COMMAND_TIMEOUT_MS
     )]
     pub command_timeout_ms: u64,
+    /// Total time a read may spend retrying, in milliseconds.
     #[arg(
         long,
         env = "SMARTCAR_RETRY_BUDGET_MS",
@@ -184,6 +269,7 @@ pub struct Options {
         default_value_t = DEFAULT_RETRY_BUDGET_MS
     )]
     pub retry_budget_ms: u64,
+    /// Longest `Retry-After` honoured before giving up, in seconds.
     #[arg(
         long,
         env = "SMARTCAR_MAX_RETRY_AFTER_S",
@@ -191,6 +277,7 @@ pub struct Options {
         default_value_t = DEFAULT_MAX_RETRY_AFTER_S
     )]
     pub max_retry_after_s: u64,
+    /// Results larger than this are cut at a whole item and say so.
     #[arg(
         long,
         env = "SMARTCAR_MAX_RESULT_BYTES",
@@ -219,6 +306,7 @@ pub struct Options {
     /// Whether a human must confirm unlocks and deletions.
     #[arg(long, env = "SMARTCAR_CONFIRM", global = true, value_enum, default_value_t = ConfirmMode::Required)]
     pub confirm: ConfirmMode,
+    /// How long a confirmation question stays valid, in seconds.
     #[arg(
         long,
         env = "SMARTCAR_CONFIRM_TTL_S",
@@ -401,14 +489,14 @@ impl Options {
                 confirm: self.confirm,
                 confirm_ttl: Duration::from_secs(self.confirm_ttl_s),
                 dry_run: self.dry_run,
-                http_token: env_secret("SMARTCAR_MCP_HTTP_TOKEN"),
-                confirm_key: env_secret("SMARTCAR_MCP_CONFIRM_KEY"),
+                http_token: env_secret(ENV_ONLY[0].0),
+                confirm_key: env_secret(ENV_ONLY[1].0),
                 max_concurrent_per_vehicle: self.max_concurrent_per_vehicle as usize,
                 vehicle_wait: Duration::from_millis(self.vehicle_wait_ms),
                 cache_ttl: Duration::from_secs(self.cache_ttl_s),
                 max_calls_per_vehicle_per_day: self.max_calls_per_vehicle_per_day,
                 audit_db: self.audit_path(),
-                management_token: env_secret("SMARTCAR_MANAGEMENT_TOKEN"),
+                management_token: env_secret(ENV_ONLY[2].0),
                 pushed_max_age: Duration::from_secs(self.pushed_max_age_s),
                 webhook_addr: self.webhook_addr.clone().filter(|a| !a.trim().is_empty()),
                 webhook_verify_window: Duration::from_secs(self.webhook_verify_window_s),

@@ -91,6 +91,10 @@ fn readme_tables_are_fresh() {
     let out = generated();
     ensure_doc_regions("README.md", &[("tools", &out.tools_md)]);
     ensure_doc_regions("docs/signals.md", &[("signals", &out.signals_md)]);
+    ensure_doc_regions(
+        "docs/configuration.md",
+        &[("configuration", &smartcar_mcp::cli::configuration_table())],
+    );
 }
 
 #[test]
