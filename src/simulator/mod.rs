@@ -11,14 +11,12 @@
 //! reaches `POST /oauth2/token` only when its `path_contains` is part of `/oauth2/token` and names
 //! it (e.g. `"/oauth2/token"`, `"oauth2"`, `"token"`).
 
-mod compatibility;
 mod reply;
 mod routes;
 mod seed;
 mod state;
 #[cfg(test)]
 mod tests;
-mod webhooks;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::routes::webhooks::Hooks;
 use super::seed::Fleet;
-use super::webhooks::Hooks;
 use super::{ErrorFormat, Fault, RecordedRequest, SimConfig};
 
 pub(crate) struct State {
