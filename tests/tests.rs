@@ -12,6 +12,7 @@ mod budget;
 mod cli;
 mod e2e;
 mod faults;
+mod fidelity;
 mod fuzz;
 mod generator;
 mod golden;

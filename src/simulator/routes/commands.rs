@@ -4,8 +4,8 @@
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
+use super::push::vehicle_state_event;
 use super::signals::{check_user, vehicle_not_found};
-use super::webhooks::vehicle_state_event;
 use super::{RecordedRequest, catalogue_signal};
 use crate::simulator::reply::{self, ApiError, json_response};
 use crate::simulator::seed::{self, Vehicle};

@@ -6,7 +6,7 @@
 //! a body that is not Smartcar-shaped.
 //!
 //! One file per API area, as tools.yaml's toolsets are: `connections`, `signals`, `commands`,
-//! `schedules`, `management`, `webhooks` (subscriptions, and the events the simulator pushes) and
+//! `schedules`, `management`, `webhooks` (with `push`, the events the simulator sends) and
 //! `compatibility`; `token` and `paging` serve them all.
 
 use std::collections::BTreeMap;
@@ -26,6 +26,7 @@ mod compatibility;
 mod connections;
 mod management;
 mod paging;
+mod push;
 mod schedules;
 mod signals;
 mod token;
@@ -34,10 +35,10 @@ pub(crate) mod webhooks;
 use commands::command;
 use connections::{delete_connection, delete_user, get_connection, list_connections};
 use management::management;
+use push::deliver;
 use schedules::{delete_schedule, set_schedule};
 use signals::{get_signal, get_vehicle, list_signals};
 use token::token;
-use webhooks::deliver;
 
 use super::reply::{self, ApiError, oauth_error};
 use super::state::{State, TokenProblem};
@@ -204,7 +205,20 @@ fn parse_pairs(raw: &str) -> Vec<(String, String)> {
 }
 
 fn fault_response(fault: &Fault) -> Response {
-    let mut resp = (reply::status_code(fault.status), fault.body.clone()).into_response();
+    let mut resp = if fault.cut_off {
+        // A body stream that fails makes hyper drop the connection after the headers.
+        let broken = futures::stream::iter([
+            Ok(axum::body::Bytes::from(fault.body.clone())),
+            Err(std::io::Error::other("connection cut by an injected fault")),
+        ]);
+        (
+            reply::status_code(fault.status),
+            axum::body::Body::from_stream(broken),
+        )
+            .into_response()
+    } else {
+        (reply::status_code(fault.status), fault.body.clone()).into_response()
+    };
     let has_content_type = fault
         .headers
         .iter()

@@ -108,7 +108,11 @@ pub(super) fn list_signals(
 ) -> Result<Response, ApiError> {
     check_user(st, req, id)?;
     let v = connected_vehicle(st, id)?;
-    let all: Vec<&Signal> = SIGNALS.iter().collect();
+    let all: Vec<&Signal> = if st.unsubscribed.contains(id) {
+        Vec::new()
+    } else {
+        SIGNALS.iter().collect()
+    };
     let total = all.len();
     let page = parse_page(req, total, true)?;
     let data: Vec<Value> = page

@@ -79,7 +79,18 @@ pub(super) fn token(inner: &Inner, req: &RecordedRequest) -> Response {
             "Client authentication failed: client_id and client_secret are required.",
         );
     }
-    let (token, ttl) = inner.lock().issue_token();
+    let mut st = inner.lock();
+    if let Some(want) = &st.client_secret
+        && fields.get("client_secret") != Some(want)
+    {
+        return oauth_error(
+            401,
+            "invalid_client",
+            "Client authentication failed: the client secret is wrong.",
+        );
+    }
+    let (token, ttl) = st.issue_token();
+    drop(st);
     let mut resp = json_response(
         200,
         &json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl}),

@@ -2,18 +2,13 @@
 //! made in the Dashboard and only read here (https://smartcar.com/docs/api-reference/get-webhook,
 //! list-webhooks); vehicles are subscribed with `POST /subscriptions` (202, 409 when the
 //! subscription exists; https://smartcar.com/docs/api-reference/create-subscription) and listed
-//! and removed under `/subscriptions`. Also the `VEHICLE_STATE` events a command pushes to a
-//! receiver, signed as Smartcar signs them.
-
-use std::time::Duration;
+//! and removed under `/subscriptions`.
 
 use serde_json::{Value, json};
 
-use super::catalogue_signal;
 use crate::simulator::RecordedRequest;
 use crate::simulator::reply::{ApiError, json_response, no_content};
 use crate::simulator::seed::Fleet;
-use crate::simulator::state::State;
 use axum::response::Response;
 
 pub const WEBHOOK_STATE: &str = "wh-0a1b2c3d-state";
@@ -250,73 +245,4 @@ fn subscribe(st: &mut Scope, req: &RecordedRequest) -> Result<Response, ApiError
         202,
         &json!({"meta": {"message": "subscription creation in progress"}}),
     ))
-}
-
-/// A `VEHICLE_STATE` event (payload v4.0) carrying the signals a command just changed.
-pub(super) fn vehicle_state_event(st: &mut State, id: &str, user: Option<&str>, now: u64) -> Value {
-    let event_id = st.next_event_id();
-    let Some(v) = st.fleet.vehicle(id) else {
-        return Value::Null;
-    };
-    let signals: Vec<Value> = v
-        .signals
-        .iter()
-        .filter(|(code, _)| v.updated.get(*code) == Some(&now))
-        .map(|(code, body)| {
-            let sig = catalogue_signal(code);
-            json!({
-                "code": code,
-                "name": sig.map(|s| s.name),
-                "group": sig.map(|s| s.group_title),
-                "body": body,
-                "meta": { "oemUpdatedAt": now, "fetchedAt": now },
-            })
-        })
-        .collect();
-    json!({
-        "eventId": event_id,
-        "eventType": "VEHICLE_STATE",
-        "vehicleId": id,
-        "data": {
-            "user": { "id": user },
-            "vehicle": { "id": id, "make": v.make, "model": v.model, "year": v.year },
-            "triggers": signals.iter().map(|s| json!({ "code": s["code"], "name": s["name"], "group": s["group"] })).collect::<Vec<_>>(),
-            "signals": signals,
-        },
-        "meta": { "version": "4.0", "deliveryId": format!("dlv-{event_id}"), "deliveredAt": now,
-                  "webhookId": "wh-simulator", "webhookName": "simulator", "mode": "TEST",
-                  "signalCount": signals.len() },
-    })
-}
-
-/// POSTs one event as Smartcar does: JSON, signed with HMAC-SHA256 of the body in `SC-Signature`.
-pub(super) async fn deliver(url: String, token: String, event: Value) {
-    use hmac::{KeyInit, Mac};
-    if event.is_null() {
-        return;
-    }
-    let body = event.to_string();
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes()).expect("any key length");
-    mac.update(body.as_bytes());
-    let signature: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let sent = reqwest::Client::new()
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("user-agent", "Smartcar/simulator")
-        .header("sc-signature", signature)
-        .body(body)
-        .timeout(Duration::from_secs(15))
-        .send()
-        .await;
-    match sent {
-        Ok(r) if r.status().is_success() => {}
-        Ok(r) => tracing::warn!(status = r.status().as_u16(), "simulator webhook refused"),
-        Err(e) => tracing::warn!("simulator webhook not delivered: {e}"),
-    }
 }
