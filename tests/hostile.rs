@@ -605,12 +605,6 @@ fn a_hundred_thousand_unknown_vehicles_make_one_counter() {
         usage.record(Some(&format!("veh-{i}")), true, "get_signal", call);
     }
     assert_eq!(usage.vehicles(), MAX_VEHICLES);
-    assert_eq!(usage.calls_today("veh-3"), 1);
-    assert_eq!(
-        usage.calls_today("veh-beyond"),
-        500,
-        "beyond the bound, one shared count"
-    );
     let report = usage.snapshot();
     let rows = report["vehicles"].as_array().unwrap();
     assert_eq!(

@@ -305,7 +305,6 @@ fn lower_tools(
     sink: &mut Sink,
 ) -> Vec<ToolSpec> {
     let mut names: BTreeMap<String, u64> = BTreeMap::new();
-    let mut tools = Vec::new();
     if file.tools.is_empty() {
         sink.out.push(Diagnostic {
             file: sink.file,
@@ -314,172 +313,231 @@ fn lower_tools(
             message: "no tools declared".into(),
         });
     }
-    for t in &file.tools {
-        let name = &t.name.value;
-        let ctx = format!("tool `{name}`");
-        if !valid_tool_name(name) {
+    file.tools
+        .iter()
+        .map(|t| lower_tool(t, file, codes, &mut names, sink))
+        .collect()
+}
+
+/// One tool: each check below looks at one aspect, reports into `sink` and returns its piece.
+fn lower_tool(
+    t: &model::ToolDef,
+    file: &model::ToolsFile,
+    codes: &BTreeSet<String>,
+    names: &mut BTreeMap<String, u64>,
+    sink: &mut Sink,
+) -> ToolSpec {
+    let name = &t.name.value;
+    let ctx = format!("tool `{name}`");
+    check_tool_name(t, names, &ctx, sink);
+    let (toolset, method, api) = tool_words(t, &ctx, sink);
+    check_texts(t, &ctx, sink);
+    check_annotations(t, &ctx, sink);
+    let mut params = lower_params(t, codes, &ctx, sink);
+    if t.raw {
+        if !t.annotations.value.read_only {
             sink.at(
                 &t.name,
-                format!("{ctx}: a tool name is 1 to 128 characters of A-Z a-z 0-9 _ - ."),
+                format!("{ctx}: `raw` is for read_only tools (their answer is a document)"),
             );
         }
-        if let Some(first) = names.insert(name.clone(), t.name.line) {
-            sink.at(
-                &t.name,
-                format!("{ctx}: duplicate tool name (first declared at line {first})"),
-            );
-        }
-        let mut word = |field: &str, value: &Spanned<String>, known: Option<()>, words: String| {
-            if known.is_none() {
-                sink.at(
-                    value,
-                    format!(
-                        "{ctx}: unknown {field} `{}` (expected one of {words})",
-                        value.value
-                    ),
-                );
-            }
-        };
-        let toolset = Toolset::parse(&t.toolset.value);
-        word("toolset", &t.toolset, toolset.map(drop), Toolset::words());
-        let method = Method::parse(&t.method.value);
-        word("method", &t.method, method.map(drop), Method::words());
-        let api = Api::parse(&t.api.value);
-        word("api", &t.api, api.map(drop), Api::words());
-        let output = Shape::parse(&t.output.value);
-        for (field, value) in [("title", &t.title), ("description", &t.description)] {
-            if value.value.trim().is_empty() {
-                sink.at(value, format!("{ctx}: {field} is empty"));
-            }
-        }
-        let a = &t.annotations.value;
-        if a.read_only && a.destructive {
-            sink.at(
-                &t.annotations,
-                format!("{ctx}: a tool cannot be both read_only and destructive"),
-            );
-        }
-        if a.read_only && t.method.value != "GET" {
-            sink.at(
-                &t.annotations,
-                format!(
-                    "{ctx}: read_only is only for GET tools (method is {})",
-                    t.method.value
-                ),
-            );
-        }
-        if t.confirm && a.read_only {
-            sink.at(
-                &t.annotations,
-                format!("{ctx}: confirm is for tools that change something, not read_only ones"),
-            );
-        }
-        for r in &t.redact {
-            if r.value.trim().is_empty() {
-                sink.at(r, format!("{ctx}: an empty redact key"));
-            }
-        }
-        let mut params = lower_params(t, codes, &ctx, sink);
-        if t.raw {
-            if !a.read_only {
-                sink.at(
-                    &t.name,
-                    format!("{ctx}: `raw` is for read_only tools (their answer is a document)"),
-                );
-            }
-            params.push(RAW_PARAM);
-        }
-        let segments = lower_path(t, &params, &ctx, sink);
-        if output.is_none() {
-            sink.at(
-                &t.output,
-                format!(
-                    "{ctx}: output shape `{}` is not one the runtime implements (it implements {})",
-                    t.output.value,
-                    Shape::words()
-                ),
-            );
-        } else if !file.shapes.contains_key(&t.output.value) {
-            let known: Vec<&str> = file.shapes.keys().map(String::as_str).collect();
-            sink.at(
-                &t.output,
-                format!(
-                    "{ctx}: output shape `{}` is not declared under `shapes` (declared: {})",
-                    t.output.value,
-                    known.join(", ")
-                ),
-            );
-        }
-        if let Some(says) = &t.says {
-            if a.read_only {
-                sink.at(
-                    says,
-                    format!("{ctx}: `says` is for tools that change something"),
-                );
-            }
-            check_placeholders("says", says, &params, &ctx, sink);
-        }
-        if let Some(hint) = &t.search_hint {
-            let n = hint.value.trim().chars().count();
-            if n == 0 || n > 120 {
-                sink.at(
-                    hint,
-                    format!("{ctx}: `search_hint` is 1 to 120 characters (got {n})"),
-                );
-            }
-        }
-        match (&t.asks, t.confirm) {
-            (Some(asks), true) => check_placeholders("asks", asks, &params, &ctx, sink),
-            (Some(asks), false) => sink.at(
-                asks,
-                format!("{ctx}: `asks` is the confirmation question, for `confirm: true` tools"),
-            ),
-            (None, true) => sink.at(
-                &t.name,
-                format!("{ctx}: `confirm: true` needs `asks`, the question the human answers"),
-            ),
-            (None, false) => {}
-        }
-        if let Some(sig) = &t.confirm_signal
-            && !codes.contains(&sig.value)
-        {
-            sink.at(
-                sig,
-                format!("{ctx}: confirm_signal `{}` is not a signal code", sig.value),
-            );
-        }
-        tools.push(ToolSpec {
-            name: leak(name.as_str()),
-            toolset: toolset.unwrap_or(Toolset::Connections),
-            title: leak(t.title.value.trim()),
-            description: leak(t.description.value.trim()),
-            summary: leak(super::docs::summary(t.description.value.trim())),
-            method: method.unwrap_or(Method::Get),
-            api: api.unwrap_or(Api::Vehicle),
-            path: leak(t.path.value.as_str()),
-            segments: leak_all(segments),
-            confirm: t.confirm,
-            asks: t.asks.as_ref().map(|s| leak(s.value.as_str())),
-            output: output.unwrap_or(Shape::Signal),
-            raw: t.raw,
-            says: t.says.as_ref().map(|s| leak(s.value.as_str())),
-            confirm_signal: t.confirm_signal.as_ref().map(|s| leak(s.value.as_str())),
-            search_hint: t.search_hint.as_ref().map(|s| leak(s.value.trim())),
-            always_load: t.always_load,
-            redact: leak_all(t.redact.iter().map(|r| leak(r.value.as_str())).collect()),
-            // Filled in once the whole catalogue is known to be sound (`check`).
-            input_schema: "",
-            output_schema: "",
-            annotations: Annotations {
-                read_only: a.read_only,
-                destructive: a.destructive,
-                idempotent: a.idempotent,
-                open_world: a.open_world,
-            },
-            params: leak_all(params),
-        });
+        params.push(RAW_PARAM);
     }
-    tools
+    let segments = lower_path(t, &params, &ctx, sink);
+    let output = tool_output(t, file, &ctx, sink);
+    check_sentences(t, &params, &ctx, sink);
+    if let Some(sig) = &t.confirm_signal
+        && !codes.contains(&sig.value)
+    {
+        sink.at(
+            sig,
+            format!("{ctx}: confirm_signal `{}` is not a signal code", sig.value),
+        );
+    }
+    let a = &t.annotations.value;
+    ToolSpec {
+        name: leak(name.as_str()),
+        toolset: toolset.unwrap_or(Toolset::Connections),
+        title: leak(t.title.value.trim()),
+        description: leak(t.description.value.trim()),
+        summary: leak(super::docs::summary(t.description.value.trim())),
+        method: method.unwrap_or(Method::Get),
+        api: api.unwrap_or(Api::Vehicle),
+        path: leak(t.path.value.as_str()),
+        segments: leak_all(segments),
+        confirm: t.confirm,
+        asks: t.asks.as_ref().map(|s| leak(s.value.as_str())),
+        output: output.unwrap_or(Shape::Signal),
+        raw: t.raw,
+        says: t.says.as_ref().map(|s| leak(s.value.as_str())),
+        confirm_signal: t.confirm_signal.as_ref().map(|s| leak(s.value.as_str())),
+        search_hint: t.search_hint.as_ref().map(|s| leak(s.value.trim())),
+        always_load: t.always_load,
+        redact: leak_all(t.redact.iter().map(|r| leak(r.value.as_str())).collect()),
+        // Filled in once the whole catalogue is known to be sound (`check`).
+        input_schema: "",
+        output_schema: "",
+        annotations: Annotations {
+            read_only: a.read_only,
+            destructive: a.destructive,
+            idempotent: a.idempotent,
+            open_world: a.open_world,
+        },
+        params: leak_all(params),
+    }
+}
+
+/// A valid name, not taken by an earlier tool.
+fn check_tool_name(
+    t: &model::ToolDef,
+    names: &mut BTreeMap<String, u64>,
+    ctx: &str,
+    sink: &mut Sink,
+) {
+    if !valid_tool_name(&t.name.value) {
+        sink.at(
+            &t.name,
+            format!("{ctx}: a tool name is 1 to 128 characters of A-Z a-z 0-9 _ - ."),
+        );
+    }
+    if let Some(first) = names.insert(t.name.value.clone(), t.name.line) {
+        sink.at(
+            &t.name,
+            format!("{ctx}: duplicate tool name (first declared at line {first})"),
+        );
+    }
+}
+
+/// The toolset, method and API, each one of its known words.
+fn tool_words(
+    t: &model::ToolDef,
+    ctx: &str,
+    sink: &mut Sink,
+) -> (Option<Toolset>, Option<Method>, Option<Api>) {
+    let mut word = |field: &str, value: &Spanned<String>, known: bool, words: String| {
+        if !known {
+            sink.at(
+                value,
+                format!(
+                    "{ctx}: unknown {field} `{}` (expected one of {words})",
+                    value.value
+                ),
+            );
+        }
+    };
+    let toolset = Toolset::parse(&t.toolset.value);
+    word("toolset", &t.toolset, toolset.is_some(), Toolset::words());
+    let method = Method::parse(&t.method.value);
+    word("method", &t.method, method.is_some(), Method::words());
+    let api = Api::parse(&t.api.value);
+    word("api", &t.api, api.is_some(), Api::words());
+    (toolset, method, api)
+}
+
+/// The title, the description, the search hint and the redact keys say something.
+fn check_texts(t: &model::ToolDef, ctx: &str, sink: &mut Sink) {
+    for (field, value) in [("title", &t.title), ("description", &t.description)] {
+        if value.value.trim().is_empty() {
+            sink.at(value, format!("{ctx}: {field} is empty"));
+        }
+    }
+    for r in &t.redact {
+        if r.value.trim().is_empty() {
+            sink.at(r, format!("{ctx}: an empty redact key"));
+        }
+    }
+    if let Some(hint) = &t.search_hint {
+        let n = hint.value.trim().chars().count();
+        if n == 0 || n > 120 {
+            sink.at(
+                hint,
+                format!("{ctx}: `search_hint` is 1 to 120 characters (got {n})"),
+            );
+        }
+    }
+}
+
+/// The annotations agree with each other, with the method and with `confirm`.
+fn check_annotations(t: &model::ToolDef, ctx: &str, sink: &mut Sink) {
+    let a = &t.annotations.value;
+    if a.read_only && a.destructive {
+        sink.at(
+            &t.annotations,
+            format!("{ctx}: a tool cannot be both read_only and destructive"),
+        );
+    }
+    if a.read_only && t.method.value != "GET" {
+        sink.at(
+            &t.annotations,
+            format!(
+                "{ctx}: read_only is only for GET tools (method is {})",
+                t.method.value
+            ),
+        );
+    }
+    if t.confirm && a.read_only {
+        sink.at(
+            &t.annotations,
+            format!("{ctx}: confirm is for tools that change something, not read_only ones"),
+        );
+    }
+}
+
+/// The result shape: one the runtime implements and the file declares.
+fn tool_output(
+    t: &model::ToolDef,
+    file: &model::ToolsFile,
+    ctx: &str,
+    sink: &mut Sink,
+) -> Option<Shape> {
+    let output = Shape::parse(&t.output.value);
+    if output.is_none() {
+        sink.at(
+            &t.output,
+            format!(
+                "{ctx}: output shape `{}` is not one the runtime implements (it implements {})",
+                t.output.value,
+                Shape::words()
+            ),
+        );
+    } else if !file.shapes.contains_key(&t.output.value) {
+        let known: Vec<&str> = file.shapes.keys().map(String::as_str).collect();
+        sink.at(
+            &t.output,
+            format!(
+                "{ctx}: output shape `{}` is not declared under `shapes` (declared: {})",
+                t.output.value,
+                known.join(", ")
+            ),
+        );
+    }
+    output
+}
+
+/// `says` (for tools that change something) and `asks` (with `confirm: true`, and only then)
+/// name only the tool's parameters.
+fn check_sentences(t: &model::ToolDef, params: &[ParamSpec], ctx: &str, sink: &mut Sink) {
+    if let Some(says) = &t.says {
+        if t.annotations.value.read_only {
+            sink.at(
+                says,
+                format!("{ctx}: `says` is for tools that change something"),
+            );
+        }
+        check_placeholders("says", says, params, ctx, sink);
+    }
+    match (&t.asks, t.confirm) {
+        (Some(asks), true) => check_placeholders("asks", asks, params, ctx, sink),
+        (Some(asks), false) => sink.at(
+            asks,
+            format!("{ctx}: `asks` is the confirmation question, for `confirm: true` tools"),
+        ),
+        (None, true) => sink.at(
+            &t.name,
+            format!("{ctx}: `confirm: true` needs `asks`, the question the human answers"),
+        ),
+        (None, false) => {}
+    }
 }
 
 fn check_placeholders(
@@ -555,6 +613,8 @@ fn lower_members(
     out
 }
 
+/// One parameter (or, with `parent`, a field of an object parameter): each check below looks at
+/// one aspect, reports into `sink` and returns its piece of the spec.
 fn lower_param(
     p: &model::ParamDef,
     t: &model::ToolDef,
@@ -563,6 +623,45 @@ fn lower_param(
     parent: Option<Location>,
     sink: &mut Sink,
 ) -> ParamSpec {
+    check_param_name(p, ctx, sink);
+    let location = param_location(p, parent, ctx, sink);
+    let ty = param_type(p, ctx, sink);
+    let wire = param_wire(p, parent, ctx, sink);
+    if parent.is_none() {
+        check_placement(p, t, location, ty, &wire, ctx, sink);
+    }
+    let is_object = ty == Some(ParamType::Object);
+    check_object(p, location, is_object, ctx, sink);
+    let keys = param_keys(p, is_object, ctx, sink);
+    let fields = lower_members(
+        &p.fields,
+        t,
+        codes,
+        ctx,
+        Some(location.unwrap_or(Location::Body)),
+        sink,
+    );
+    let enum_values = param_enum(p, ty, ctx, sink);
+    check_bounds(p, ty, ctx, sink);
+    check_description(p, parent, ctx, sink);
+    check_examples(p, ty, codes, ctx, sink);
+    ParamSpec {
+        name: leak(p.name.value.as_str()),
+        location: location.unwrap_or(Location::Query),
+        wire: leak(wire),
+        ty: ty.unwrap_or(ParamType::String),
+        required: p.required,
+        enum_values: leak_all(enum_values.into_iter().map(leak).collect()),
+        minimum: p.minimum.as_ref().map(|m| m.value),
+        maximum: p.maximum.as_ref().map(|m| m.value),
+        examples: leak_all(p.examples.iter().map(|e| leak(e.value.as_str())).collect()),
+        description: leak(p.description.as_ref().map_or("", |d| d.value.trim())),
+        keys: leak_all(keys.into_iter().map(leak).collect()),
+        fields: leak_all(fields),
+    }
+}
+
+fn check_param_name(p: &model::ParamDef, ctx: &str, sink: &mut Sink) {
     let pname = &p.name.value;
     if pname.is_empty()
         || !pname.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -575,8 +674,17 @@ fn lower_param(
             ),
         );
     }
+}
+
+/// Where the parameter is sent; a field is sent inside its object, at its parent's location.
+fn param_location(
+    p: &model::ParamDef,
+    parent: Option<Location>,
+    ctx: &str,
+    sink: &mut Sink,
+) -> Option<Location> {
     // `local` is the server's own switch, declared with the tool key `raw: true`.
-    let location = match (&p.location, parent) {
+    match (&p.location, parent) {
         (Some(l), None) => {
             let location = Location::parse(&l.value).filter(|l| *l != Location::Local);
             if location.is_none() {
@@ -605,7 +713,10 @@ fn lower_param(
             parent
         }
         (None, Some(_)) => parent,
-    };
+    }
+}
+
+fn param_type(p: &model::ParamDef, ctx: &str, sink: &mut Sink) -> Option<ParamType> {
     let ty = ParamType::parse(&p.ty.value);
     if ty.is_none() {
         sink.at(
@@ -617,6 +728,11 @@ fn lower_param(
             ),
         );
     }
+    ty
+}
+
+/// The name on the wire: `wire` when given, else the name; a field's is always its name.
+fn param_wire(p: &model::ParamDef, parent: Option<Location>, ctx: &str, sink: &mut Sink) -> String {
     if parent.is_some()
         && let Some(w) = &p.wire
     {
@@ -625,12 +741,24 @@ fn lower_param(
             format!("{ctx}: a field takes no `wire`: its name is its key"),
         );
     }
-    let wire = match (&p.wire, parent) {
+    match (&p.wire, parent) {
         (Some(w), None) => w.value.clone(),
-        _ => pname.clone(),
-    };
+        _ => p.name.value.clone(),
+    }
+}
+
+/// What each location allows of a top-level parameter: its type, its wire name, the method.
+fn check_placement(
+    p: &model::ParamDef,
+    t: &model::ToolDef,
+    location: Option<Location>,
+    ty: Option<ParamType>,
+    wire: &str,
+    ctx: &str,
+    sink: &mut Sink,
+) {
     let wire_at = p.wire.as_ref().unwrap_or(&p.name);
-    match location.filter(|_| parent.is_none()) {
+    match location {
         Some(Location::Path) => {
             if p.wire.is_some() {
                 sink.at(
@@ -653,7 +781,7 @@ fn lower_param(
                 );
             }
         }
-        Some(Location::Header) if !valid_header_name(&wire) => sink.at(
+        Some(Location::Header) if !valid_header_name(wire) => sink.at(
             wire_at,
             format!("{ctx}: header `{wire}` must be lowercase letters, digits and `-`"),
         ),
@@ -677,7 +805,16 @@ fn lower_param(
         ),
         _ => {}
     }
-    let is_object = ty == Some(ParamType::Object);
+}
+
+/// An object goes in the body and has fields; `fields` belong to objects only.
+fn check_object(
+    p: &model::ParamDef,
+    location: Option<Location>,
+    is_object: bool,
+    ctx: &str,
+    sink: &mut Sink,
+) {
     if is_object && location.is_some_and(|l| l != Location::Body) {
         sink.at(
             &p.ty,
@@ -690,54 +827,67 @@ fn lower_param(
     if !is_object && let Some(f) = p.fields.first() {
         sink.at(&f.name, format!("{ctx}: `fields` are only for type object"));
     }
+}
+
+/// The names an object keyed by name may have, each once.
+fn param_keys(p: &model::ParamDef, is_object: bool, ctx: &str, sink: &mut Sink) -> Vec<String> {
     let mut keys = Vec::new();
-    if let Some(k) = &p.keys {
-        if !is_object {
-            sink.at(k, format!("{ctx}: `keys` are only for type object"));
-        }
-        if k.value.is_empty() {
-            sink.at(k, format!("{ctx}: `keys` is empty"));
-        }
-        for key in &k.value {
-            if keys.contains(&key.value) {
-                sink.at(key, format!("{ctx}: key `{}` is listed twice", key.value));
-            } else if key.value.is_empty() || key.value.contains(char::is_whitespace) {
-                sink.at(
-                    key,
-                    format!("{ctx}: key `{}` is empty or spaced", key.value),
-                );
-            } else {
-                keys.push(key.value.clone());
-            }
+    let Some(k) = &p.keys else {
+        return keys;
+    };
+    if !is_object {
+        sink.at(k, format!("{ctx}: `keys` are only for type object"));
+    }
+    if k.value.is_empty() {
+        sink.at(k, format!("{ctx}: `keys` is empty"));
+    }
+    for key in &k.value {
+        if keys.contains(&key.value) {
+            sink.at(key, format!("{ctx}: key `{}` is listed twice", key.value));
+        } else if key.value.is_empty() || key.value.contains(char::is_whitespace) {
+            sink.at(
+                key,
+                format!("{ctx}: key `{}` is empty or spaced", key.value),
+            );
+        } else {
+            keys.push(key.value.clone());
         }
     }
-    let fields = lower_members(
-        &p.fields,
-        t,
-        codes,
-        ctx,
-        Some(location.unwrap_or(Location::Body)),
-        sink,
-    );
-    let mut enum_values = Vec::new();
-    if let Some(e) = &p.enum_values {
-        if !matches!(ty, Some(ParamType::String)) {
-            sink.at(e, format!("{ctx}: `enum` is only for type string"));
-        }
-        if e.value.is_empty() {
-            sink.at(e, format!("{ctx}: `enum` is empty"));
-        }
-        for v in &e.value {
-            if enum_values.contains(&v.value) {
-                sink.at(
-                    v,
-                    format!("{ctx}: enum value `{}` is listed twice", v.value),
-                );
-            } else {
-                enum_values.push(v.value.clone());
-            }
+    keys
+}
+
+/// A string's allowed values, each once.
+fn param_enum(
+    p: &model::ParamDef,
+    ty: Option<ParamType>,
+    ctx: &str,
+    sink: &mut Sink,
+) -> Vec<String> {
+    let mut values = Vec::new();
+    let Some(e) = &p.enum_values else {
+        return values;
+    };
+    if !matches!(ty, Some(ParamType::String)) {
+        sink.at(e, format!("{ctx}: `enum` is only for type string"));
+    }
+    if e.value.is_empty() {
+        sink.at(e, format!("{ctx}: `enum` is empty"));
+    }
+    for v in &e.value {
+        if values.contains(&v.value) {
+            sink.at(
+                v,
+                format!("{ctx}: enum value `{}` is listed twice", v.value),
+            );
+        } else {
+            values.push(v.value.clone());
         }
     }
+    values
+}
+
+/// `minimum` and `maximum`: numbers only, whole for integers, in order.
+fn check_bounds(p: &model::ParamDef, ty: Option<ParamType>, ctx: &str, sink: &mut Sink) {
     for bound in [&p.minimum, &p.maximum].into_iter().flatten() {
         if !ty.is_some_and(ParamType::is_numeric) {
             sink.at(
@@ -765,11 +915,25 @@ fn lower_param(
             ),
         );
     }
+}
+
+/// A parameter says what it is for; a field may leave it to its object.
+fn check_description(p: &model::ParamDef, parent: Option<Location>, ctx: &str, sink: &mut Sink) {
     match &p.description {
         Some(d) if d.value.trim().is_empty() => sink.at(d, format!("{ctx}: description is empty")),
         None if parent.is_none() => sink.at(&p.name, format!("{ctx}: `description` is required")),
         _ => {}
     }
+}
+
+/// A signal code's examples are signal codes.
+fn check_examples(
+    p: &model::ParamDef,
+    ty: Option<ParamType>,
+    codes: &BTreeSet<String>,
+    ctx: &str,
+    sink: &mut Sink,
+) {
     for e in &p.examples {
         if ty == Some(ParamType::SignalCode) && !codes.contains(&e.value) {
             sink.at(
@@ -777,20 +941,6 @@ fn lower_param(
                 format!("{ctx}: example `{}` is not a signal code", e.value),
             );
         }
-    }
-    ParamSpec {
-        name: leak(pname.as_str()),
-        location: location.unwrap_or(Location::Query),
-        wire: leak(wire),
-        ty: ty.unwrap_or(ParamType::String),
-        required: p.required,
-        enum_values: leak_all(enum_values.into_iter().map(leak).collect()),
-        minimum: p.minimum.as_ref().map(|m| m.value),
-        maximum: p.maximum.as_ref().map(|m| m.value),
-        examples: leak_all(p.examples.iter().map(|e| leak(e.value.as_str())).collect()),
-        description: leak(p.description.as_ref().map_or("", |d| d.value.trim())),
-        keys: leak_all(keys.into_iter().map(leak).collect()),
-        fields: leak_all(fields),
     }
 }
 

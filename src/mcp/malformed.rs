@@ -104,51 +104,63 @@ pub const METHOD_NOT_FOUND: i64 = -32601;
 /// JSON-RPC 2.0: the method exists but its params are wrong.
 pub const INVALID_PARAMS: i64 = -32602;
 
+/// Methods the 2026-07-28 revision removed: a request on it naming one is an unknown method
+/// (SEP-2575), whatever its params.
+const REMOVED_IN_2026_07_28: [&str; 4] = [
+    "initialize",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "logging/setLevel",
+];
+
 /// What a request rmcp could not read as any method it knows gets: -32602 naming the member at
 /// fault when the method is MCP's and only its params are wrong (rmcp reads such a request as a
 /// custom method, which would otherwise be answered "method not found"), else -32601. Both echo
-/// the client's text cut to a bound.
-pub fn unknown_request(method: &str, params: Option<&Value>) -> (i64, String) {
+/// the client's text cut to a bound. `stateless`: the request is on 2026-07-28 or later.
+pub fn unknown_request(method: &str, params: Option<&Value>, stateless: bool) -> (i64, String) {
     use rmcp::model as m;
     let params = params.unwrap_or(&Value::Null);
     let problem = match method {
-        "initialize" => problem::<m::InitializeRequestParams>(params),
-        "tools/call" => problem::<m::CallToolRequestParams>(params),
-        "resources/read" => problem::<m::ReadResourceRequestParams>(params),
-        "resources/subscribe" => problem::<m::SubscribeRequestParams>(params),
-        "resources/unsubscribe" => problem::<m::UnsubscribeRequestParams>(params),
-        "prompts/get" => problem::<m::GetPromptRequestParams>(params),
-        "completion/complete" => problem::<m::CompleteRequestParams>(params),
-        "subscriptions/listen" => problem::<m::SubscriptionsListenRequestParams>(params),
+        _ if stateless && REMOVED_IN_2026_07_28.contains(&method) => None,
+        "initialize" => Some(problem::<m::InitializeRequestParams>(params)),
+        "tools/call" => Some(problem::<m::CallToolRequestParams>(params)),
+        "resources/read" => Some(problem::<m::ReadResourceRequestParams>(params)),
+        "resources/subscribe" => Some(problem::<m::SubscribeRequestParams>(params)),
+        "resources/unsubscribe" => Some(problem::<m::UnsubscribeRequestParams>(params)),
+        "prompts/get" => Some(problem::<m::GetPromptRequestParams>(params)),
+        "completion/complete" => Some(problem::<m::CompleteRequestParams>(params)),
+        "subscriptions/listen" => Some(problem::<m::SubscriptionsListenRequestParams>(params)),
         "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
-            problem::<m::PaginatedRequestParams>(params)
+            Some(problem::<m::PaginatedRequestParams>(params))
         }
-        _ => {
-            return (
-                METHOD_NOT_FOUND,
-                format!("Method not found: `{}`", crate::text::clip(method)),
-            );
-        }
+        _ => None,
     };
-    // They read well as a JSON value: what failed was the text itself, a member given twice.
-    let why = problem.unwrap_or_else(|| "a member is given twice".to_string());
-    (
-        INVALID_PARAMS,
-        format!("Invalid params for `{method}`: {why}"),
-    )
+    match problem {
+        Some(why) => (
+            INVALID_PARAMS,
+            format!("Invalid params for `{method}`: {why}"),
+        ),
+        None => (
+            METHOD_NOT_FOUND,
+            format!("Method not found: `{}`", crate::text::clip(method)),
+        ),
+    }
 }
 
 /// Where and why `params` is not a `T`, e.g. "`arguments`: invalid type: sequence, expected a
-/// map"; `None` when it is one after all.
-fn problem<T: serde::de::DeserializeOwned>(params: &Value) -> Option<String> {
-    let e = serde_path_to_error::deserialize::<_, T>(params).err()?;
+/// map".
+fn problem<T: serde::de::DeserializeOwned>(params: &Value) -> String {
+    let Err(e) = serde_path_to_error::deserialize::<_, T>(params) else {
+        // They read well as a JSON value: what failed was the text itself, a member given twice.
+        return "a member is given twice".to_string();
+    };
     let path = e.path().to_string();
     let inner = crate::text::clip(&e.inner().to_string()).into_owned();
-    Some(if path == "." {
+    if path == "." {
         format!("params: {inner}")
     } else {
         format!("`{path}`: {inner}")
-    })
+    }
 }
 
 /// The one message that is most of the traffic, `tools/call` with nothing but the four members

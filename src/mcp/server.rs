@@ -297,10 +297,13 @@ impl ServerHandler for SmartcarServer {
     async fn on_custom_request(
         &self,
         request: CustomRequest,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, ErrorData> {
+        let stateless = context
+            .protocol_version()
+            .is_some_and(|v| v >= rmcp::model::ProtocolVersion::V_2026_07_28);
         let (code, message) =
-            super::malformed::unknown_request(&request.method, request.params.as_ref());
+            super::malformed::unknown_request(&request.method, request.params.as_ref(), stateless);
         Err(ErrorData::new(ErrorCode(code as i32), message, None))
     }
 

@@ -309,10 +309,6 @@ async fn write(
     args: &Map<String, Value>,
     entry: &Entry<'_>,
 ) -> ToolResult {
-    if let Err(e) = guard(state, spec, args) {
-        note(state, spec, entry, "refused", Some(&e.to_string()));
-        return e.into_result(spec.name);
-    }
     let row = match &state.audit {
         Some(a) => match a.begin(entry) {
             Ok(id) => Some((a, id)),
@@ -442,34 +438,32 @@ async fn verify(
     r.json = json;
 }
 
-/// The operator's daily allowance per vehicle, checked before anything is sent.
-fn guard(state: &AppState, spec: &ToolSpec, args: &Map<String, Value>) -> Result<(), ToolError> {
-    if let (Some(limit), Some(vehicle)) = (
-        state.serving.max_calls_per_vehicle_per_day,
-        spec.vehicle(args),
-    ) && state.usage.calls_today(vehicle) >= limit
-    {
-        return Err(ToolError::DailyLimit {
-            vehicle: vehicle.to_string(),
-            limit,
-        });
-    }
-    Ok(())
-}
-
-/// The guard, then a lane of the vehicle, then the call itself.
+/// A lane of the vehicle, then its daily allowance (one atomic reservation, `tool::cap`), then
+/// the call itself, whose cost settles the reservation.
 async fn send(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Value>) -> ToolResult {
-    if let Err(e) = guard(state, spec, args) {
-        return e.into_result(spec.name);
-    }
-    let _lane = match spec.vehicle(args) {
+    let vehicle = spec.vehicle(args);
+    let _lane = match vehicle {
         Some(v) => match state.traffic.lane(v).await {
             Ok(permit) => Some(permit),
             Err(e) => return e.into_result(spec.name),
         },
         None => None,
     };
-    execute(state, spec, args).await
+    let reservation = match vehicle.map(|v| state.cap.reserve(v)) {
+        Some(Err(e)) => return e.into_result(spec.name),
+        Some(Ok(r)) => r,
+        None => None,
+    };
+    let r = execute(state, spec, args).await;
+    if let Some(reservation) = reservation {
+        let attempts = r
+            .meta
+            .as_ref()
+            .and_then(|m| m.get("smartcar-mcp/upstream_calls")?.as_u64())
+            .unwrap_or(0);
+        reservation.settle(attempts, answered_for(&r));
+    }
+    r
 }
 
 /// The longest one call of `spec` may take with every wait it can meet: the human's answer, the
@@ -541,7 +535,7 @@ fn outcome_meta(outcome: &Outcome) -> Map<String, Value> {
         let list: Vec<Value> = outcome
             .retries
             .iter()
-            .map(|r| json!({ "attempt": r.attempt, "reason": r.reason, "waited_ms": r.waited_ms }))
+            .map(|r| json!({ "attempt": r.attempt, "reason": r.cause.to_string(), "waited_ms": r.waited_ms }))
             .collect();
         m.insert("smartcar-mcp/retries".into(), Value::Array(list));
         m.insert("smartcar-mcp/attempts".into(), json!(outcome.attempts));
@@ -560,7 +554,7 @@ fn rate_limited(outcome: &Outcome) -> u64 {
     let retried = outcome
         .retries
         .iter()
-        .filter(|r| r.reason.starts_with("429"))
+        .filter(|r| matches!(r.cause, crate::upstream::RetryCause::RateLimited { .. }))
         .count() as u64;
     let last =
         matches!(&outcome.result, Err(crate::upstream::Failure::Upstream(e)) if e.status == 429);

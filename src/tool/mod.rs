@@ -6,6 +6,7 @@ pub mod arguments;
 pub mod audit;
 pub mod bound;
 pub mod call;
+pub mod cap;
 pub mod error;
 pub mod privacy;
 pub mod pushed;

@@ -30,6 +30,8 @@ pub struct AppState {
     pub serving: ServingSettings,
     pub traffic: Traffic,
     pub usage: Usage,
+    /// The operator's daily allowance of upstream calls per vehicle.
+    pub cap: super::cap::Cap,
     /// Vehicle state Smartcar pushed by webhook.
     pub pushed: Pushed,
     /// The vehicles and users connection answers named, for completing prompt arguments.
@@ -139,6 +141,10 @@ impl AppState {
                 serving.cache_ttl,
             ),
             usage: Usage::new(audit.clone()),
+            cap: super::cap::Cap::new(
+                serving.max_calls_per_vehicle_per_day,
+                serving.audit_db.as_deref(),
+            ),
             pushed: Pushed::new(serving.webhook_verify_window),
             seen: Seen::default(),
             audit,

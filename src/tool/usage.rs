@@ -1,8 +1,8 @@
 //! Upstream calls counted per vehicle and per tool: made, saved (coalesced, cached, pushed) and
-//! rate-limited; today's calls per vehicle for the daily guard. Kept in memory and, with the
-//! audit database on, in its `usage` table, so the counts survive restarts.
+//! rate-limited. Kept in memory and, with the audit database on, in its `usage` table, so the
+//! counts survive restarts. (The daily allowance is `tool::cap`'s.)
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, Once};
 
 use serde_json::{Value, json};
@@ -42,8 +42,6 @@ pub struct Usage {
     /// (vehicle, tool) -> counts since the database began (or this process started), and the
     /// vehicles among them.
     totals: Mutex<(Totals, HashSet<String>)>,
-    /// The day and each vehicle's upstream calls on it.
-    today: Mutex<(String, HashMap<String, u64>)>,
     audit: Option<Arc<Audit>>,
     /// What the audit database holds is read back on first use, not at start, so an idle
     /// server never opens it.
@@ -59,7 +57,6 @@ impl Usage {
     pub fn new(audit: Option<Arc<Audit>>) -> Self {
         Usage {
             totals: Mutex::new((BTreeMap::new(), HashSet::new())),
-            today: Mutex::new((utc_day(), HashMap::new())),
             audit,
             loaded: Once::new(),
         }
@@ -69,7 +66,6 @@ impl Usage {
     fn load(&self) {
         self.loaded.call_once(|| {
             if let Some(a) = &self.audit {
-                let day = utc_day();
                 let totals = a.usage_totals();
                 let vehicles = totals
                     .keys()
@@ -77,7 +73,6 @@ impl Usage {
                     .map(|(v, _)| v.clone())
                     .collect();
                 *lock(&self.totals) = (totals, vehicles);
-                *lock(&self.today) = (day.clone(), a.calls_on(&day));
             }
         });
     }
@@ -105,38 +100,9 @@ impl Usage {
                 .add(&delta);
             key.to_string()
         };
-        let vehicle = vehicle.as_str();
-        let day = {
-            let mut today = lock(&self.today);
-            let now = utc_day();
-            if today.0 != now {
-                *today = (now, HashMap::new());
-            }
-            *today.1.entry(vehicle.to_string()).or_default() += delta.upstream_calls;
-            today.0.clone()
-        };
         if let Some(a) = &self.audit {
-            a.add_usage(&day, vehicle, tool, delta);
+            a.add_usage(&utc_day(), &vehicle, tool, delta);
         }
-    }
-
-    /// Upstream calls this vehicle has cost today (UTC); for a vehicle beyond `MAX_VEHICLES`,
-    /// those of every such vehicle.
-    pub fn calls_today(&self, vehicle: &str) -> u64 {
-        self.load();
-        let key = {
-            let totals = lock(&self.totals);
-            if totals.1.contains(vehicle) || totals.1.len() < MAX_VEHICLES {
-                vehicle
-            } else {
-                OTHER_VEHICLES
-            }
-        };
-        let today = lock(&self.today);
-        if today.0 != utc_day() {
-            return 0;
-        }
-        today.1.get(key).copied().unwrap_or(0)
     }
 
     /// Vehicles counted one by one now (not the shared keys).

@@ -16,8 +16,88 @@ use crate::settings::UpstreamSettings;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryNote {
     pub attempt: u32,
-    pub reason: String,
+    pub cause: RetryCause,
     pub waited_ms: u64,
+}
+
+/// Why a request was sent again; its text is what `_meta` reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryCause {
+    /// 401: the token was refreshed (Smartcar refused before acting).
+    Unauthorized,
+    /// 429, with Smartcar's error type.
+    RateLimited { error_type: Option<String> },
+    /// A 5xx a read may retry, with Smartcar's error type.
+    ServerError {
+        status: u16,
+        error_type: Option<String>,
+    },
+    /// No answer: the connection failed or timed out.
+    Transport(String),
+}
+
+impl std::fmt::Display for RetryCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let with_type = |f: &mut std::fmt::Formatter<'_>, status: u16, t: &Option<String>| match t {
+            Some(t) if !t.is_empty() => write!(f, "{status} {t}"),
+            _ => write!(f, "{status}"),
+        };
+        match self {
+            RetryCause::Unauthorized => f.write_str("401: fetched a new token"),
+            RetryCause::RateLimited { error_type } => with_type(f, 429, error_type),
+            RetryCause::ServerError { status, error_type } => with_type(f, *status, error_type),
+            RetryCause::Transport(why) => write!(f, "transport: {why}"),
+        }
+    }
+}
+
+/// Most HTTP requests one call sends.
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// What an attempt came to, as far as sending it again goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Attempted {
+    /// No answer: the connection failed or timed out.
+    NoAnswer,
+    /// An answer with this status (401s are handled before: a new token, once).
+    Status(u16),
+}
+
+/// Where a call stands when an attempt fails.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryState {
+    pub is_read: bool,
+    /// Requests sent so far, this one included.
+    pub attempts: u32,
+    /// A write was already sent again after a 429.
+    pub rate_limit_resent: bool,
+    pub max_retry_after: Duration,
+}
+
+/// The retry policy, pure: how long to wait before sending again, or `None` to give up. Reads
+/// retry 429, 5xx (not 501) and no answer; writes are sent again only after one 429, because
+/// after a 5xx or no answer the car may already have acted. A Retry-After beyond the cap is
+/// Smartcar asking for a pause longer than a model should sit through: reported, not slept.
+/// `backoff` is the jittered step for this attempt; the caller checks the wait against its
+/// deadline.
+pub fn retry_wait(
+    attempted: Attempted,
+    retry_after: Option<Duration>,
+    backoff: Duration,
+    s: RetryState,
+) -> Option<Duration> {
+    if s.attempts >= MAX_ATTEMPTS {
+        return None;
+    }
+    match attempted {
+        Attempted::NoAnswer => s.is_read.then_some(backoff),
+        Attempted::Status(429) => {
+            let wait = retry_after.unwrap_or(backoff);
+            (wait <= s.max_retry_after && (s.is_read || !s.rate_limit_resent)).then_some(wait)
+        }
+        Attempted::Status(500 | 502 | 503 | 504) if s.is_read => Some(backoff),
+        Attempted::Status(_) => None,
+    }
 }
 
 /// Why a call produced no usable answer.
@@ -156,11 +236,19 @@ impl Executor {
                 Ok(r) => r,
                 Err(e) => {
                     let why = describe_transport(&e);
-                    let wait = Self::backoff(attempts);
-                    if is_read && attempts < 4 && Instant::now() + wait < deadline {
+                    let state = RetryState {
+                        is_read,
+                        attempts,
+                        rate_limit_resent,
+                        max_retry_after: self.settings.max_retry_after,
+                    };
+                    if let Some(wait) =
+                        retry_wait(Attempted::NoAnswer, None, Self::backoff(attempts), state)
+                        && Instant::now() + wait < deadline
+                    {
                         retries.push(RetryNote {
                             attempt: attempts,
-                            reason: format!("transport: {why}"),
+                            cause: RetryCause::Transport(why),
                             waited_ms: wait.as_millis() as u64,
                         });
                         tokio::time::sleep(wait).await;
@@ -253,36 +341,36 @@ impl Executor {
                 self.auth.invalidate(token);
                 retries.push(RetryNote {
                     attempt: attempts,
-                    reason: "401: fetched a new token".into(),
+                    cause: RetryCause::Unauthorized,
                     waited_ms: 0,
                 });
                 continue;
             }
-            let retry_wait = match status {
-                // A Retry-After beyond the cap is Smartcar asking for a pause longer than a
-                // model should sit through: report it rather than sleep.
-                429 => {
-                    let wait = retry_after
-                        .map(Duration::from_secs)
-                        .unwrap_or_else(|| Self::backoff(attempts));
-                    (wait <= self.settings.max_retry_after && (is_read || !rate_limit_resent))
-                        .then_some(wait)
-                }
-                500 | 502 | 503 | 504 if is_read => Some(Self::backoff(attempts)),
-                _ => None,
+            let state = RetryState {
+                is_read,
+                attempts,
+                rate_limit_resent,
+                max_retry_after: self.settings.max_retry_after,
             };
-            if let Some(wait) = retry_wait
-                && attempts < 4
+            let wait = retry_wait(
+                Attempted::Status(status),
+                retry_after.map(Duration::from_secs),
+                Self::backoff(attempts),
+                state,
+            );
+            if let Some(wait) = wait
                 && Instant::now() + wait < deadline
             {
-                if status == 429 {
+                let error_type = err.error_type.clone();
+                let cause = if status == 429 {
                     rate_limit_resent = true;
-                }
+                    RetryCause::RateLimited { error_type }
+                } else {
+                    RetryCause::ServerError { status, error_type }
+                };
                 retries.push(RetryNote {
                     attempt: attempts,
-                    reason: format!("{status} {}", err.error_type.clone().unwrap_or_default())
-                        .trim()
-                        .to_string(),
+                    cause,
                     waited_ms: wait.as_millis() as u64,
                 });
                 tokio::time::sleep(wait).await;
@@ -314,5 +402,81 @@ fn http_method(m: Method) -> reqwest::Method {
         Method::Put => reqwest::Method::PUT,
         Method::Patch => reqwest::Method::PATCH,
         Method::Delete => reqwest::Method::DELETE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (read, attempts, resent after a 429, what came back, Retry-After) -> wait
+    type Row = (
+        bool,
+        u32,
+        bool,
+        Attempted,
+        Option<Duration>,
+        Option<Duration>,
+    );
+
+    #[test]
+    fn the_retry_policy_table() {
+        let step = Duration::from_millis(400);
+        let cap = Duration::from_secs(10);
+        let ms = |n| Some(Duration::from_millis(n));
+        let secs = |n| Some(Duration::from_secs(n));
+        let none: Option<Duration> = None;
+        let table: &[Row] = &[
+            (true, 1, false, Attempted::NoAnswer, none, ms(400)),
+            (false, 1, false, Attempted::NoAnswer, none, none),
+            (true, 1, false, Attempted::Status(429), secs(2), secs(2)),
+            (true, 1, false, Attempted::Status(429), none, ms(400)),
+            (true, 1, false, Attempted::Status(429), secs(60), none),
+            (false, 1, false, Attempted::Status(429), secs(1), secs(1)),
+            (false, 2, true, Attempted::Status(429), secs(1), none),
+            (true, 2, true, Attempted::Status(429), secs(1), secs(1)),
+            (true, 1, false, Attempted::Status(500), none, ms(400)),
+            (true, 1, false, Attempted::Status(502), secs(9), ms(400)),
+            (true, 1, false, Attempted::Status(503), none, ms(400)),
+            (true, 1, false, Attempted::Status(504), none, ms(400)),
+            (true, 1, false, Attempted::Status(501), none, none),
+            (false, 1, false, Attempted::Status(500), none, none),
+            (false, 1, false, Attempted::Status(504), none, none),
+            (true, 1, false, Attempted::Status(404), none, none),
+            (true, 1, false, Attempted::Status(430), none, none),
+            (true, 1, false, Attempted::Status(409), none, none),
+            (true, 3, false, Attempted::Status(503), none, ms(400)),
+            (true, 4, false, Attempted::Status(503), none, none),
+            (true, 4, false, Attempted::NoAnswer, none, none),
+            (true, 4, false, Attempted::Status(429), secs(1), none),
+        ];
+        for &(is_read, attempts, rate_limit_resent, attempted, retry_after, want) in table {
+            let state = RetryState {
+                is_read,
+                attempts,
+                rate_limit_resent,
+                max_retry_after: cap,
+            };
+            assert_eq!(
+                retry_wait(attempted, retry_after, step, state),
+                want,
+                "read {is_read}, attempt {attempts}, resent {rate_limit_resent}, {attempted:?}, Retry-After {retry_after:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_causes_read_as_before() {
+        let t = |c: RetryCause| c.to_string();
+        assert_eq!(t(RetryCause::Unauthorized), "401: fetched a new token");
+        let error_type = Some("RATE_LIMIT".into());
+        assert_eq!(t(RetryCause::RateLimited { error_type }), "429 RATE_LIMIT");
+        assert_eq!(t(RetryCause::RateLimited { error_type: None }), "429");
+        let server = RetryCause::ServerError {
+            status: 503,
+            error_type: Some(String::new()),
+        };
+        assert_eq!(t(server), "503");
+        assert_eq!(t(RetryCause::Transport("reset".into())), "transport: reset");
     }
 }

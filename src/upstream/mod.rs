@@ -8,5 +8,5 @@ pub mod request;
 
 pub use auth::AuthError;
 pub use error::UpstreamError;
-pub use executor::{Executor, Failure, Outcome, RetryNote, Success};
+pub use executor::{Executor, Failure, Outcome, RetryCause, RetryNote, Success};
 pub use request::{PreparedRequest, build_request, build_request_at};
