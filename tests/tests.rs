@@ -10,6 +10,7 @@ mod auth;
 mod billing;
 mod budget;
 mod cli;
+mod doctor;
 mod e2e;
 mod faults;
 mod fidelity;
