@@ -166,6 +166,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check your Smartcar credentials and setup against Smartcar itself: environment, token,
+    /// connections, a few vehicles (billed: asks first), webhooks, management endpoints, clock.
+    /// Exits 0 when every check passes, 1 when one fails, 2 on a usage error.
+    Doctor {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Mask ids (client, vehicles, webhook callbacks) so the report can go into a bug report.
+        #[arg(long)]
+        redact: bool,
+        /// Make the billed calls without asking (the count is still printed on stderr).
+        #[arg(long)]
+        yes: bool,
+        /// How many connected vehicles to read (get_vehicle and one signal each: two billed calls).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=100))]
+        vehicles: u64,
+        /// This server's public webhook URL (e.g. https://mcp.example.com/webhooks/smartcar), to
+        /// check that a Smartcar webhook delivers to it.
+        #[arg(long)]
+        webhook_url: Option<String>,
+    },
     /// Run the local Smartcar simulator alone and print the base URLs to use.
     Simulator {
         #[arg(long, default_value_t = 0)]

@@ -37,6 +37,7 @@
 //! Around them:
 //! - `cli`: the command line (clap) and logging; `run`: one function per subcommand.
 //! - `demo`: a scripted MCP session against the simulator.
+//! - `doctor`: checks a user's real credentials and setup against Smartcar, one request a check.
 //! - `simulator`: a local stand-in of Smartcar's API for tests, demos and offline use.
 //!
 //! # Rules (checked by `tests/tidy.rs`)
@@ -48,6 +49,7 @@
 pub mod catalogue;
 pub mod cli;
 pub mod demo;
+pub mod doctor;
 pub mod listen;
 pub mod logging;
 pub mod mcp;

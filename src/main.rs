@@ -28,6 +28,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             *json,
         )?,
         Some(Command::Usage { json }) => run::usage(&mut stdout(), o, *json)?,
+        Some(Command::Doctor {
+            json,
+            redact,
+            yes,
+            vehicles,
+            webhook_url,
+        }) => {
+            let opts = smartcar_mcp::doctor::DoctorOptions {
+                json: *json,
+                redact: *redact,
+                vehicles: usize::try_from(*vehicles).unwrap_or(usize::MAX),
+                webhook_url: webhook_url.clone(),
+                allowed_hosts: o.allowed_hosts.clone(),
+            };
+            return run::doctor(&mut stdout(), o, &opts, *yes).await;
+        }
         Some(Command::Simulator { port, webhook_url }) => {
             let webhook = match webhook_url {
                 Some(url) => {

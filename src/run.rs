@@ -344,3 +344,45 @@ pub async fn serve(o: &Options, http: Option<&str>) -> anyhow::Result<()> {
         None => mcp::serve_stdio(shared).await,
     }
 }
+
+/// `doctor`: every check against Smartcar (or, with `--simulator`, a fresh in-process simulator),
+/// the report on `out`, the question before billed calls on stderr with the answer read from
+/// stdin. Exit 0 when no check failed, 1 when one did.
+pub async fn doctor(
+    out: &mut impl Write,
+    o: &Options,
+    opts: &crate::doctor::DoctorOptions,
+    yes: bool,
+) -> anyhow::Result<ExitCode> {
+    let (settings, sim) = settings_for(o).await?;
+    let confirm = |question: &str| {
+        let mut err = std::io::stderr().lock();
+        if yes {
+            let _ = writeln!(err, "{question} (--yes: going ahead)");
+            return true;
+        }
+        let _ = write!(err, "{question} Make them? [y/N] ");
+        let _ = err.flush();
+        let mut answer = String::new();
+        // No terminal or an empty answer is a no: nothing billed without a clear yes.
+        match std::io::stdin().read_line(&mut answer) {
+            Ok(_) => matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+            Err(_) => false,
+        }
+    };
+    let report = crate::doctor::check(&settings, opts, confirm).await;
+    if opts.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?)?;
+    } else {
+        report.write_text(out)?;
+    }
+    out.flush()?;
+    if let Some(sim) = sim {
+        sim.shutdown();
+    }
+    Ok(if report.failed() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

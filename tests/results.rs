@@ -218,7 +218,7 @@ async fn get_signals_names_the_vehicle_once_and_condenses_errors() {
         .expect("ICE codes fail on the EV");
     assert_eq!(
         fuel,
-        &json!({ "code": "internalcombustionengine-fuellevel", "error_type": "COMPATIBILITY", "error_code": "VEHICLE_NOT_CAPABLE" })
+        &json!({ "code": "internalcombustionengine-fuellevel", "status": "ERROR", "error_type": "COMPATIBILITY", "error_code": "VEHICLE_NOT_CAPABLE" })
     );
     let soc = rows
         .iter()

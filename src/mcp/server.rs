@@ -94,7 +94,8 @@ pub const INSTRUCTIONS: &str = "Smartcar vehicle tools. Start with list_connecti
      read values with get_signal (Smartcar v3 codes such as tractionbattery-stateofcharge; every code is in \
      the resource smartcar://signals) or get_signals, and confirm a command's effect by reading the matching \
      signal. Commands and deletions may ask a human to confirm. Calls are billed per vehicle: prefer one \
-     get_signals over many get_signal calls, and read smartcar://usage before polling.";
+     get_signals over many get_signal calls, and read smartcar://usage before polling. Smartcar refreshes \
+     a vehicle's data about once a day unless it is subscribed to a webhook.";
 
 /// What Claude's clients read from a tool's `_meta`, all from tools.yaml: a confirmed tool always
 /// asks the user (even in bypass modes), `always_load` tools are never deferred, and the search

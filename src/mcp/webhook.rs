@@ -161,6 +161,10 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             answer(StatusCode::OK, json!({ "status": "stored" }))
         }
         Ingested::Unchanged => answer(StatusCode::OK, json!({ "status": "unchanged" })),
+        Ingested::Test => {
+            tracing::info!(event = %crate::text::clip(kind), "webhook test event received: delivery and signature work; its sample values are not kept");
+            answer(StatusCode::OK, json!({ "status": "test" }))
+        }
         Ingested::Ignored => {
             tracing::info!(event = %crate::text::clip(kind), "webhook event not kept");
             answer(StatusCode::OK, json!({ "status": "ignored" }))

@@ -11,14 +11,12 @@
 //! reaches `POST /oauth2/token` only when its `path_contains` is part of `/oauth2/token` and names
 //! it (e.g. `"/oauth2/token"`, `"oauth2"`, `"token"`).
 
-mod compatibility;
 mod reply;
 mod routes;
 mod seed;
 mod state;
 #[cfg(test)]
 mod tests;
-mod webhooks;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -115,6 +113,9 @@ pub struct Fault {
     pub headers: Vec<(String, String)>,
     pub body: String,
     pub delay_ms: u64,
+    /// Sends the status line and headers, then breaks the connection mid-body: a request that
+    /// reached Smartcar whose answer never arrived whole.
+    pub cut_off: bool,
 }
 
 impl Fault {
@@ -128,6 +129,7 @@ impl Fault {
             headers: Vec::new(),
             body: body.into(),
             delay_ms: 0,
+            cut_off: false,
         }
     }
 
@@ -149,6 +151,12 @@ impl Fault {
 
     pub fn header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    /// Breaks the connection after the headers (see the field).
+    pub fn cut_off(mut self) -> Self {
+        self.cut_off = true;
         self
     }
 
@@ -358,6 +366,23 @@ impl Simulator {
     /// that did not take effect.
     pub fn ignore_commands(&self, ignore: bool) {
         self.inner.lock().ignore_commands = ignore;
+    }
+
+    /// From now on the token endpoint accepts only this client secret (any client id), so a test
+    /// can show what a wrong secret looks like.
+    pub fn require_client_secret(&self, secret: &str) {
+        self.inner.lock().client_secret = Some(secret.to_string());
+    }
+
+    /// Whether a vehicle was ever subscribed to a webhook; one that never was answers its signal
+    /// list with `200` and no signals.
+    pub fn set_never_subscribed(&self, vehicle_id: &str, never: bool) {
+        let mut st = self.inner.lock();
+        if never {
+            st.unsubscribed.insert(vehicle_id.to_string());
+        } else {
+            st.unsubscribed.remove(vehicle_id);
+        }
     }
 
     /// Every `navigation/set-destination` accepted so far: (vehicle id, latitude, longitude).

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::routes::webhooks::Hooks;
 use super::seed::Fleet;
-use super::webhooks::Hooks;
 use super::{ErrorFormat, Fault, RecordedRequest, SimConfig};
 
 pub(crate) struct State {
@@ -13,6 +13,11 @@ pub(crate) struct State {
     pub single_signal_wrapped: bool,
     /// Commands answer SUCCESS and change nothing (a car that ignores them).
     pub ignore_commands: bool,
+    /// The one client secret the token endpoint accepts; `None` accepts any (the default).
+    pub client_secret: Option<String>,
+    /// Vehicles never subscribed to a webhook: their signal list is empty, as Smartcar was seen
+    /// to answer for such a vehicle.
+    pub unsubscribed: std::collections::HashSet<String>,
     /// Access token -> expiry.
     pub tokens: HashMap<String, Instant>,
     pub faults: Vec<Fault>,
@@ -43,6 +48,8 @@ impl State {
             error_format: config.error_format,
             single_signal_wrapped: config.single_signal_wrapped,
             ignore_commands: false,
+            client_secret: None,
+            unsubscribed: Default::default(),
             tokens: HashMap::new(),
             faults: Vec::new(),
             requests: Vec::new(),

@@ -327,6 +327,9 @@ pub enum Ingested {
     Unchanged,
     /// An event type the store does not keep (VERIFY answered elsewhere, unknown types).
     Ignored,
+    /// The Dashboard's test event (`meta.mode: TEST`): proof that delivery and the signature
+    /// work, carrying sample values that must not pass for a vehicle's state.
+    Test,
     /// Not stored, and why: a client error the sender should hear of.
     Refused(String),
 }
@@ -403,6 +406,13 @@ impl Pushed {
         let kind = event.get("eventType").and_then(Value::as_str).unwrap_or("");
         if !matches!(kind, "VEHICLE_STATE" | "VEHICLE_ERROR") {
             return Ingested::Ignored;
+        }
+        if event
+            .pointer("/meta/mode")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.eq_ignore_ascii_case("TEST"))
+        {
+            return Ingested::Test;
         }
         let event_id = match event.get("eventId").and_then(Value::as_str) {
             Some(id) if id.chars().count() > MAX_EVENT_ID_CHARS => {

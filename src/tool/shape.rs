@@ -284,8 +284,11 @@ fn signal_list(doc: &Value) -> Value {
             rows.push(drop_nulls(o));
         } else {
             let e = signal_error(a);
+            // UNAVAILABLE (the vehicle cannot report it now) stays apart from ERROR (reading it
+            // failed): the first is not worth a retry, the second may be.
             errors.push(drop_nulls(Map::from_iter([
                 ("code".to_string(), code),
+                ("status".to_string(), Value::String(status.clone())),
                 (
                     "error_type".to_string(),
                     e.map(|e| s(e.get("type"))).unwrap_or(Value::String(status)),
@@ -297,8 +300,20 @@ fn signal_list(doc: &Value) -> Value {
             ])));
         }
     }
-    json!({ "vehicle": included_vehicle(doc), "signals": rows, "errors": errors, "page": page(doc) })
+    let page = page(doc);
+    let empty = rows.is_empty()
+        && errors.is_empty()
+        && page.get("total").is_none_or(|t| t.as_u64() == Some(0));
+    let mut out = json!({ "vehicle": included_vehicle(doc), "signals": rows, "errors": errors, "page": page });
+    if empty {
+        out["note"] = Value::String(EMPTY_SIGNALS.into());
+    }
+    out
 }
+
+/// Said with an empty signal list: Smartcar answers 200 with no signals for a vehicle that was
+/// never subscribed to a webhook (seen live by a third party; data refreshes daily otherwise).
+pub const EMPTY_SIGNALS: &str = "Smartcar returned no signals for this vehicle. It may not be subscribed to a webhook: Smartcar refreshes an unsubscribed vehicle's data about once a day and can answer with an empty list. Subscribe it with subscribe_vehicle (webhooks toolset), then read again.";
 
 fn connection(r: &Value) -> Value {
     let a = attrs(r);
@@ -662,7 +677,10 @@ pub fn shape(
         Shape::Compatibility => json!({ "models": list(model_capability), "page": page(doc) }),
     };
     let sentence = if spec.annotations.read_only {
-        None
+        structured
+            .get("note")
+            .and_then(Value::as_str)
+            .map(str::to_string)
     } else {
         spec.says.map(|t| fill(t, args))
     };

@@ -222,6 +222,11 @@ impl TokenManager {
         }
     }
 
+    /// A token fetched now, past the cache, with its lifetime: what `doctor` times and reports.
+    pub async fn fetch_uncached(&self) -> Result<(AccessToken, Duration), AuthError> {
+        self.fetch().await
+    }
+
     async fn fetch(&self) -> Result<(AccessToken, Duration), AuthError> {
         let mut missing = Vec::new();
         if self.client_id.is_none() {

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 /// A failure Smartcar (or the transport to it) reported.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, Default, PartialEq, thiserror::Error)]
 #[error("{}", self.describe())]
 pub struct UpstreamError {
     /// HTTP status, or 0 when no answer arrived.
@@ -16,6 +16,14 @@ pub struct UpstreamError {
     pub resolution: Option<String>,
     pub request_id: Option<String>,
     pub retry_after_seconds: Option<u64>,
+    /// A command that may have reached the vehicle (504, or the connection broke after the
+    /// request went out): trying again could act twice, so the hint says to read first.
+    pub outcome_unknown: bool,
+    /// The signal that shows a command's effect, named by the hint when the outcome is unknown.
+    pub confirm_signal: Option<&'static str>,
+    /// An endpoint Smartcar does not document (the `/applications` ones): a 404 most likely
+    /// means the application cannot use it, not that the id is wrong.
+    pub undocumented: bool,
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -69,6 +77,7 @@ impl UpstreamError {
             resolution: None,
             request_id: request_id_header.map(str::to_string),
             retry_after_seconds: retry_after,
+            ..UpstreamError::default()
         };
         match &doc {
             Some(Value::Object(o)) => {
@@ -135,20 +144,31 @@ impl UpstreamError {
             code: None,
             detail: Some(detail),
             resolution: Some("RETRY_LATER".into()),
-            request_id: None,
-            retry_after_seconds: None,
+            ..UpstreamError::default()
         }
     }
 
     /// Whether trying again later can succeed (not whether this server will re-send it).
     pub fn retriable(&self) -> bool {
-        matches!(self.status, 0 | 429 | 500 | 502 | 503 | 504)
+        !self.outcome_unknown && matches!(self.status, 0 | 429 | 500 | 502 | 503 | 504)
             || self.error_type.as_deref() == Some("VEHICLE_STATE")
                 && matches!(self.code.as_deref(), Some("ASLEEP" | "UNREACHABLE"))
     }
 
     /// One line telling the model what to do about it.
     pub fn hint(&self) -> String {
+        if self.outcome_unknown {
+            let read = match self.confirm_signal {
+                Some(code) => format!("read {code}"),
+                None => "read the vehicle's signals".to_string(),
+            };
+            return format!(
+                "The outcome is unknown: the vehicle may have acted; {read} before retrying."
+            );
+        }
+        if self.undocumented && self.status == 404 {
+            return "This endpoint is undocumented by Smartcar and may not be available for your application; the 404 most likely means that. Manage applications and secrets in the Smartcar Dashboard.".into();
+        }
         let t = self.error_type.as_deref().unwrap_or("");
         match t {
             "VEHICLE_STATE" => match self.code.as_deref() {
@@ -166,7 +186,7 @@ impl UpstreamError {
             "PERMISSION" => "The connection lacks the permission (scope) this needs; the vehicle owner must reconnect and grant it. Authentication itself is fine.".into(),
             "AUTHENTICATION" => "Smartcar rejected the application's credentials; check SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET.".into(),
             "COMPATIBILITY" => "This vehicle cannot do this (make, model or platform not capable); do not retry.".into(),
-            "BILLING" => "The Smartcar plan's limit is reached (requests per vehicle or vehicles); the account owner must change the plan.".into(),
+            "BILLING" => billing_hint(self.code.as_deref()).into(),
             "CONNECTED_SERVICES_ACCOUNT" => "The owner's connected-services account with the carmaker needs attention (subscription, login or permissions) in the carmaker's app.".into(),
             "RESOURCE_NOT_FOUND" => match self.code.as_deref() {
                 Some("SIGNAL_NOT_FOUND") => "Smartcar does not know this signal code; list codes with get_signals.".into(),
@@ -219,6 +239,28 @@ impl UpstreamError {
             m.push_str(&format!(" (request id {id})"));
         }
         m
+    }
+}
+
+/// Smartcar's 430 codes in plain words (https://smartcar.com/docs/errors/api-errors/billing-errors):
+/// none clears by waiting a few seconds, so none says to retry.
+fn billing_hint(code: Option<&str>) -> &'static str {
+    match code {
+        Some("INVALID_PLAN") => {
+            "Billing: the Smartcar plan does not include this; the account owner must change the plan in the Smartcar Dashboard. Do not retry."
+        }
+        Some("VEHICLE_LIMIT") => {
+            "Billing: the plan's number of connected vehicles is used up; the account owner must disconnect a vehicle or change the plan. Do not retry."
+        }
+        Some("VEHICLE_REQUEST_LIMIT") => {
+            "Billing: this vehicle has used its plan's requests for the month; it can be called again next month, or after the account owner changes the plan. Do not retry now."
+        }
+        Some("ACCOUNT_SUSPENDED") => {
+            "Billing: the Smartcar account is suspended; the account owner must contact Smartcar support. Do not retry."
+        }
+        _ => {
+            "Billing: a limit of the Smartcar plan is reached; the account owner must check the plan in the Smartcar Dashboard or contact Smartcar support. Do not retry."
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::auth::{AuthError, Clock, SystemClock, TokenManager};
 use super::error::{UpstreamError, describe_transport, request_id};
 use super::request::{PreparedRequest, build_request_at};
-use crate::catalogue::{Api, Method, ToolSpec};
+use crate::catalogue::{Api, Method, Shape, ToolSpec, Toolset};
 use crate::settings::UpstreamSettings;
 
 /// A retry the executor made, reported to the client in `_meta`.
@@ -260,6 +260,8 @@ impl Executor {
                             format!("{d}; not re-sent because the vehicle may already have acted")
                         });
                     }
+                    // A refused connection carried nothing; anything later may have.
+                    let err = about(spec, err, !e.is_connect());
                     return done(Err(Failure::Upstream(err)), attempts, retries);
                 }
             };
@@ -292,6 +294,7 @@ impl Executor {
                 Ok(b) => b,
                 Err(e) => {
                     let err = UpstreamError::transport(describe_transport(&e));
+                    let err = about(spec, err, true);
                     return done(Err(Failure::Upstream(err)), attempts, retries);
                 }
             };
@@ -331,6 +334,7 @@ impl Executor {
                 };
             }
             let err = UpstreamError::parse(status, &bytes, request_id.as_deref(), retry_after);
+            let err = about(spec, err, status == 504);
             if let Some(token) = token.as_ref().filter(|_| status == 401 && !reauthed) {
                 // Smartcar refused before acting, so even a command is safe to send again.
                 reauthed = true;
@@ -375,6 +379,17 @@ impl Executor {
             return done(Err(Failure::Upstream(err)), attempts, retries);
         }
     }
+}
+
+/// What the failure means for this tool: a command whose request may have reached the vehicle
+/// (`maybe_acted`) has an unknown outcome; the `/applications` tools are undocumented by Smartcar.
+fn about(spec: &ToolSpec, mut err: UpstreamError, maybe_acted: bool) -> UpstreamError {
+    if spec.output == Shape::Command && maybe_acted {
+        err.outcome_unknown = true;
+        err.confirm_signal = spec.confirm_signal;
+    }
+    err.undocumented = spec.toolset == Toolset::Management;
+    err
 }
 
 /// Smartcar's 429s, logged as one line per 10 s with their count.

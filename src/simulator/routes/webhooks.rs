@@ -6,9 +6,9 @@
 
 use serde_json::{Value, json};
 
-use super::RecordedRequest;
-use super::reply::{ApiError, json_response, no_content};
-use super::seed::Fleet;
+use crate::simulator::RecordedRequest;
+use crate::simulator::reply::{ApiError, json_response, no_content};
+use crate::simulator::seed::Fleet;
 use axum::response::Response;
 
 pub const WEBHOOK_STATE: &str = "wh-0a1b2c3d-state";
@@ -64,8 +64,8 @@ impl Hooks {
             subscriptions: vec![Subscription {
                 id: "sub-0001".into(),
                 webhook_id: WEBHOOK_STATE.into(),
-                user_id: super::ALICE.into(),
-                vehicle_id: super::EV.into(),
+                user_id: crate::simulator::ALICE.into(),
+                vehicle_id: crate::simulator::EV.into(),
             }],
             next: 1,
         }
