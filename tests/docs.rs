@@ -179,3 +179,56 @@ fn the_link_reader_reads_what_github_renders() {
     assert_eq!(anchor.as_deref(), Some("logs"));
     assert!(target(&readme, "https://smartcar.com").is_none());
 }
+
+/// Every test docs/architecture.md names as holding an invariant exists: `module::name` is a
+/// function of tests/module.rs (or tests/module/*.rs), `upstream::executor::tests::name` one of
+/// src/upstream/executor.rs, and `heap::name` one of tests/heap.rs.
+#[test]
+fn the_architecture_page_names_only_tests_that_exist() {
+    let page = std::fs::read_to_string(root().join("docs/architecture.md")).unwrap();
+    let mut named = 0;
+    let mut missing = Vec::new();
+    for line in prose(&page).filter(|l| l.starts_with('|')) {
+        let Some(held_by) = line.trim_end_matches('|').rsplit('|').next() else {
+            continue;
+        };
+        for path in held_by.split('`').skip(1).step_by(2) {
+            let parts: Vec<&str> = path.split("::").collect();
+            let (Some(name), true) = (parts.last(), parts.len() >= 2) else {
+                continue;
+            };
+            let files: Vec<PathBuf> = match parts[0] {
+                "upstream" | "tool" | "mcp" => {
+                    let module = parts[..parts.len() - 2].join("/");
+                    vec![root().join(format!("src/{module}.rs"))]
+                }
+                first => {
+                    let dir = root().join(format!("tests/{}", parts[..parts.len() - 1].join("/")));
+                    let mut v = vec![
+                        root().join(format!("tests/{first}.rs")),
+                        dir.with_extension("rs"),
+                    ];
+                    if let Ok(entries) = std::fs::read_dir(root().join(format!("tests/{first}"))) {
+                        v.extend(entries.map(|e| e.unwrap().path()));
+                    }
+                    v
+                }
+            };
+            named += 1;
+            let defined = files.iter().any(|f| {
+                std::fs::read_to_string(f).is_ok_and(|t| t.contains(&format!("fn {name}(")))
+            });
+            if !defined {
+                missing.push(path.to_string());
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md names tests that do not exist: {missing:?}"
+    );
+    assert!(
+        named >= 30,
+        "only {named} tests named: is the reader broken?"
+    );
+}
