@@ -1123,17 +1123,6 @@ async fn mutated_stdio_messages_are_all_answered_and_nothing_panics() {
 // ---------------------------------------------------------------------------------------------
 // Streamable HTTP
 
-/// The JSON-RPC messages of a JSON or SSE response body.
-fn messages(body: &str) -> Vec<Value> {
-    if let Ok(v) = serde_json::from_str::<Value>(body) {
-        return vec![v];
-    }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str(d.trim()).ok())
-        .collect()
-}
-
 /// Where a body goes: stateless 2026-07-28, or one of the handshake sessions.
 #[derive(Clone, Copy)]
 enum Route {
@@ -1163,7 +1152,7 @@ async fn open_session(http: &reqwest::Client, url: &str, n: usize) -> String {
     let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
     let body = r.text().await.unwrap();
     assert!(
-        messages(&body)
+        common::messages(&body)
             .iter()
             .any(|m| m["result"]["serverInfo"].is_object()),
         "{body}"
@@ -1236,7 +1225,7 @@ async fn post_checked(
         Expect::Maybe(None) => None,
     };
     let mut mine = 0;
-    for m in messages(&body) {
+    for m in common::messages(&body) {
         if m.get("method").is_some() {
             continue;
         }
@@ -1354,7 +1343,7 @@ async fn mutated_http_bodies_are_all_answered_and_nothing_panics() {
         .send()
         .await;
         let answer = match r {
-            Ok(r) => messages(&r.text().await.unwrap_or_default())
+            Ok(r) => common::messages(&r.text().await.unwrap_or_default())
                 .into_iter()
                 .find(|m| m["id"] == body["id"]),
             Err(_) => None,

@@ -17,7 +17,6 @@ use smartcar_mcp::simulator::{ALICE, EV, Simulator};
 use smartcar_mcp::tool::state::MAX_COMPATIBILITY;
 use smartcar_mcp::tool::usage::{Counts, MAX_VEHICLES, Usage};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, ReadHalf, WriteHalf};
-use tokio::net::TcpListener;
 
 use crate::common;
 
@@ -220,27 +219,6 @@ async fn two_hundred_thousand_subscribes_hold_at_most_a_thousand_per_session() {
     sim.shutdown();
 }
 
-struct Http {
-    url: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn serve_http(shared: Arc<Shared>) -> Http {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        smartcar_mcp::mcp::http::serve_on(listener, shared, &[], async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-    Http {
-        url: format!("http://{addr}/mcp"),
-        _stop: stop,
-    }
-}
-
 fn post(
     http: &reqwest::Client,
     url: &str,
@@ -257,17 +235,6 @@ fn post(
         r = r.header("mcp-session-id", s);
     }
     r
-}
-
-/// The JSON-RPC messages of an SSE or JSON response body.
-fn messages(body: &str) -> Vec<Value> {
-    if let Ok(v) = serde_json::from_str::<Value>(body) {
-        return vec![v];
-    }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str(d.trim()).ok())
-        .collect()
 }
 
 /// A handshake session; returns its id.
@@ -309,11 +276,11 @@ async fn a_duplicate_id_in_flight_gets_32600_on_http_and_on_stdio() {
     // in flight while the second arrives.
     settings.serving.confirm = smartcar_mcp::settings::ConfirmMode::Required;
     let shared = common::shared(settings);
-    let server = serve_http(shared.clone()).await;
+    let server = common::serve_http(shared.clone()).await;
     let http = reqwest::Client::new();
-    let session = open_session(&http, &server.url, true).await;
+    let session = open_session(&http, &server.mcp(), true).await;
     let first = tokio::spawn({
-        let (http, url, session) = (http.clone(), server.url.clone(), session.clone());
+        let (http, url, session) = (http.clone(), server.mcp(), session.clone());
         async move {
             post(&http, &url, Some(&session), &unlock(3))
                 .timeout(Duration::from_secs(2))
@@ -323,12 +290,12 @@ async fn a_duplicate_id_in_flight_gets_32600_on_http_and_on_stdio() {
     });
     // The first is in flight once the server asks its question over SSE; wait for rmcp to see it.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = post(&http, &server.url, Some(&session), &unlock(3))
+    let r = post(&http, &server.mcp(), Some(&session), &unlock(3))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let m = &messages(&r.text().await.unwrap())[0];
+    let m = &common::messages(&r.text().await.unwrap())[0];
     assert_eq!(m["id"], 3);
     assert_eq!(m["error"]["code"], -32600);
     assert!(
@@ -340,18 +307,18 @@ async fn a_duplicate_id_in_flight_gets_32600_on_http_and_on_stdio() {
     );
     // Another id on the same session is served meanwhile, and the same id on another session.
     let ping = json!({ "jsonrpc": "2.0", "id": 4, "method": "ping" });
-    let r = post(&http, &server.url, Some(&session), &ping)
+    let r = post(&http, &server.mcp(), Some(&session), &ping)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let other = open_session(&http, &server.url, false).await;
-    let r = post(&http, &server.url, Some(&other), &unlock(3))
+    let other = open_session(&http, &server.mcp(), false).await;
+    let r = post(&http, &server.mcp(), Some(&other), &unlock(3))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "ids belong to their session");
-    let m = &messages(&r.text().await.unwrap())[0];
+    let m = &common::messages(&r.text().await.unwrap())[0];
     assert_eq!(
         m["result"]["isError"], true,
         "refused: that client cannot be asked: {m}"
@@ -362,7 +329,7 @@ async fn a_duplicate_id_in_flight_gets_32600_on_http_and_on_stdio() {
     loop {
         let r = post(
             &http,
-            &server.url,
+            &server.mcp(),
             Some(&session),
             &json!({ "jsonrpc": "2.0", "id": 3, "method": "ping" }),
         )
@@ -410,27 +377,27 @@ async fn a_second_initialize_is_refused_and_changes_nothing() {
     let mut settings = common::settings(&sim);
     settings.serving.confirm = smartcar_mcp::settings::ConfirmMode::Required;
     let shared = common::shared(settings);
-    let server = serve_http(shared.clone()).await;
+    let server = common::serve_http(shared.clone()).await;
     let http = reqwest::Client::new();
     // A session whose client cannot be asked: a confirmed call is refused at once.
-    let session = open_session(&http, &server.url, false).await;
+    let session = open_session(&http, &server.mcp(), false).await;
     let again = json!({ "jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": { "elicitation": {} },
         "clientInfo": { "name": "someone-else", "version": "0" } } });
-    let r = post(&http, &server.url, Some(&session), &again)
+    let r = post(&http, &server.mcp(), Some(&session), &again)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let m = &messages(&r.text().await.unwrap())[0];
+    let m = &common::messages(&r.text().await.unwrap())[0];
     assert_eq!(m["error"]["code"], -32600);
     assert_eq!(m["id"], 2);
-    let r = post(&http, &server.url, Some(&session), &unlock(3))
+    let r = post(&http, &server.mcp(), Some(&session), &unlock(3))
         .timeout(Duration::from_secs(10))
         .send()
         .await
         .expect("answered at once, not held for an elicitation");
-    let m = &messages(&r.text().await.unwrap())[0];
+    let m = &common::messages(&r.text().await.unwrap())[0];
     assert_eq!(m["result"]["isError"], true, "{m}");
     assert_eq!(sim.hits("POST", "/commands/security/unlock"), 0);
 
@@ -513,10 +480,10 @@ async fn params_that_do_not_parse_get_32602_naming_the_member() {
 #[tokio::test]
 async fn delete_of_an_unknown_session_is_404() {
     let sim = common::simulator().await;
-    let server = serve_http(shared_on(&sim).await).await;
+    let server = common::serve_http(shared_on(&sim).await).await;
     let http = reqwest::Client::new();
     let delete = |id: String| {
-        http.delete(&server.url)
+        http.delete(server.mcp())
             .header("mcp-session-id", id)
             .header("mcp-protocol-version", "2025-06-18")
             .send()
@@ -525,7 +492,7 @@ async fn delete_of_an_unknown_session_is_404() {
         delete("no-such-session".into()).await.unwrap().status(),
         404
     );
-    let session = open_session(&http, &server.url, false).await;
+    let session = open_session(&http, &server.mcp(), false).await;
     assert_eq!(delete(session.clone()).await.unwrap().status(), 202);
     assert_eq!(
         delete(session).await.unwrap().status(),
@@ -539,14 +506,14 @@ async fn delete_of_an_unknown_session_is_404() {
 async fn ended_http_sessions_keep_no_subscriptions() {
     let sim = common::simulator().await;
     let shared = shared_on(&sim).await;
-    let server = serve_http(shared.clone()).await;
+    let server = common::serve_http(shared.clone()).await;
     let http = reqwest::Client::new();
     for round in 0..50 {
-        let session = open_session(&http, &server.url, false).await;
+        let session = open_session(&http, &server.mcp(), false).await;
         for i in 0..3 {
             let sub = json!({ "jsonrpc": "2.0", "id": 10 + i, "method": "resources/subscribe",
                 "params": { "uri": format!("smartcar://vehicles/veh-{round}-{i}/state") } });
-            let r = post(&http, &server.url, Some(&session), &sub)
+            let r = post(&http, &server.mcp(), Some(&session), &sub)
                 .send()
                 .await
                 .unwrap();
@@ -554,7 +521,7 @@ async fn ended_http_sessions_keep_no_subscriptions() {
             r.text().await.unwrap();
         }
         let r = http
-            .delete(&server.url)
+            .delete(server.mcp())
             .header("mcp-session-id", &session)
             .header("mcp-protocol-version", "2025-06-18")
             .send()

@@ -13,37 +13,23 @@ use smartcar_mcp::secret::Secret;
 use smartcar_mcp::settings::Settings;
 use smartcar_mcp::simulator::{ALICE, BOB, EV, Simulator};
 use smartcar_mcp::tool::pushed::{MAX_BYTES, MAX_SIGNALS_PER_VEHICLE};
-use tokio::net::TcpListener;
 
 use crate::common;
-use crate::webhooks::{AMT, Server, event, locked, now_ms, post, post_signed, signature};
+use crate::webhooks::{AMT, event, locked, now_ms, post, post_signed, signature};
 
 /// An in-process server on 127.0.0.1 with the management token, `extra_hosts` allowed, and
 /// settings changed by `adjust`.
 async fn setup_with(
     extra_hosts: &[&str],
     adjust: impl FnOnce(&mut Settings),
-) -> (Simulator, Arc<Shared>, Server) {
+) -> (Simulator, Arc<Shared>, common::Served) {
     let sim = common::simulator().await;
     let mut s = common::settings(&sim);
     s.serving.management_token = Some(Secret::new(AMT));
     adjust(&mut s);
     let shared = common::shared(s);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let hosts: Vec<String> = extra_hosts.iter().map(|h| h.to_string()).collect();
-    let serving = shared.clone();
-    tokio::spawn(async move {
-        smartcar_mcp::mcp::http::serve_on(listener, serving, &hosts, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-    let server = Server {
-        base: format!("http://{addr}"),
-        _stop: stop,
-    };
+    let server = common::serve_http_allowing(shared.clone(), hosts).await;
     (sim, shared, server)
 }
 

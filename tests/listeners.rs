@@ -36,27 +36,18 @@ fn limits() -> ListenLimits {
 struct Mcp {
     addr: SocketAddr,
     _sim: Simulator,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _served: common::Served,
 }
 
 async fn mcp(limits: ListenLimits) -> Mcp {
     let sim = common::simulator().await;
     let mut s = common::settings(&sim);
     s.serving.listen = limits;
-    let shared = common::shared(s);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        smartcar_mcp::mcp::http::serve_on(listener, shared, &[], async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let served = common::serve_http(common::shared(s)).await;
     Mcp {
-        addr,
+        addr: served.addr,
         _sim: sim,
-        _stop: stop,
+        _served: served,
     }
 }
 

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use smartcar_mcp::mcp::Shared;
 use smartcar_mcp::secret::Secret;
 use smartcar_mcp::simulator::{ALICE, EV, Simulator};
-use tokio::net::TcpListener;
 
 use crate::common;
 
@@ -33,37 +32,16 @@ pub(crate) fn signature(body: &[u8]) -> String {
         .collect()
 }
 
-pub(crate) struct Server {
-    pub(crate) base: String,
-    pub(crate) _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-pub(crate) async fn serve(shared: Arc<Shared>) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        smartcar_mcp::mcp::http::serve_on(listener, shared, &[], async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-    Server {
-        base: format!("http://{addr}"),
-        _stop: stop,
-    }
-}
-
 pub(crate) async fn setup(
     amt: Option<&str>,
     pushed_max_age_s: u64,
-) -> (Simulator, Arc<Shared>, Server) {
+) -> (Simulator, Arc<Shared>, common::Served) {
     let sim = common::simulator().await;
     let mut s = common::settings(&sim);
     s.serving.management_token = amt.map(Secret::new);
     s.serving.pushed_max_age = Duration::from_secs(pushed_max_age_s);
     let shared = common::shared(s);
-    let server = serve(shared.clone()).await;
+    let server = common::serve_http(shared.clone()).await;
     (sim, shared, server)
 }
 

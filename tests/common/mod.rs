@@ -111,3 +111,50 @@ pub async fn client_over(
         ().serve(transport).await.expect("initialize handshake")
     }
 }
+
+/// The MCP HTTP server on a loopback port of its own, in this process, until dropped.
+pub struct Served {
+    pub addr: std::net::SocketAddr,
+    /// `http://ADDR`: `/mcp`, `/healthz` and `/webhooks/smartcar` are below it.
+    pub base: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Served {
+    pub fn mcp(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+}
+
+pub async fn serve_http(shared: Arc<Shared>) -> Served {
+    serve_http_allowing(shared, Vec::new()).await
+}
+
+/// `serve_http` accepting these `Host` names beside loopback (`--allowed-hosts`).
+pub async fn serve_http_allowing(shared: Arc<Shared>, hosts: Vec<String>) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        smartcar_mcp::mcp::http::serve_on(listener, shared, &hosts, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    Served {
+        addr,
+        base: format!("http://{addr}"),
+        _stop: stop,
+    }
+}
+
+/// The JSON-RPC messages of an HTTP answer, whether JSON or an SSE stream.
+pub fn messages(body: &str) -> Vec<Value> {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        return vec![v];
+    }
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .collect()
+}

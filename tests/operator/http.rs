@@ -90,17 +90,6 @@ fn mcp_post(http: &reqwest::Client, url: &str, body: &Value) -> reqwest::Request
         .body(body.to_string())
 }
 
-/// The JSON-RPC messages of an SSE or JSON response body.
-fn messages(body: &str) -> Vec<Value> {
-    if let Ok(v) = serde_json::from_str::<Value>(body) {
-        return vec![v];
-    }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str(d.trim()).ok())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_read_only_http_deployment_filters_and_healthz_counts_what_it_serves() {
     let sim = common::simulator().await;
@@ -443,7 +432,7 @@ async fn a_legacy_request_without_a_session_never_counts_as_confirmed() {
     .await
     .unwrap();
     assert_eq!(r.status(), 200);
-    let replies = messages(&r.text().await.unwrap());
+    let replies = common::messages(&r.text().await.unwrap());
     let reply = replies
         .iter()
         .find(|m| m["id"] == 7)
@@ -869,7 +858,7 @@ async fn a_session_with_a_request_in_flight_is_not_ended_by_its_idle_time() {
         started.elapsed() >= Duration::from_secs(3),
         "the call was slow"
     );
-    let answer = messages(&body)
+    let answer = common::messages(&body)
         .into_iter()
         .find(|m| m["id"] == 2)
         .unwrap_or_else(|| panic!("no answer: the session ended under the call: {body}"));
