@@ -937,7 +937,7 @@ fn get_signal(id: Value) -> Value {
 }
 
 fn state_of_charge(answer: &Value) -> Option<&Value> {
-    smartcar_mcp::demo::signal_value(&answer["result"]["structuredContent"])
+    crate::common::readers::signal_value(&answer["result"]["structuredContent"])
 }
 
 fn server(args: &[&str]) -> Command {

@@ -5,12 +5,12 @@ use std::ffi::OsString;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::readers::{charge_limit, locked, signal_value};
 use rmcp::RoleClient;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
-use smartcar_mcp::demo::{charge_limit, locked, signal_value};
 use smartcar_mcp::settings::Settings;
 use smartcar_mcp::simulator::{ALICE, EV, PHEV};
 use tokio::io::{AsyncBufReadExt, BufReader};

@@ -4,6 +4,7 @@
 
 pub mod catalogue;
 pub mod net;
+pub mod readers;
 pub mod snapshot;
 
 use std::sync::Arc;
