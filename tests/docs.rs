@@ -232,3 +232,27 @@ fn the_architecture_page_names_only_tests_that_exist() {
         "only {named} tests named: is the reader broken?"
     );
 }
+
+/// The configuration table is generated from the clap definitions; a flag without a help line
+/// would reach it as an empty cell, so every row must say what its setting does.
+#[test]
+fn every_flag_has_a_line_that_says_what_it_does() {
+    let table = smartcar_mcp::cli::configuration_table();
+    let mut rows = 0;
+    for row in table.lines().skip(2) {
+        rows += 1;
+        let what = row
+            .trim_end_matches('|')
+            .rsplit('|')
+            .next()
+            .unwrap_or("")
+            .trim();
+        assert!(!what.is_empty(), "no help line: {row}");
+    }
+    assert!(
+        rows > 30,
+        "only {rows} settings: is the table reader broken?"
+    );
+    let guide = std::fs::read_to_string(root().join("CONTRIBUTING.md")).unwrap();
+    assert!(guide.contains("## Adding a setting") && guide.contains("cli::ENV_ONLY"));
+}
