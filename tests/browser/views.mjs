@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import assert from "node:assert/strict";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -22,7 +23,8 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const PW = process.env.PLAYWRIGHT_CORE || join(root, "target/ci-tools/playwright/node_modules/playwright-core");
 const SHOTS = process.env.SCREENSHOTS !== "0";
 const SHOT_DIR = process.env.SCREENSHOT_DIR || join(root, "docs");
-const { chromium } = await import(join(PW, "index.mjs"));
+// A file URL: a relative path (as CI passes) would otherwise be read as a package name.
+const { chromium } = await import(pathToFileURL(resolve(PW, "index.mjs")).href);
 
 const UI = "io.modelcontextprotocol/ui";
 const MIME = "text/html;profile=mcp-app";
