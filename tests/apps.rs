@@ -316,7 +316,7 @@ async fn with_location_off_the_views_receive_no_coordinates() {
 /// and never with a coordinate, whatever was pushed.
 #[tokio::test]
 async fn the_fleet_view_gets_pushed_state_for_its_owner_without_coordinates() {
-    let pushed = smartcar_mcp::tool::pushed::Pushed::default();
+    let pushed = smartcar_mcp::store::Store::memory();
     let now = chrono::Utc::now().timestamp_millis();
     let event = |id: &str, vehicle: &str, user: &str, code: &str, body: Value| {
         json!({

@@ -31,6 +31,7 @@ mod results;
 mod secrets;
 mod simulated;
 mod snapshots;
+mod store;
 mod tidy;
 mod validation;
 mod verify;

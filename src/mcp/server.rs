@@ -269,7 +269,9 @@ impl ServerHandler for SmartcarServer {
         if apps::is_view(&request.uri) {
             return Ok(apps::read().into());
         }
-        resources::read(&self.shared.app, &request.uri).map(Into::into)
+        resources::read(&self.shared.app, &request.uri)
+            .await
+            .map(Into::into)
     }
 
     #[allow(deprecated)] // the handshake revisions' form; 2026-07-28 peers use `listen`
@@ -280,7 +282,7 @@ impl ServerHandler for SmartcarServer {
     ) -> Result<(), ErrorData> {
         resources::subscribe(
             &self.shared.subscribers,
-            &self.shared.app.pushed,
+            &self.shared.app.store,
             &request.uri,
             &self.session,
             context.peer,
@@ -305,7 +307,7 @@ impl ServerHandler for SmartcarServer {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        resources::listen(&self.shared.app.pushed, context).await
+        resources::listen(&self.shared.app.store, context).await
     }
 
     async fn on_custom_request(
@@ -370,7 +372,7 @@ impl ServerHandler for SmartcarServer {
                             &mut result,
                             spec.name,
                             request.arguments.as_ref(),
-                            &self.shared.app.pushed,
+                            &self.shared.app.store,
                             self.shared.app.serving.location,
                         );
                     }
