@@ -358,7 +358,7 @@ async fn the_fleet_view_gets_pushed_state_for_its_owner_without_coordinates() {
             json!({ "value": false }),
         ),
     ] {
-        pushed.ingest(&e);
+        pushed.ingest(&e).await;
     }
     let structured = json!({ "connections": [
         { "vehicle_id": EV, "user_id": ALICE, "make": "Tesla" },
@@ -368,7 +368,7 @@ async fn the_fleet_view_gets_pushed_state_for_its_owner_without_coordinates() {
     for mode in [LocationMode::Exact, LocationMode::Off] {
         let mut r = CallToolResult::success(vec![]);
         r.structured_content = Some(structured.clone());
-        apps::annotate(&mut r, "list_connections", None, &pushed, mode);
+        apps::annotate(&mut r, "list_connections", None, &pushed, mode).await;
         let meta = serde_json::to_value(r.meta.as_ref().unwrap()).unwrap();
         let known = &meta[apps::META_PUSHED];
         assert_eq!(known.as_object().unwrap().len(), 1, "{known}");

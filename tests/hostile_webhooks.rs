@@ -138,7 +138,7 @@ async fn verify_is_no_signing_oracle_for_a_forged_event() {
         );
     }
     assert!(
-        shared.app.store.pushed_vehicles().is_empty(),
+        shared.app.store.pushed_vehicles().await.is_empty(),
         "nothing stored"
     );
     let r = common::run(&shared, "get_signal", soc_args(ALICE)).await;
@@ -380,7 +380,7 @@ async fn a_rebound_host_or_foreign_origin_is_refused_on_both_webhook_listeners()
             assert_eq!(status, 200, "{url} Host {host:?} Origin {origin:?}: {body}");
         }
     }
-    assert!(shared.app.store.pushed_vehicles().is_empty());
+    assert!(shared.app.store.pushed_vehicles().await.is_empty());
     // The operator's public name, added with --allowed-hosts, reaches the served route.
     let (status, _) = post_as(
         &served,
@@ -433,7 +433,7 @@ async fn a_rebound_host_or_foreign_origin_is_refused_on_both_webhook_listeners()
         status, 400,
         "a VERIFY inside an array is not answered: {body}"
     );
-    assert!(shared.app.store.pushed_vehicles().is_empty());
+    assert!(shared.app.store.pushed_vehicles().await.is_empty());
     sim.shutdown();
 }
 
@@ -449,7 +449,7 @@ async fn a_far_future_time_is_clamped_and_a_real_unlock_then_shows() {
         .timestamp_millis();
     let (status, body) = post_signed(&server.base, &event("f-1", EV, locked(true, y2999))).await;
     assert_eq!((status, body["status"].clone()), (200, json!("stored")));
-    let state = shared.app.store.pushed_state(EV).unwrap().to_json();
+    let state = shared.app.store.pushed_state(EV).await.unwrap().to_json();
     assert_eq!(state["clamped_timestamps"], 1, "{state}");
     let r = common::run(&shared, "get_signal", read.clone()).await;
     assert_eq!(r.structured["source"], "webhook");
@@ -484,7 +484,7 @@ async fn a_far_future_time_is_clamped_and_a_real_unlock_then_shows() {
     assert_eq!(r.structured["source"], "webhook", "{r:?}");
     assert_eq!(r.structured["value"], false);
     assert_eq!(
-        shared.app.store.pushed_state(EV).unwrap().to_json()["clamped_timestamps"],
+        shared.app.store.pushed_state(EV).await.unwrap().to_json()["clamped_timestamps"],
         1
     );
     sim.shutdown();
@@ -505,7 +505,7 @@ async fn one_vehicle_with_1500_new_signal_codes_stays_bounded() {
         );
         let (status, body) = post_signed(&server.base, &e).await;
         assert_eq!(status, 200, "{body}");
-        let bytes = shared.app.store.pushed_bytes();
+        let bytes = shared.app.store.pushed_bytes().await;
         assert!(bytes <= MAX_BYTES, "{bytes} bytes after event {i}");
         if i + 1 == MAX_SIGNALS_PER_VEHICLE {
             at_cap = Some(bytes);
@@ -517,7 +517,7 @@ async fn one_vehicle_with_1500_new_signal_codes_stays_bounded() {
             assert!(grown <= (i + 1 - MAX_SIGNALS_PER_VEHICLE) * 64, "{grown}");
         }
     }
-    let state = shared.app.store.pushed_state(EV).unwrap();
+    let state = shared.app.store.pushed_state(EV).await.unwrap();
     assert_eq!(state.signals.len(), MAX_SIGNALS_PER_VEHICLE);
     assert_eq!(
         state.to_json()["skipped_signals"],

@@ -66,7 +66,7 @@ async fn session(mode: LocationMode) -> (Simulator, Vec<(String, Value, String)>
     s.serving.location = mode;
     s.serving.pushed_max_age = Duration::from_secs(300);
     let shared = common::shared(s);
-    shared.app.store.ingest(&pushed_event());
+    shared.app.store.ingest(&pushed_event()).await;
     let mut results = Vec::new();
     let mut record = |label: String, r: smartcar_mcp::tool::ToolResult| {
         let text = format!("{}\n{}", r.lead.clone().unwrap_or_default(), r.json);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use smartcar_mcp::store::pushed::{MAX_SIGNALS_PER_VEHICLE, MAX_VEHICLES};
 use smartcar_mcp::store::{
-    AuditState, Confirmation, Counts, Entry, Finish, Ingested, RowFilter, Store,
+    AuditState, Confirmation, Counts, Entry, Finish, Ingested, RowFilter, Store, VehicleState,
 };
 
 fn temp_db(name: &str) -> PathBuf {
@@ -58,7 +58,7 @@ async fn conformance(make: impl Fn() -> Store) {
     usage_totals(&make()).await;
     reservations(&make()).await;
     last_slot_race(Arc::new(make())).await;
-    pushed_state(&make());
+    pushed_state(&make()).await;
 }
 
 /// Rows come back in the order written, with their states, a finish completing its row.
@@ -261,58 +261,85 @@ async fn last_slot_race(store: Arc<Store>) {
 
 /// Pushed state: newest wins, duplicates are dropped, bounds hold, a command makes it stale, and
 /// every change (only a change) is announced.
-fn pushed_state(store: &Store) {
+async fn pushed_state(store: &Store) {
     let code = "closure-islocked";
     let t = chrono::Utc::now().timestamp_millis();
     let mut updates = store.subscribe();
     assert!(matches!(
-        store.ingest(&state_event("e1", "v-1", code, json!(true), t)),
+        store
+            .ingest(&state_event("e1", "v-1", code, json!(true), t))
+            .await,
         Ingested::Updated { .. }
     ));
     assert_eq!(updates.try_recv().unwrap(), "v-1");
     assert_eq!(
-        store.ingest(&state_event("e1", "v-1", code, json!(false), t + 5)),
+        store
+            .ingest(&state_event("e1", "v-1", code, json!(false), t + 5))
+            .await,
         Ingested::Unchanged,
         "same eventId"
     );
     assert_eq!(
-        store.ingest(&state_event("e0", "v-1", code, json!(false), t - 60_000)),
+        store
+            .ingest(&state_event("e0", "v-1", code, json!(false), t - 60_000))
+            .await,
         Ingested::Unchanged,
         "older value"
     );
     assert!(updates.try_recv().is_err(), "nothing changed, nothing said");
-    let value =
-        |s: &Store| s.pushed_state("v-1").unwrap().signals[code].raw["body"]["value"].clone();
-    assert_eq!(value(store), true);
-    store.ingest(&state_event("e2", "v-1", code, json!(false), t + 1_000));
-    assert_eq!(value(store), false, "the newer value wins");
+    let value = |v: VehicleState| v.signals[code].raw["body"]["value"].clone();
+    assert_eq!(value(store.pushed_state("v-1").await.unwrap()), true);
+    store
+        .ingest(&state_event("e2", "v-1", code, json!(false), t + 1_000))
+        .await;
+    assert_eq!(
+        value(store.pushed_state("v-1").await.unwrap()),
+        false,
+        "the newer value wins"
+    );
     assert_eq!(updates.try_recv().unwrap(), "v-1");
     assert_eq!(
-        store.ingest(&json!({"eventType": "VERIFY", "data": {"challenge": "x"}})),
+        store
+            .ingest(&json!({"eventType": "VERIFY", "data": {"challenge": "x"}}))
+            .await,
         Ingested::Ignored
     );
 
     let max = Duration::from_secs(60);
-    let (fresh, age) = store.fresh("v-1", Some("u-1"), Some(code), max).unwrap();
+    let (fresh, age) = store
+        .fresh("v-1", Some("u-1"), Some(code), max)
+        .await
+        .unwrap();
     assert_eq!(fresh.len(), 1);
     assert!(age <= max);
     assert!(
-        store.fresh("v-1", Some("u-2"), Some(code), max).is_none(),
+        store
+            .fresh("v-1", Some("u-2"), Some(code), max)
+            .await
+            .is_none(),
         "another user"
     );
     assert!(
-        store.fresh("v-1", None, Some(code), max).is_none(),
+        store.fresh("v-1", None, Some(code), max).await.is_none(),
         "no user"
     );
-    store.mark_stale(Some("v-1"));
+    store.mark_stale(Some("v-1")).await;
     assert!(
-        store.fresh("v-1", Some("u-1"), Some(code), max).is_none(),
+        store
+            .fresh("v-1", Some("u-1"), Some(code), max)
+            .await
+            .is_none(),
         "stale"
     );
-    assert!(store.pushed_state("v-1").unwrap().stale);
-    store.ingest(&state_event("e3", "v-1", code, json!(true), t + 2_000));
+    assert!(store.pushed_state("v-1").await.unwrap().stale);
+    store
+        .ingest(&state_event("e3", "v-1", code, json!(true), t + 2_000))
+        .await;
     assert!(
-        store.fresh("v-1", Some("u-1"), Some(code), max).is_some(),
+        store
+            .fresh("v-1", Some("u-1"), Some(code), max)
+            .await
+            .is_some(),
         "a newer push is fresh again"
     );
 
@@ -320,33 +347,38 @@ fn pushed_state(store: &Store) {
     let signals: Vec<Value> = (0..MAX_SIGNALS_PER_VEHICLE + 10)
         .map(|i| json!({ "code": format!("x-{i}"), "body": { "value": i }, "meta": { "oemUpdatedAt": t } }))
         .collect();
-    store.ingest(
-        &json!({ "eventId": "many", "eventType": "VEHICLE_STATE", "vehicleId": "v-2",
+    store
+        .ingest(
+            &json!({ "eventId": "many", "eventType": "VEHICLE_STATE", "vehicleId": "v-2",
                           "data": { "user": { "id": "u-1" }, "signals": signals } }),
-    );
-    let v2 = store.pushed_state("v-2").unwrap();
+        )
+        .await;
+    let v2 = store.pushed_state("v-2").await.unwrap();
     assert_eq!(v2.signals.len(), MAX_SIGNALS_PER_VEHICLE);
     assert_eq!(v2.skipped_signals, 10);
     for i in 0..MAX_VEHICLES {
-        store.ingest(&state_event(
-            &format!("b{i}"),
-            &format!("veh-{i}"),
-            code,
-            json!(true),
-            t,
-        ));
+        store
+            .ingest(&state_event(
+                &format!("b{i}"),
+                &format!("veh-{i}"),
+                code,
+                json!(true),
+                t,
+            ))
+            .await;
     }
-    assert_eq!(store.pushed_vehicles().len(), MAX_VEHICLES);
+    assert_eq!(store.pushed_vehicles().await.len(), MAX_VEHICLES);
     assert!(
-        store.pushed_state("v-1").is_none(),
+        store.pushed_state("v-1").await.is_none(),
         "the least recently updated went first"
     );
     assert!(
         store
             .pushed_state(&format!("veh-{}", MAX_VEHICLES - 1))
+            .await
             .is_some()
     );
-    assert!(store.pushed_bytes() <= smartcar_mcp::store::pushed::MAX_BYTES);
+    assert!(store.pushed_bytes().await <= smartcar_mcp::store::pushed::MAX_BYTES);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -208,7 +208,7 @@ fn vehicles_of(
 
 /// Adds the view's `_meta` entries to a result of a tool with a view: never its text or
 /// `structuredContent`, which stay what every client gets.
-pub fn annotate(
+pub async fn annotate(
     result: &mut CallToolResult,
     tool: &str,
     args: Option<&Map<String, Value>>,
@@ -225,6 +225,7 @@ pub fn annotate(
     for (vehicle, user) in vehicles_of(tool, args, structured) {
         if let Some(s) = store
             .pushed_state(&vehicle)
+            .await
             .and_then(|v| summary(&v, &user))
         {
             known.insert(vehicle, s);

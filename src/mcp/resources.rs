@@ -48,7 +48,7 @@ fn signal_json(s: &Signal) -> Value {
     })
 }
 
-pub fn list(app: &AppState) -> ListResourcesResult {
+pub async fn list(app: &AppState) -> ListResourcesResult {
     let mut items = vec![
         Resource::new(USAGE, "usage")
             .with_title("Upstream calls made and saved")
@@ -61,7 +61,7 @@ pub fn list(app: &AppState) -> ListResourcesResult {
             .with_description("Every signal code get_signal accepts: group, unit, kind and the older aliases. smartcar://signals/{code} reads one.")
             .with_mime_type("application/json"),
     ];
-    for v in app.store.pushed_vehicles() {
+    for v in app.store.pushed_vehicles().await {
         items.push(
             Resource::new(state_uri(&v), format!("state of {v}"))
                 .with_description("The latest state Smartcar pushed for this vehicle by webhook; subscribe to hear of changes.")
@@ -135,7 +135,7 @@ pub async fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, Error
     if let Some(vehicle) = vehicle_of(uri) {
         // Operator-level, like the other resources: whoever may connect to this server sees every
         // vehicle's pushed state. Tool reads, which name a user, go through `Store::fresh`.
-        return match app.store.pushed_state(vehicle) {
+        return match app.store.pushed_state(vehicle).await {
             Some(state) => Ok({
                 let mut json = state.to_json();
                 let location = app.serving.location;

@@ -245,7 +245,7 @@ impl ServerHandler for SmartcarServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let mut list = resources::list(&self.shared.app);
+        let mut list = resources::list(&self.shared.app).await;
         if apps::declared(context.client_capabilities().as_ref()) {
             list.resources.push(apps::resource());
         }
@@ -374,7 +374,8 @@ impl ServerHandler for SmartcarServer {
                             request.arguments.as_ref(),
                             &self.shared.app.store,
                             self.shared.app.serving.location,
-                        );
+                        )
+                        .await;
                     }
                     Ok(result.into())
                 }

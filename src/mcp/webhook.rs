@@ -156,7 +156,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         .get("eventType")
         .and_then(Value::as_str)
         .unwrap_or("?");
-    match shared.app.store.ingest(&event) {
+    match shared.app.store.ingest(&event).await {
         Ingested::Updated { vehicle_id } => {
             tracing::info!(event = %crate::text::clip(kind), vehicle = %vehicle_id, "webhook stored");
             answer(StatusCode::OK, json!({ "status": "stored" }))

@@ -122,14 +122,6 @@ impl Store {
         }
     }
 
-    /// `begin` on a thread that may block (not a tokio worker).
-    pub fn begin_blocking(&self, e: &Entry<'_>) -> Result<i64, StoreError> {
-        match self {
-            Store::Memory(m) => Ok(m.begin(e)),
-            Store::Sqlite(s) => s.begin_blocking(e),
-        }
-    }
-
     /// Completes a row with how the call ended.
     pub async fn finish(&self, id: i64, f: &Finish<'_>) -> Result<(), StoreError> {
         match self {
@@ -234,35 +226,36 @@ impl Store {
     }
 
     /// Stores a verified event (`VEHICLE_STATE`, `VEHICLE_ERROR`); a change is announced to
-    /// `subscribe`rs.
-    pub fn ingest(&self, event: &Value) -> Ingested {
+    /// `subscribe`rs. Async like the rest of pushed state although both backends hold it in
+    /// memory today: a shared backend will read and write it over the network.
+    pub async fn ingest(&self, event: &Value) -> Ingested {
         self.pushed().ingest(event)
     }
 
     /// The vehicle's pushed state, whoever it was pushed for: for operator-level readers
     /// (resources), never to answer a user's read (that is `fresh`).
-    pub fn pushed_state(&self, vehicle_id: &str) -> Option<VehicleState> {
+    pub async fn pushed_state(&self, vehicle_id: &str) -> Option<VehicleState> {
         self.pushed().vehicle(vehicle_id)
     }
 
     /// Vehicle ids with pushed state, sorted.
-    pub fn pushed_vehicles(&self) -> Vec<String> {
+    pub async fn pushed_vehicles(&self) -> Vec<String> {
         self.pushed().vehicles()
     }
 
     /// The bytes pushed state holds against `pushed::MAX_BYTES`.
-    pub fn pushed_bytes(&self) -> usize {
+    pub async fn pushed_bytes(&self) -> usize {
         self.pushed().bytes()
     }
 
     /// A command was sent: what was pushed before may no longer hold (`None`: any vehicle).
-    pub fn mark_stale(&self, vehicle_id: Option<&str>) {
+    pub async fn mark_stale(&self, vehicle_id: Option<&str>) {
         self.pushed().mark_stale(vehicle_id)
     }
 
     /// The vehicle's pushed signals when each was recorded at most `max_age` ago, none is stale,
     /// and they were pushed for `user`; with the oldest age.
-    pub fn fresh(
+    pub async fn fresh(
         &self,
         vehicle_id: &str,
         user: Option<&str>,

@@ -386,6 +386,7 @@ impl Sqlite {
     }
 
     /// `begin` on a thread that may block: the row joins the same group commit.
+    #[cfg(test)]
     pub(crate) fn begin_blocking(&self, e: &Entry) -> Result<i64, StoreError> {
         self.write(Op::insert(e, &AuditState::Sent, None))
     }

@@ -180,7 +180,7 @@ fn set_meta(r: &mut ToolResult, key: &str, value: Value) {
 /// A read: from the cache when allowed, else shared with an identical read in flight, else sent.
 async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Value>) -> ToolResult {
     let vehicle = spec.vehicle(args);
-    if let Some(r) = from_pushed(state, spec, args) {
+    if let Some(r) = from_pushed(state, spec, args).await {
         let counts = Counts {
             pushed: 1,
             ..Counts::default()
@@ -242,7 +242,7 @@ fn answered_for(r: &ToolResult) -> bool {
 
 /// A signal read answered from state Smartcar pushed by webhook, when the operator allows it and
 /// the vehicle recorded every value recently enough; `raw: true` always goes to Smartcar.
-fn from_pushed(
+async fn from_pushed(
     state: &AppState,
     spec: &'static ToolSpec,
     args: &Map<String, Value>,
@@ -263,12 +263,15 @@ fn from_pushed(
         _ => return None,
     };
     let vehicle = spec.vehicle(args)?;
-    let (signals, age) = state.store.fresh(
-        vehicle,
-        spec.user(args),
-        if one { code } else { None },
-        max_age,
-    )?;
+    let (signals, age) = state
+        .store
+        .fresh(
+            vehicle,
+            spec.user(args),
+            if one { code } else { None },
+            max_age,
+        )
+        .await?;
     // The pushed signal in the form Smartcar's read answers with, so it is shaped the same way.
     let resource = |s: &crate::store::PushedSignal| {
         let r = &s.raw;
@@ -337,7 +340,7 @@ async fn write(
     };
     // Whatever the answer, what was cached or pushed about this vehicle may no longer be true.
     state.traffic.invalidate(spec.vehicle(args));
-    state.store.mark_stale(spec.vehicle(args));
+    state.store.mark_stale(spec.vehicle(args)).await;
     let mut r = send(state, spec, args).await;
     {
         let error = &r.structured["error"];
