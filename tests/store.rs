@@ -571,3 +571,41 @@ async fn reading_a_missing_file_says_so_and_creates_nothing() {
     assert!(store.usage_totals().await.is_err());
     assert!(!path.exists());
 }
+
+/// Handles opening one new file together each migrate it, once: every one can write, and the
+/// version is the latest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn handles_opening_a_new_file_together_migrate_it_once() {
+    let path = temp_db("together");
+    let stores: Vec<Arc<Store>> = (0..8)
+        .map(|_| Arc::new(Store::sqlite(&path).unwrap()))
+        .collect();
+    let tasks: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, store)| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let args = args(&format!("v-{i}"));
+                if i % 2 == 0 {
+                    store
+                        .begin(&entry("lock_vehicle", &args, Confirmation::Confirmed))
+                        .await
+                        .map(drop)
+                } else {
+                    store.reserve_call(&format!("v-{i}"), 3).await.map(drop)
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(user_version(&path), 2);
+    assert_eq!(
+        stores[0].rows(&RowFilter::default()).await.unwrap().len(),
+        4
+    );
+    drop(stores);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
