@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use smartcar_mcp::catalogue::{self, ToolSpec};
 use smartcar_mcp::secret::Secret;
 use smartcar_mcp::settings::{ConfirmMode, Settings};
-use smartcar_mcp::tool::audit::{Audit, Commit, read_rows};
+use smartcar_mcp::store::{Commit, RowFilter, Store};
 use smartcar_mcp::tool::state::AppState;
 use smartcar_mcp::tool::{Caller, Confirm, Step, ToolError, Verdict, call};
 use smartcar_mcp::upstream::Executor;
@@ -79,14 +79,9 @@ fn state(up: &upstream::Upstream, db: &std::path::Path, commit: Commit) -> Arc<A
     s.serving.confirm = ConfirmMode::Off;
     s.serving.audit_db = Some(db.to_path_buf());
     let exec = Executor::new(Arc::new(s.upstream)).expect("an HTTP client builds");
-    let audit = Audit::open_with(db, commit).expect("the audit folder can be made");
+    let store = Store::sqlite_with(db, commit).expect("the audit folder can be made");
     let enabled: Vec<usize> = (0..catalogue::TOOLS.len()).collect();
-    Arc::new(AppState::with_audit(
-        exec,
-        s.serving,
-        &enabled,
-        Some(Arc::new(audit)),
-    ))
+    Arc::new(AppState::with_store(exec, s.serving, &enabled, store))
 }
 
 async fn lock(state: &AppState, spec: &'static ToolSpec, vehicle: &str) -> f64 {
@@ -117,7 +112,7 @@ async fn measure(up: &upstream::Upstream, commit: Commit, round: usize, plan: &P
     for v in &vehicles[..4] {
         lock(&state, spec, v).await;
     }
-    let before = state.audit.as_ref().map_or(0, |a| a.commits());
+    let before = state.store.commits();
     let start = Instant::now();
     let tasks: Vec<_> = vehicles
         .iter()
@@ -138,9 +133,12 @@ async fn measure(up: &upstream::Upstream, commit: Commit, round: usize, plan: &P
         samples.extend(t.await.expect("a caller finished"));
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let commits = state.audit.as_ref().map_or(0, |a| a.commits()) - before;
+    let commits = state.store.commits() - before;
     drop(state);
-    let rows = read_rows(&db, None, None).map_or(0, |r| r.len());
+    let rows = Store::read_sqlite(&db)
+        .rows(&RowFilter::default())
+        .await
+        .map_or(0, |r| r.len());
     let _ = std::fs::remove_dir_all(&dir);
     Measured {
         calls_per_s: samples.len() as f64 / elapsed,

@@ -1,7 +1,7 @@
 //! smartcar-mcp: an MCP server for Smartcar's v3 vehicle APIs, driven by a compiled catalogue.
 //!
 //! # Layout
-//! Three layers, each importing only the ones below it:
+//! Three layers, each importing only the ones below it, and the store beside the lowest:
 //! - `mcp`: the MCP side, the only code naming rmcp (with `demo`): the handler (`mcp::server`),
 //!   confirmation by elicitation in both lifecycles (`mcp::confirm`), Streamable HTTP serving
 //!   (`mcp::http`) and its bounded, expiring session store (`mcp::sessions`), the request ids in
@@ -15,13 +15,17 @@
 //!   (`tool::shape`, `tool::bound`), `ToolResult` (`tool::result`), `ToolError` (`tool::error`),
 //!   the state every call shares (`tool::state`), and the controls on billed calls and commands:
 //!   coalescing, the read cache and per-vehicle lanes (`tool::traffic`), usage counters
-//!   (`tool::usage`), the daily allowance per vehicle as one reservation a call (`tool::cap`),
-//!   the SQLite audit log (`tool::audit`), and the state Smartcar pushes by webhook
-//!   (`tool::pushed`); location privacy over every result (`tool::privacy`); what shows that a
-//!   command took effect (`tool::verify`).
+//!   (`tool::usage`), the daily allowance per vehicle as one reservation a call (`tool::cap`);
+//!   location privacy over every result (`tool::privacy`); what shows that a command took effect
+//!   (`tool::verify`).
 //! - `upstream`: the Smartcar client: request building (`upstream::request`), sending with the
 //!   retry policy (`upstream::executor`), the token cache (`upstream::auth`), Smartcar's errors
-//!   (`upstream::error`).
+//!   (`upstream::error`), and its webhook signature and VERIFY challenge (`upstream::webhook`).
+//! - `store`, beside `upstream`: the state that outlives a call, behind one `Store` with a memory
+//!   and a SQLite backend (`store::memory`, `store::sqlite`, its numbered migrations in
+//!   `store::migrate`): the audit log's rows (`store::audit`), usage counts (`store::usage`), the
+//!   daily allowance's reservations, and the state Smartcar pushes by webhook with its change
+//!   notices (`store::pushed`).
 //!
 //! Under all of them:
 //! - `catalogue`: the tool and signal model (`catalogue::spec`, shared with the generator), the
@@ -42,6 +46,8 @@
 //!
 //! # Rules (checked by `tests/tidy.rs`)
 //! - `upstream` imports neither `tool` nor `mcp`; `tool` imports neither `mcp` nor `rmcp`;
+//!   `store` imports only `settings`, `secret`, `sync`, `text` and `logging`, never `upstream`,
+//!   `tool`, `mcp`, rmcp or axum;
 //!   `catalogue`, `settings`, `secret`, `sync`, `text`, `logging` and `listen` import none of the
 //!   three layers.
 //! - `rmcp::` is named only under `src/mcp/` and in `src/demo.rs`.
@@ -57,6 +63,7 @@ pub mod run;
 pub mod secret;
 pub mod settings;
 pub mod simulator;
+pub mod store;
 pub mod sync;
 pub mod text;
 pub mod tool;

@@ -20,14 +20,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             vehicle,
             json,
-        }) => run::audit(
-            &mut stdout(),
-            o,
-            since.as_deref(),
-            vehicle.as_deref(),
-            *json,
-        )?,
-        Some(Command::Usage { json }) => run::usage(&mut stdout(), o, *json)?,
+        }) => {
+            run::audit(
+                &mut stdout(),
+                o,
+                since.as_deref(),
+                vehicle.as_deref(),
+                *json,
+            )
+            .await?
+        }
+        Some(Command::Usage { json }) => run::usage(&mut stdout(), o, *json).await?,
         Some(Command::Doctor {
             json,
             redact,

@@ -12,6 +12,7 @@ use crate::mcp::{self, Shared};
 use crate::secret::Secret;
 use crate::settings::Settings;
 use crate::simulator;
+use crate::store::{RowFilter, Store};
 use crate::tool::{AppState, Caller, Confirm, Step, ToolError, Verdict, call, selection};
 
 /// The tools these options serve, as indices into `TOOLS`.
@@ -238,14 +239,15 @@ fn audit_file(o: &Options) -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// `audit`: the commands and deletions on record, oldest first.
-pub fn audit(
+pub async fn audit(
     out: &mut impl Write,
     o: &Options,
     since: Option<&str>,
     vehicle: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let rows = crate::tool::audit::read_rows(&audit_file(o)?, since, vehicle)?;
+    let store = Store::read_sqlite(&audit_file(o)?);
+    let rows = store.rows(&RowFilter { since, vehicle }).await?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
@@ -271,8 +273,9 @@ pub fn audit(
 }
 
 /// `usage`: upstream calls made and saved, per vehicle and tool, from the audit database.
-pub fn usage(out: &mut impl Write, o: &Options, json: bool) -> anyhow::Result<()> {
-    let totals = crate::tool::audit::read_usage(&audit_file(o)?)?;
+pub async fn usage(out: &mut impl Write, o: &Options, json: bool) -> anyhow::Result<()> {
+    let store = Store::read_sqlite(&audit_file(o)?);
+    let totals = store.usage_totals().await?;
     let report = crate::tool::usage::report(&totals, true);
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;

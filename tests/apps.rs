@@ -316,7 +316,7 @@ async fn with_location_off_the_views_receive_no_coordinates() {
 /// and never with a coordinate, whatever was pushed.
 #[tokio::test]
 async fn the_fleet_view_gets_pushed_state_for_its_owner_without_coordinates() {
-    let pushed = smartcar_mcp::tool::pushed::Pushed::default();
+    let pushed = smartcar_mcp::store::Store::memory();
     let now = chrono::Utc::now().timestamp_millis();
     let event = |id: &str, vehicle: &str, user: &str, code: &str, body: Value| {
         json!({
@@ -358,7 +358,7 @@ async fn the_fleet_view_gets_pushed_state_for_its_owner_without_coordinates() {
             json!({ "value": false }),
         ),
     ] {
-        pushed.ingest(&e);
+        pushed.ingest(&e).await;
     }
     let structured = json!({ "connections": [
         { "vehicle_id": EV, "user_id": ALICE, "make": "Tesla" },
@@ -368,7 +368,7 @@ async fn the_fleet_view_gets_pushed_state_for_its_owner_without_coordinates() {
     for mode in [LocationMode::Exact, LocationMode::Off] {
         let mut r = CallToolResult::success(vec![]);
         r.structured_content = Some(structured.clone());
-        apps::annotate(&mut r, "list_connections", None, &pushed, mode);
+        apps::annotate(&mut r, "list_connections", None, &pushed, mode).await;
         let meta = serde_json::to_value(r.meta.as_ref().unwrap()).unwrap();
         let known = &meta[apps::META_PUSHED];
         assert_eq!(known.as_object().unwrap().len(), 1, "{known}");

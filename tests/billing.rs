@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use smartcar_mcp::settings::{ConfirmMode, Settings};
 use smartcar_mcp::simulator::{ALICE, BOB, EV, ICE, PHEV, Simulator};
-use smartcar_mcp::tool::audit::read_rows;
+use smartcar_mcp::store::{Row, RowFilter, Store, StoreError};
 
 use crate::common;
 
@@ -66,7 +66,7 @@ async fn twenty_identical_reads_in_flight_make_one_upstream_request() {
         }
     }
     assert_eq!(shared_answers, 19);
-    let usage = shared.app.usage.snapshot();
+    let usage = shared.app.usage.snapshot().await;
     assert_eq!(usage["total"]["upstream_calls"], 1);
     assert_eq!(usage["total"]["coalesced"], 19);
     sim.shutdown();
@@ -251,13 +251,13 @@ async fn every_command_and_deletion_is_on_record_with_its_outcome() {
     }
     // Reads are counted, not audited.
     common::run(&shared, "get_signal", signal(EV, "closure-islocked")).await;
-    let rows = read_rows(&db, None, None).unwrap();
+    let rows = read_rows(&db, None, None).await.unwrap();
     assert_eq!(rows.len(), calls.len(), "{rows:#?}");
     for (row, (tool, args)) in rows.iter().zip(&calls) {
         assert_eq!(&row.tool, tool);
         assert_eq!(&row.arguments, args);
         assert_eq!(
-            row.confirmation,
+            row.confirmation.as_str(),
             if *tool == "lock_vehicle" || *tool == "set_charge_limit" || *tool == "stop_charge" {
                 "not required"
             } else {
@@ -281,7 +281,7 @@ async fn every_command_and_deletion_is_on_record_with_its_outcome() {
         "{:?}",
         rows[3]
     );
-    assert_eq!(read_rows(&db, None, Some(ICE)).unwrap().len(), 1);
+    assert_eq!(read_rows(&db, None, Some(ICE)).await.unwrap().len(), 1);
     sim.shutdown();
 
     // A refused confirmation and a dry run are recorded as such, and nothing is sent.
@@ -310,8 +310,8 @@ async fn every_command_and_deletion_is_on_record_with_its_outcome() {
     )
     .await;
     assert!(sim.requests().is_empty());
-    let rows = read_rows(&db, None, None).unwrap();
-    assert_eq!(rows[calls.len()].state, "refused");
+    let rows = read_rows(&db, None, None).await.unwrap();
+    assert_eq!(rows[calls.len()].state.as_str(), "refused");
     assert!(
         rows[calls.len()]
             .error
@@ -340,10 +340,10 @@ async fn usage_survives_a_restart_with_the_audit_database() {
     // The usage writer commits in the background; give it a moment, then start afresh.
     let mut totals = Default::default();
     for _ in 0..50 {
-        totals = smartcar_mcp::tool::audit::read_usage(&db).unwrap();
+        totals = Store::read_sqlite(&db).usage_totals().await.unwrap();
         if totals
             .values()
-            .map(|c: &smartcar_mcp::tool::usage::Counts| c.upstream_calls)
+            .map(|c: &smartcar_mcp::store::Counts| c.upstream_calls)
             .sum::<u64>()
             == 2
         {
@@ -357,7 +357,10 @@ async fn usage_survives_a_restart_with_the_audit_database() {
     s.serving.audit_db = Some(db.clone());
     s.serving.max_calls_per_vehicle_per_day = Some(2);
     let restarted = common::shared(s);
-    assert_eq!(restarted.app.usage.snapshot()["total"]["upstream_calls"], 2);
+    assert_eq!(
+        restarted.app.usage.snapshot().await["total"]["upstream_calls"],
+        2
+    );
     let r = common::run(&restarted, "get_signal", signal(EV, "closure-islocked")).await;
     assert_eq!(
         r.structured["error"]["type"], "DAILY_LIMIT",
@@ -706,7 +709,7 @@ async fn commands_whose_rows_cannot_be_written_are_all_refused_and_none_sent() {
         assert_eq!(r.structured["error"]["type"], "AUDIT_UNAVAILABLE", "{r:?}");
     }
     assert_eq!(sim.hits("POST", "/commands/"), 1, "{:?}", sim.requests());
-    assert_eq!(read_rows(&db, None, None).unwrap().len(), 1);
+    assert_eq!(read_rows(&db, None, None).await.unwrap().len(), 1);
     sim.shutdown();
 
     // The folder gone before the first command: the file cannot even be opened.
@@ -721,4 +724,15 @@ async fn commands_whose_rows_cannot_be_written_are_all_refused_and_none_sent() {
     }
     assert_eq!(sim.hits("POST", ""), 0, "{:?}", sim.requests());
     sim.shutdown();
+}
+
+/// The audit rows in the file at `db`, read as `smartcar-mcp audit` reads them.
+async fn read_rows(
+    db: &std::path::Path,
+    since: Option<&str>,
+    vehicle: Option<&str>,
+) -> Result<Vec<Row>, StoreError> {
+    Store::read_sqlite(db)
+        .rows(&RowFilter { since, vehicle })
+        .await
 }

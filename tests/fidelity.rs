@@ -269,8 +269,9 @@ async fn both_official_vehicle_state_shapes_are_stored() {
 
     let state = shared
         .app
-        .pushed
-        .vehicle(EV)
+        .store
+        .pushed_state(EV)
+        .await
         .expect("the vehicle's pushed state");
     assert_eq!(
         state.signals["tractionbattery-stateofcharge"].raw["body"]["value"],
@@ -291,7 +292,7 @@ async fn the_dashboards_test_event_is_acknowledged_and_not_kept_as_vehicle_state
     let (status, body) = deliver(&server.base, "dashboard_test_event.json").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "test");
-    assert!(shared.app.pushed.vehicle(EV).is_none());
+    assert!(shared.app.store.pushed_state(EV).await.is_none());
     // Unsigned, it is refused like any other event: a test event proves the signature too.
     let (status, _) = post(&server.base, &fixture("dashboard_test_event.json"), None).await;
     assert_eq!(status, 401);

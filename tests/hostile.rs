@@ -14,6 +14,7 @@ use smartcar_mcp::mcp::Shared;
 use smartcar_mcp::mcp::server::SmartcarServer;
 use smartcar_mcp::mcp::stdio::FilteredLines;
 use smartcar_mcp::simulator::{ALICE, EV, Simulator};
+use smartcar_mcp::store::Store;
 use smartcar_mcp::tool::state::MAX_COMPATIBILITY;
 use smartcar_mcp::tool::usage::{Counts, MAX_VEHICLES, Usage};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, ReadHalf, WriteHalf};
@@ -541,27 +542,29 @@ async fn ended_http_sessions_keep_no_subscriptions() {
     sim.shutdown();
 }
 
-#[test]
-fn a_hundred_thousand_unknown_vehicles_make_one_counter() {
-    let usage = Usage::new(None);
+#[tokio::test]
+async fn a_hundred_thousand_unknown_vehicles_make_one_counter() {
+    let usage = Usage::new(std::sync::Arc::new(Store::memory()));
     let call = Counts {
         upstream_calls: 1,
         ..Counts::default()
     };
     for i in 0..100_000 {
-        usage.record(
-            Some(&format!("veh-nonexistent-{i}")),
-            false,
-            "get_signal",
-            call,
-        );
+        usage
+            .record(
+                Some(&format!("veh-nonexistent-{i}")),
+                false,
+                "get_signal",
+                call,
+            )
+            .await;
     }
     assert_eq!(
-        usage.vehicles(),
+        usage.vehicles().await,
         0,
         "one shared key for every vehicle Smartcar did not answer for"
     );
-    let report = usage.snapshot();
+    let report = usage.snapshot().await;
     let rows = report["vehicles"].as_array().unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["total"]["upstream_calls"], 100_000);
@@ -569,10 +572,12 @@ fn a_hundred_thousand_unknown_vehicles_make_one_counter() {
     assert!(report.to_string().len() < 2_000);
     // Vehicles Smartcar answered for are counted one by one, up to the bound.
     for i in 0..(MAX_VEHICLES + 500) {
-        usage.record(Some(&format!("veh-{i}")), true, "get_signal", call);
+        usage
+            .record(Some(&format!("veh-{i}")), true, "get_signal", call)
+            .await;
     }
-    assert_eq!(usage.vehicles(), MAX_VEHICLES);
-    let report = usage.snapshot();
+    assert_eq!(usage.vehicles().await, MAX_VEHICLES);
+    let report = usage.snapshot().await;
     let rows = report["vehicles"].as_array().unwrap();
     assert_eq!(
         rows.len(),
@@ -604,7 +609,7 @@ async fn calls_for_unknown_vehicles_count_under_one_key_end_to_end() {
     )
     .await;
     assert!(!r.is_error, "{:?}", r.lead);
-    let usage = shared.app.usage.snapshot();
+    let usage = shared.app.usage.snapshot().await;
     let rows = usage["vehicles"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{usage}");
     assert!(rows.iter().any(|r| r["vehicle_id"] == EV));

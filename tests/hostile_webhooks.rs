@@ -12,7 +12,7 @@ use smartcar_mcp::mcp::Shared;
 use smartcar_mcp::secret::Secret;
 use smartcar_mcp::settings::Settings;
 use smartcar_mcp::simulator::{ALICE, BOB, EV, Simulator};
-use smartcar_mcp::tool::pushed::{MAX_BYTES, MAX_SIGNALS_PER_VEHICLE};
+use smartcar_mcp::store::pushed::{MAX_BYTES, MAX_SIGNALS_PER_VEHICLE};
 
 use crate::common;
 use crate::webhooks::{AMT, event, locked, now_ms, post, post_signed, signature};
@@ -123,7 +123,10 @@ async fn verify_is_no_signing_oracle_for_a_forged_event() {
             "a validly signed non-object is refused: {body}"
         );
     }
-    assert!(shared.app.pushed.vehicles().is_empty(), "nothing stored");
+    assert!(
+        shared.app.store.pushed_vehicles().await.is_empty(),
+        "nothing stored"
+    );
     let r = common::run(&shared, "get_signal", soc_args(ALICE)).await;
     assert!(!r.is_error, "{r:?}");
     assert_eq!(r.structured["value"], 72, "the simulator's true value");
@@ -155,7 +158,7 @@ async fn verify_is_answered_inside_the_window_only_and_never_with_a_zero_window(
         assert!(body.get("challenge").is_none());
     }
     // What SIGHUP does (the binary's test below sends a real one).
-    shared.app.pushed.verify_window.open();
+    shared.app.verify_window.open();
     let (status, body) = post(&server.base, verify_v4("w-3").to_string().as_bytes(), None).await;
     assert_eq!(
         (status, body["challenge"].clone()),
@@ -170,7 +173,7 @@ async fn verify_is_answered_inside_the_window_only_and_never_with_a_zero_window(
     for _ in 0..2 {
         let (status, _) = post(&server.base, verify_v4("z-1").to_string().as_bytes(), None).await;
         assert_eq!(status, 403, "a zero window never opens");
-        shared.app.pushed.verify_window.open();
+        shared.app.verify_window.open();
     }
     sim.shutdown();
 }
@@ -363,7 +366,7 @@ async fn a_rebound_host_or_foreign_origin_is_refused_on_both_webhook_listeners()
             assert_eq!(status, 200, "{url} Host {host:?} Origin {origin:?}: {body}");
         }
     }
-    assert!(shared.app.pushed.vehicles().is_empty());
+    assert!(shared.app.store.pushed_vehicles().await.is_empty());
     // The operator's public name, added with --allowed-hosts, reaches the served route.
     let (status, _) = post_as(
         &served,
@@ -416,7 +419,7 @@ async fn a_rebound_host_or_foreign_origin_is_refused_on_both_webhook_listeners()
         status, 400,
         "a VERIFY inside an array is not answered: {body}"
     );
-    assert!(shared.app.pushed.vehicles().is_empty());
+    assert!(shared.app.store.pushed_vehicles().await.is_empty());
     sim.shutdown();
 }
 
@@ -432,7 +435,7 @@ async fn a_far_future_time_is_clamped_and_a_real_unlock_then_shows() {
         .timestamp_millis();
     let (status, body) = post_signed(&server.base, &event("f-1", EV, locked(true, y2999))).await;
     assert_eq!((status, body["status"].clone()), (200, json!("stored")));
-    let state = shared.app.pushed.vehicle(EV).unwrap().to_json();
+    let state = shared.app.store.pushed_state(EV).await.unwrap().to_json();
     assert_eq!(state["clamped_timestamps"], 1, "{state}");
     let r = common::run(&shared, "get_signal", read.clone()).await;
     assert_eq!(r.structured["source"], "webhook");
@@ -467,7 +470,7 @@ async fn a_far_future_time_is_clamped_and_a_real_unlock_then_shows() {
     assert_eq!(r.structured["source"], "webhook", "{r:?}");
     assert_eq!(r.structured["value"], false);
     assert_eq!(
-        shared.app.pushed.vehicle(EV).unwrap().to_json()["clamped_timestamps"],
+        shared.app.store.pushed_state(EV).await.unwrap().to_json()["clamped_timestamps"],
         1
     );
     sim.shutdown();
@@ -488,7 +491,7 @@ async fn one_vehicle_with_1500_new_signal_codes_stays_bounded() {
         );
         let (status, body) = post_signed(&server.base, &e).await;
         assert_eq!(status, 200, "{body}");
-        let bytes = shared.app.pushed.bytes();
+        let bytes = shared.app.store.pushed_bytes().await;
         assert!(bytes <= MAX_BYTES, "{bytes} bytes after event {i}");
         if i + 1 == MAX_SIGNALS_PER_VEHICLE {
             at_cap = Some(bytes);
@@ -500,7 +503,7 @@ async fn one_vehicle_with_1500_new_signal_codes_stays_bounded() {
             assert!(grown <= (i + 1 - MAX_SIGNALS_PER_VEHICLE) * 64, "{grown}");
         }
     }
-    let state = shared.app.pushed.vehicle(EV).unwrap();
+    let state = shared.app.store.pushed_state(EV).await.unwrap();
     assert_eq!(state.signals.len(), MAX_SIGNALS_PER_VEHICLE);
     assert_eq!(
         state.to_json()["skipped_signals"],

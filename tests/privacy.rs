@@ -66,7 +66,7 @@ async fn session(mode: LocationMode) -> (Simulator, Vec<(String, Value, String)>
     s.serving.location = mode;
     s.serving.pushed_max_age = Duration::from_secs(300);
     let shared = common::shared(s);
-    shared.app.pushed.ingest(&pushed_event());
+    shared.app.store.ingest(&pushed_event()).await;
     let mut results = Vec::new();
     let mut record = |label: String, r: smartcar_mcp::tool::ToolResult| {
         let text = format!("{}\n{}", r.lead.clone().unwrap_or_default(), r.json);
@@ -97,7 +97,9 @@ async fn session(mode: LocationMode) -> (Simulator, Vec<(String, Value, String)>
         record(format!("list_connections raw={raw}"), r);
     }
     let uri = format!("smartcar://vehicles/{EV}/state");
-    let state = smartcar_mcp::mcp::resources::read(&shared.app, &uri).expect("pushed state");
+    let state = smartcar_mcp::mcp::resources::read(&shared.app, &uri)
+        .await
+        .expect("pushed state");
     let text = serde_json::to_value(&state).unwrap().to_string();
     let parsed: Value = serde_json::from_str(
         serde_json::to_value(&state).unwrap()["contents"][0]["text"]

@@ -33,6 +33,7 @@ mod results;
 mod secrets;
 mod simulated;
 mod snapshots;
+mod store;
 mod tidy;
 mod validation;
 mod verify;

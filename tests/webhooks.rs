@@ -127,7 +127,7 @@ async fn only_signed_events_change_anything() {
     let (status, _) = post(&server.base, &body, Some(&other_key)).await;
     assert_eq!(status, 401, "signed with another key");
     assert!(
-        shared.app.pushed.vehicles().is_empty(),
+        shared.app.store.pushed_vehicles().await.is_empty(),
         "nothing was stored"
     );
 
@@ -143,7 +143,10 @@ async fn only_signed_events_change_anything() {
         (200, json!("unchanged")),
         "a replay is deduplicated"
     );
-    assert_eq!(shared.app.pushed.vehicles(), vec![EV.to_string()]);
+    assert_eq!(
+        shared.app.store.pushed_vehicles().await,
+        vec![EV.to_string()]
+    );
     sim.shutdown();
 }
 
@@ -169,7 +172,7 @@ async fn out_of_order_and_concurrent_deliveries_keep_the_newest_values() {
     let (status, body) =
         post_signed(&server.base, &event("old", EV, locked(true, t - 60_000))).await;
     assert_eq!((status, body["status"].clone()), (200, json!("unchanged")));
-    let state = shared.app.pushed.vehicle(EV).unwrap();
+    let state = shared.app.store.pushed_state(EV).await.unwrap();
     assert_eq!(
         state.signals["closure-islocked"].raw["body"]["value"],
         false
@@ -188,7 +191,17 @@ async fn out_of_order_and_concurrent_deliveries_keep_the_newest_values() {
     });
     let answers = futures::future::join_all(posts).await;
     assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
-    assert_eq!(shared.app.pushed.vehicle(EV).unwrap().signals.len(), 51);
+    assert_eq!(
+        shared
+            .app
+            .store
+            .pushed_state(EV)
+            .await
+            .unwrap()
+            .signals
+            .len(),
+        51
+    );
     sim.shutdown();
 }
 
@@ -204,7 +217,7 @@ async fn vehicle_errors_are_kept_with_their_state() {
     };
     post_signed(&server.base, &err("x-1", "ERROR")).await;
     post_signed(&server.base, &err("x-2", "RESOLVED")).await;
-    let state = shared.app.pushed.vehicle(EV).unwrap().to_json();
+    let state = shared.app.store.pushed_state(EV).await.unwrap().to_json();
     assert_eq!(state["errors"].as_array().unwrap().len(), 1);
     assert_eq!(state["errors"][0]["state"], "RESOLVED");
     sim.shutdown();
@@ -226,7 +239,7 @@ async fn reads_come_from_fresh_pushed_state_with_zero_upstream_calls() {
     assert!(r.structured["age_s"].as_u64().unwrap() >= 4);
     assert!(r.lead.as_deref().unwrap().contains("webhook"));
     assert!(sim.requests().is_empty(), "{:?}", sim.requests());
-    assert_eq!(shared.app.usage.snapshot()["total"]["pushed"], 1);
+    assert_eq!(shared.app.usage.snapshot().await["total"]["pushed"], 1);
 
     // raw always asks Smartcar; so does a signal the webhook does not carry.
     let mut raw = args.clone();
@@ -433,7 +446,7 @@ async fn the_simulator_pushes_a_commands_effect_as_a_signed_webhook() {
     assert!(!lock.is_error, "{lock:?}");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let state = loop {
-        if let Some(s) = shared.app.pushed.vehicle(EV) {
+        if let Some(s) = shared.app.store.pushed_state(EV).await {
             break s;
         }
         assert!(std::time::Instant::now() < deadline, "no webhook arrived");

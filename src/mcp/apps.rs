@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use sha2::Digest;
 
 use crate::settings::LocationMode;
-use crate::tool::pushed::{Pushed, VehicleState};
+use crate::store::{Store, VehicleState};
 
 pub const EXTENSION: &str = "io.modelcontextprotocol/ui";
 pub const MIME: &str = "text/html;profile=mcp-app";
@@ -208,11 +208,11 @@ fn vehicles_of(
 
 /// Adds the view's `_meta` entries to a result of a tool with a view: never its text or
 /// `structuredContent`, which stay what every client gets.
-pub fn annotate(
+pub async fn annotate(
     result: &mut CallToolResult,
     tool: &str,
     args: Option<&Map<String, Value>>,
-    pushed: &Pushed,
+    store: &Store,
     location: LocationMode,
 ) {
     if !has_view(tool) {
@@ -223,7 +223,11 @@ pub fn annotate(
     };
     let mut known = Map::new();
     for (vehicle, user) in vehicles_of(tool, args, structured) {
-        if let Some(s) = pushed.vehicle(&vehicle).and_then(|v| summary(&v, &user)) {
+        if let Some(s) = store
+            .pushed_state(&vehicle)
+            .await
+            .and_then(|v| summary(&v, &user))
+        {
             known.insert(vehicle, s);
         }
     }

@@ -16,9 +16,9 @@ use rmcp::{ErrorData, Peer, RoleServer};
 use serde_json::{Value, json};
 
 use crate::catalogue::{SIGNALS, Signal, resolve_signal};
+use crate::store::Store;
 use crate::text::clip;
 use crate::tool::AppState;
-use crate::tool::pushed::Pushed;
 
 pub const USAGE: &str = "smartcar://usage";
 pub const SIGNALS_URI: &str = "smartcar://signals";
@@ -48,7 +48,7 @@ fn signal_json(s: &Signal) -> Value {
     })
 }
 
-pub fn list(app: &AppState) -> ListResourcesResult {
+pub async fn list(app: &AppState) -> ListResourcesResult {
     let mut items = vec![
         Resource::new(USAGE, "usage")
             .with_title("Upstream calls made and saved")
@@ -61,7 +61,7 @@ pub fn list(app: &AppState) -> ListResourcesResult {
             .with_description("Every signal code get_signal accepts: group, unit, kind and the older aliases. smartcar://signals/{code} reads one.")
             .with_mime_type("application/json"),
     ];
-    for v in app.pushed.vehicles() {
+    for v in app.store.pushed_vehicles().await {
         items.push(
             Resource::new(state_uri(&v), format!("state of {v}"))
                 .with_description("The latest state Smartcar pushed for this vehicle by webhook; subscribe to hear of changes.")
@@ -96,10 +96,10 @@ pub fn templates() -> ListResourceTemplatesResult {
     .with_cache_scope(CacheScope::Public)
 }
 
-pub fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, ErrorData> {
+pub async fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, ErrorData> {
     let not_found = |why: String| Err(ErrorData::resource_not_found(why, None));
     if uri == USAGE {
-        let usage = app.usage.snapshot();
+        let usage = app.usage.snapshot().await;
         return Ok(ReadResourceResult::new(vec![json_contents(uri, &usage)])
             .with_ttl_ms(0)
             .with_cache_scope(CacheScope::Private));
@@ -134,8 +134,8 @@ pub fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, ErrorData> 
     }
     if let Some(vehicle) = vehicle_of(uri) {
         // Operator-level, like the other resources: whoever may connect to this server sees every
-        // vehicle's pushed state. Tool reads, which name a user, go through `Pushed::fresh`.
-        return match app.pushed.vehicle(vehicle) {
+        // vehicle's pushed state. Tool reads, which name a user, go through `Store::fresh`.
+        return match app.store.pushed_state(vehicle).await {
             Some(state) => Ok({
                 let mut json = state.to_json();
                 let location = app.serving.location;
@@ -215,7 +215,7 @@ impl Subscribers {
 /// A URI already subscribed by the session is kept once.
 pub fn subscribe(
     subs: &Subscribers,
-    pushed: &Pushed,
+    store: &Store,
     uri: &str,
     session: &SessionMark,
     peer: Peer<RoleServer>,
@@ -245,7 +245,7 @@ pub fn subscribe(
         uris.insert(uri.to_string());
     }
     subs.forwarding.get_or_init(|| {
-        tokio::spawn(forward(pushed.subscribe(), subs.list.clone()));
+        tokio::spawn(forward(store.subscribe(), subs.list.clone()));
     });
     Ok(())
 }
@@ -304,13 +304,13 @@ pub fn accepted(requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
 }
 
 /// 2026-07-28: one `subscriptions/listen` stream, until the client ends it.
-pub async fn listen(pushed: &Pushed, ctx: SubscriptionContext) -> Result<(), ErrorData> {
+pub async fn listen(store: &Store, ctx: SubscriptionContext) -> Result<(), ErrorData> {
     let wanted: Vec<String> = ctx
         .accepted()
         .resource_subscriptions
         .clone()
         .unwrap_or_default();
-    let mut updates = pushed.subscribe();
+    let mut updates = store.subscribe();
     loop {
         tokio::select! {
             _ = ctx.cancelled() => return Ok(()),

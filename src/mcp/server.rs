@@ -246,7 +246,7 @@ impl ServerHandler for SmartcarServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let mut list = resources::list(&self.shared.app);
+        let mut list = resources::list(&self.shared.app).await;
         if apps::declared(context.client_capabilities().as_ref()) {
             list.resources.push(apps::resource());
         }
@@ -270,7 +270,9 @@ impl ServerHandler for SmartcarServer {
         if apps::is_view(&request.uri) {
             return Ok(apps::read().into());
         }
-        resources::read(&self.shared.app, &request.uri).map(Into::into)
+        resources::read(&self.shared.app, &request.uri)
+            .await
+            .map(Into::into)
     }
 
     #[allow(deprecated)] // the handshake revisions' form; 2026-07-28 peers use `listen`
@@ -281,7 +283,7 @@ impl ServerHandler for SmartcarServer {
     ) -> Result<(), ErrorData> {
         resources::subscribe(
             &self.shared.subscribers,
-            &self.shared.app.pushed,
+            &self.shared.app.store,
             &request.uri,
             &self.session,
             context.peer,
@@ -306,7 +308,7 @@ impl ServerHandler for SmartcarServer {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        resources::listen(&self.shared.app.pushed, context).await
+        resources::listen(&self.shared.app.store, context).await
     }
 
     async fn on_custom_request(
@@ -371,9 +373,10 @@ impl ServerHandler for SmartcarServer {
                             &mut result,
                             spec.name,
                             request.arguments.as_ref(),
-                            &self.shared.app.pushed,
+                            &self.shared.app.store,
                             self.shared.app.serving.location,
-                        );
+                        )
+                        .await;
                     }
                     Ok(result.into())
                 }

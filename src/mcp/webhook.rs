@@ -21,7 +21,8 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use super::server::Shared;
-use crate::tool::pushed::{self, Ingested, MAX_BODY_BYTES};
+use crate::store::Ingested;
+use crate::upstream::webhook::{self as smartcar, MAX_BODY_BYTES};
 
 pub const WEBHOOK_PATH: &str = "/webhooks/smartcar";
 
@@ -129,7 +130,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     let signed = headers
         .get("sc-signature")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|sig| pushed::verify(token.expose(), &body, sig));
+        .is_some_and(|sig| smartcar::verify(token.expose(), &body, sig));
     let Ok(event) = serde_json::from_slice::<Value>(&body) else {
         if !signed {
             return unsigned();
@@ -145,7 +146,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             json!({ "error": "the body must be a JSON object: one Smartcar event" }),
         );
     }
-    if pushed::is_verify(&event) {
+    if smartcar::is_verify(&event) {
         return verify(&shared, token.expose(), &event);
     }
     if !signed {
@@ -155,7 +156,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         .get("eventType")
         .and_then(Value::as_str)
         .unwrap_or("?");
-    match shared.app.pushed.ingest(&event) {
+    match shared.app.store.ingest(&event).await {
         Ingested::Updated { vehicle_id } => {
             tracing::info!(event = %crate::text::clip(kind), vehicle = %vehicle_id, "webhook stored");
             answer(StatusCode::OK, json!({ "status": "stored" }))
@@ -180,17 +181,18 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
 /// signs events, so it is given only for a challenge that cannot be an event body, and only while
 /// the operator expects Smartcar to ask.
 fn verify(shared: &Shared, token: &str, event: &Value) -> Response {
-    let Some(challenge) = pushed::challenge(event).filter(|c| pushed::challenge_is_well_formed(c))
+    let Some(challenge) =
+        smartcar::challenge(event).filter(|c| smartcar::challenge_is_well_formed(c))
     else {
         return answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": format!(
                 "a VERIFY challenge must be 1 to {} characters of A-Z, a-z, 0-9, _ and -",
-                pushed::MAX_CHALLENGE_CHARS
+                smartcar::MAX_CHALLENGE_CHARS
             ) }),
         );
     };
-    let window = &shared.app.pushed.verify_window;
+    let window = &shared.app.verify_window;
     if !window.is_open() {
         let length = window.length().as_secs();
         if window.first_refusal() {
@@ -208,7 +210,7 @@ fn verify(shared: &Shared, token: &str, event: &Value) -> Response {
     tracing::info!("answered Smartcar's webhook VERIFY challenge");
     answer(
         StatusCode::OK,
-        json!({ "challenge": pushed::sign(token, challenge.as_bytes()) }),
+        json!({ "challenge": smartcar::sign(token, challenge.as_bytes()) }),
     )
 }
 
@@ -244,7 +246,7 @@ pub fn reopen_verify_window_on_sighup(shared: Arc<Shared>) {
     };
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            let window = &shared.app.pushed.verify_window;
+            let window = &shared.app.verify_window;
             window.open();
             tracing::warn!(
                 "SIGHUP: answering Smartcar's webhook VERIFY for the next {} s",
@@ -265,7 +267,7 @@ pub fn announce(shared: &Shared, at: &str) {
             "webhooks are off: set SMARTCAR_MANAGEMENT_TOKEN to receive Smartcar's webhooks at {at}"
         );
     } else {
-        let window = shared.app.pushed.verify_window.length().as_secs();
+        let window = shared.app.verify_window.length().as_secs();
         tracing::info!(
             "receiving Smartcar's webhooks at {at}; its VERIFY is answered for the first {window} s, and again for as long after each SIGHUP"
         );

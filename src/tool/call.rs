@@ -10,7 +10,6 @@ use std::future::Future;
 use serde_json::{Map, Value, json};
 
 use super::arguments;
-use super::audit::{Entry, Finish};
 use super::bound;
 use super::error::ToolError;
 use super::privacy;
@@ -20,6 +19,7 @@ use super::state::AppState;
 use super::usage::Counts;
 use crate::catalogue::{Api, Shape, ToolSpec};
 use crate::settings::ConfirmMode;
+use crate::store::{AuditState, Confirmation, Entry, Finish};
 use crate::upstream::{Executor, Failure, Outcome};
 
 /// What a confirmation decided.
@@ -91,7 +91,7 @@ pub async fn run<C: Confirm + Sync>(
         return Step::Done(e.into_result(spec.name));
     }
     let who = caller.describe();
-    let entry = |confirmation| Entry {
+    let entry = |confirmation: Confirmation| Entry {
         tool: spec.name,
         arguments: &args,
         vehicle: spec.vehicle(&args),
@@ -100,24 +100,31 @@ pub async fn run<C: Confirm + Sync>(
         confirmation,
     };
     if state.serving.dry_run {
-        note(state, spec, &entry("not asked"), "dry_run", None).await;
+        note(
+            state,
+            spec,
+            &entry(Confirmation::NotAsked),
+            AuditState::DryRun,
+            None,
+        )
+        .await;
         return Step::Done(dry_run(&state.exec, spec, &args));
     }
     let confirmation = if !spec.confirm {
-        "not required"
+        Confirmation::NotRequired
     } else if state.serving.confirm == ConfirmMode::Off {
-        "off"
+        Confirmation::Off
     } else {
         let q = question(spec, &args);
         match confirm.confirm(spec, &q, &args).await {
-            Ok(Verdict::Go) => "confirmed",
+            Ok(Verdict::Go) => Confirmation::Confirmed,
             Ok(Verdict::Ask(ask)) => return Step::Ask(ask),
             Err(e) => {
                 note(
                     state,
                     spec,
-                    &entry("refused"),
-                    "refused",
+                    &entry(Confirmation::Refused),
+                    AuditState::Refused,
                     Some(&e.to_string()),
                 )
                 .await;
@@ -142,9 +149,15 @@ pub async fn run<C: Confirm + Sync>(
 }
 
 /// Records a write that was never sent (reads are not audited).
-async fn note(state: &AppState, spec: &ToolSpec, entry: &Entry<'_>, what: &str, why: Option<&str>) {
-    if let Some(audit) = state.audit.as_ref().filter(|_| !spec.is_read())
-        && let Err(e) = audit.note_async(entry, what, why).await
+async fn note(
+    state: &AppState,
+    spec: &ToolSpec,
+    entry: &Entry<'_>,
+    what: AuditState,
+    why: Option<&str>,
+) {
+    if !spec.is_read()
+        && let Err(e) = state.store.note(entry, what, why).await
     {
         tracing::warn!(tool = spec.name, "not recorded in the audit log: {e}");
     }
@@ -167,12 +180,12 @@ fn set_meta(r: &mut ToolResult, key: &str, value: Value) {
 /// A read: from the cache when allowed, else shared with an identical read in flight, else sent.
 async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Value>) -> ToolResult {
     let vehicle = spec.vehicle(args);
-    if let Some(r) = from_pushed(state, spec, args) {
+    if let Some(r) = from_pushed(state, spec, args).await {
         let counts = Counts {
             pushed: 1,
             ..Counts::default()
         };
-        state.usage.record(vehicle, true, spec.name, counts);
+        state.usage.record(vehicle, true, spec.name, counts).await;
         return r;
     }
     let key = read_key(state, spec, args);
@@ -182,7 +195,7 @@ async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
             ..Counts::default()
         };
         // Only answers are cached: Smartcar answered for this vehicle.
-        state.usage.record(vehicle, true, spec.name, counts);
+        state.usage.record(vehicle, true, spec.name, counts).await;
         r.lead = Some(format!(
             "Cached answer, {} s old (this server reuses answers for {} s); nothing was sent to Smartcar.",
             age.as_secs(),
@@ -209,7 +222,8 @@ async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
         };
         state
             .usage
-            .record(vehicle, answered_for(&r), spec.name, counts);
+            .record(vehicle, answered_for(&r), spec.name, counts)
+            .await;
         set_meta(&mut r, "smartcar-mcp/upstream_calls", json!(0));
         set_meta(&mut r, "smartcar-mcp/source", json!("coalesced"));
     }
@@ -228,7 +242,7 @@ fn answered_for(r: &ToolResult) -> bool {
 
 /// A signal read answered from state Smartcar pushed by webhook, when the operator allows it and
 /// the vehicle recorded every value recently enough; `raw: true` always goes to Smartcar.
-fn from_pushed(
+async fn from_pushed(
     state: &AppState,
     spec: &'static ToolSpec,
     args: &Map<String, Value>,
@@ -249,14 +263,17 @@ fn from_pushed(
         _ => return None,
     };
     let vehicle = spec.vehicle(args)?;
-    let (signals, age) = state.pushed.fresh(
-        vehicle,
-        spec.user(args),
-        if one { code } else { None },
-        max_age,
-    )?;
+    let (signals, age) = state
+        .store
+        .fresh(
+            vehicle,
+            spec.user(args),
+            if one { code } else { None },
+            max_age,
+        )
+        .await?;
     // The pushed signal in the form Smartcar's read answers with, so it is shaped the same way.
-    let resource = |s: &super::pushed::PushedSignal| {
+    let resource = |s: &crate::store::PushedSignal| {
         let r = &s.raw;
         let mut attributes = json!({
             "code": r.get("code"),
@@ -310,25 +327,22 @@ async fn write(
     args: &Map<String, Value>,
     entry: &Entry<'_>,
 ) -> ToolResult {
-    let row = match &state.audit {
-        // Durable before anything is sent; commands in flight together share the commit.
-        Some(a) => match a.begin_async(entry).await {
-            Ok(id) => Some((a, id)),
-            Err(e) => {
-                tracing::error!(tool = spec.name, "{e}");
-                let e = ToolError::AuditUnavailable {
-                    detail: "the record could not be written".into(),
-                };
-                return e.into_result(spec.name);
-            }
-        },
-        None => None,
+    // Durable before anything is sent; commands in flight together share the commit.
+    let id = match state.store.begin(entry).await {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(tool = spec.name, "{e}");
+            let e = ToolError::AuditUnavailable {
+                detail: "the record could not be written".into(),
+            };
+            return e.into_result(spec.name);
+        }
     };
     // Whatever the answer, what was cached or pushed about this vehicle may no longer be true.
     state.traffic.invalidate(spec.vehicle(args));
-    state.pushed.mark_stale(spec.vehicle(args));
+    state.store.mark_stale(spec.vehicle(args)).await;
     let mut r = send(state, spec, args).await;
-    if let Some((audit, id)) = row {
+    {
         let error = &r.structured["error"];
         let status = error["status"]
             .as_u64()
@@ -349,7 +363,7 @@ async fn write(
             request_id,
             error: r.is_error.then_some(r.lead.as_deref()).flatten(),
         };
-        if let Err(e) = audit.finish_async(id, &finish).await {
+        if let Err(e) = state.store.finish(id, &finish).await {
             tracing::error!(tool = spec.name, "the outcome was not recorded: {e}");
         }
     }
@@ -451,9 +465,11 @@ async fn send(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
         },
         None => None,
     };
-    let reservation = match vehicle.map(|v| state.cap.reserve(v)) {
-        Some(Err(e)) => return e.into_result(spec.name),
-        Some(Ok(r)) => r,
+    let reservation = match vehicle {
+        Some(v) => match state.cap.reserve(v).await {
+            Err(e) => return e.into_result(spec.name),
+            Ok(r) => r,
+        },
         None => None,
     };
     let r = execute(state, spec, args).await;
@@ -463,7 +479,7 @@ async fn send(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
             .as_ref()
             .and_then(|m| m.get("smartcar-mcp/upstream_calls")?.as_u64())
             .unwrap_or(0);
-        reservation.settle(attempts, answered_for(&r));
+        reservation.settle(attempts, answered_for(&r)).await;
     }
     r
 }
@@ -585,7 +601,7 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
             cached: 1,
             ..Counts::default()
         };
-        state.usage.record(None, true, spec.name, counts);
+        state.usage.record(None, true, spec.name, counts).await;
         return result;
     }
     let mut outcome = state.exec.send(spec, &req).await;
@@ -601,7 +617,8 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
     };
     state
         .usage
-        .record(spec.vehicle(args), answered, spec.name, counts);
+        .record(spec.vehicle(args), answered, spec.name, counts)
+        .await;
     if compatibility && let Ok(ok) = &outcome.result {
         state.cache_compatibility(&req.url, ok.status, ok.body.clone());
     }

@@ -1,15 +1,14 @@
 //! One tool call, free of MCP: which tools are served, their arguments, the one call pipeline,
 //! result shaping and size, the errors a tool returns, and the controls on billed calls
-//! (coalescing, cache, per-vehicle lanes, usage) and on commands (the audit log).
+//! (coalescing, cache, per-vehicle lanes, usage) and on commands (the audit log, kept by
+//! `store`).
 
 pub mod arguments;
-pub mod audit;
 pub mod bound;
 pub mod call;
 pub mod cap;
 pub mod error;
 pub mod privacy;
-pub mod pushed;
 pub mod result;
 pub mod selection;
 pub mod shape;

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::audit::{Audit, AuditError};
-use super::pushed::Pushed;
 use super::traffic::Traffic;
 use super::usage::Usage;
 use crate::catalogue::{TOOLS, ToolSpec, tool_index};
 use crate::settings::{ServingSettings, Settings};
+use crate::store::{Store, StoreError};
 use crate::upstream::Executor;
+use crate::upstream::webhook::VerifyWindow;
 
 /// Why the state could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,7 @@ pub enum StateError {
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
     #[error(transparent)]
-    Audit(#[from] AuditError),
+    Store(#[from] StoreError),
 }
 
 pub struct AppState {
@@ -33,12 +33,13 @@ pub struct AppState {
     pub usage: Usage,
     /// The operator's daily allowance of upstream calls per vehicle.
     pub cap: super::cap::Cap,
-    /// Vehicle state Smartcar pushed by webhook.
-    pub pushed: Pushed,
+    /// When Smartcar's webhook VERIFY is answered.
+    pub verify_window: VerifyWindow,
     /// The vehicles and users connection answers named, for completing prompt arguments.
     pub seen: Seen,
-    /// Commands and deletions on record; `None` with `--audit-db off`.
-    pub audit: Option<Arc<Audit>>,
+    /// What outlives a call: the audit log, usage, the daily allowance and pushed state; in
+    /// memory with `--audit-db off`.
+    pub store: Arc<Store>,
     /// Indices into `TOOLS`, in catalogue order.
     enabled: Vec<usize>,
     on: Vec<bool>,
@@ -123,22 +124,20 @@ impl AppState {
         serving: ServingSettings,
         enabled: &[usize],
     ) -> Result<Self, StateError> {
-        let audit = match &serving.audit_db {
-            Some(path) => Some(Arc::new(Audit::open(path)?)),
-            None => None,
-        };
-        Ok(Self::with_audit(exec, serving, enabled, audit))
+        let store = Store::open(serving.audit_db.as_deref())?;
+        Ok(Self::with_store(exec, serving, enabled, store))
     }
 
-    /// `with_executor` with the audit log given instead of opened from `serving.audit_db`: the
+    /// `with_executor` with the store given instead of opened from `serving.audit_db`: the
     /// commit bench hands in one committing row by row.
     #[doc(hidden)]
-    pub fn with_audit(
+    pub fn with_store(
         exec: Executor,
         serving: ServingSettings,
         enabled: &[usize],
-        audit: Option<Arc<Audit>>,
+        store: Store,
     ) -> Self {
+        let store = Arc::new(store);
         // Validators are compiled on each tool's first call, not warmed up here: compiling all
         // of them kept the whole of jsonschema and regex resident in an idle server (and a second
         // thread busy through the cold start) for tools a session may never call. One tool's
@@ -153,14 +152,11 @@ impl AppState {
                 serving.vehicle_wait,
                 serving.cache_ttl,
             ),
-            usage: Usage::new(audit.clone()),
-            cap: super::cap::Cap::new(
-                serving.max_calls_per_vehicle_per_day,
-                serving.audit_db.as_deref(),
-            ),
-            pushed: Pushed::new(serving.webhook_verify_window),
+            usage: Usage::new(store.clone()),
+            cap: super::cap::Cap::new(serving.max_calls_per_vehicle_per_day, store.clone()),
+            verify_window: VerifyWindow::new(serving.webhook_verify_window),
             seen: Seen::default(),
-            audit,
+            store,
             exec,
             serving,
             enabled: enabled.to_vec(),

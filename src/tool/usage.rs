@@ -1,20 +1,17 @@
 //! Upstream calls counted per vehicle and per tool: made, saved (coalesced, cached, pushed) and
-//! rate-limited. Kept in memory and, with the audit database on, in its `usage` table, so the
-//! counts survive restarts. (The daily allowance is `tool::cap`'s.)
+//! rate-limited, and which vehicle earns a counter of its own. Kept in memory and in the store,
+//! so with the audit database on the counts survive restarts. (The daily allowance is
+//! `tool::cap`'s.)
 
 use crate::sync::Locked;
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 
-use super::audit::Audit;
-pub use super::audit::Counts;
-
-/// The UTC day a count belongs to, as `YYYY-MM-DD`.
-pub fn utc_day() -> String {
-    chrono::Utc::now().format("%Y-%m-%d").to_string()
-}
+pub use crate::store::Counts;
+use crate::store::{Store, Totals};
 
 /// The key for calls no vehicle is named in (listing connections, applications).
 pub const NO_VEHICLE: &str = "";
@@ -37,47 +34,45 @@ fn v_or_empty(vehicle: Option<&str>) -> &str {
     vehicle.unwrap_or(NO_VEHICLE)
 }
 
-type Totals = BTreeMap<(String, String), Counts>;
-
 pub struct Usage {
     /// (vehicle, tool) -> counts since the database began (or this process started), and the
     /// vehicles among them.
     totals: Mutex<(Totals, HashSet<String>)>,
-    audit: Option<Arc<Audit>>,
-    /// What the audit database holds is read back on first use, not at start, so an idle
-    /// server never opens it.
-    loaded: Once,
+    store: Arc<Store>,
+    /// What the store holds is read back on first use, not at start, so an idle server never
+    /// opens it.
+    loaded: OnceCell<()>,
 }
 
 impl Usage {
-    /// Counters starting from what the audit database holds, if there is one.
-    pub fn new(audit: Option<Arc<Audit>>) -> Self {
+    /// Counters starting from what the store holds.
+    pub fn new(store: Arc<Store>) -> Self {
         Usage {
             totals: Mutex::new((BTreeMap::new(), HashSet::new())),
-            audit,
-            loaded: Once::new(),
+            store,
+            loaded: OnceCell::new(),
         }
     }
 
-    /// Every counter reads this first, so nothing is counted before the database's counts.
-    fn load(&self) {
-        self.loaded.call_once(|| {
-            if let Some(a) = &self.audit {
-                let totals = a.usage_totals();
+    /// Every counter reads this first, so nothing is counted before the store's counts.
+    async fn load(&self) {
+        self.loaded
+            .get_or_init(|| async {
+                let totals = self.store.usage_totals().await.unwrap_or_default();
                 let vehicles = totals
                     .keys()
                     .filter(|(v, _)| !is_shared_key(v))
                     .map(|(v, _)| v.clone())
                     .collect();
                 *self.totals.locked() = (totals, vehicles);
-            }
-        });
+            })
+            .await;
     }
 
     /// Counts a call of `tool`; `answered` says whether Smartcar answered for the vehicle it
     /// names (anything but a 404 or no answer), which alone earns the vehicle its own counter.
-    pub fn record(&self, vehicle: Option<&str>, answered: bool, tool: &str, delta: Counts) {
-        self.load();
+    pub async fn record(&self, vehicle: Option<&str>, answered: bool, tool: &str, delta: Counts) {
+        self.load().await;
         let vehicle = {
             let mut totals = self.totals.locked();
             let (counts, vehicles) = &mut *totals;
@@ -97,21 +92,19 @@ impl Usage {
                 .add(&delta);
             key.to_string()
         };
-        if let Some(a) = &self.audit {
-            a.add_usage(&utc_day(), &vehicle, tool, delta);
-        }
+        self.store.add_usage(&vehicle, tool, delta);
     }
 
     /// Vehicles counted one by one now (not the shared keys).
-    pub fn vehicles(&self) -> usize {
-        self.load();
+    pub async fn vehicles(&self) -> usize {
+        self.load().await;
         self.totals.locked().1.len()
     }
 
     /// Everything counted, per vehicle and tool, with totals.
-    pub fn snapshot(&self) -> Value {
-        self.load();
-        report(&self.totals.locked().0, self.audit.is_some())
+    pub async fn snapshot(&self) -> Value {
+        self.load().await;
+        report(&self.totals.locked().0, self.store.is_persistent())
     }
 }
 

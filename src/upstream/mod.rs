@@ -1,10 +1,12 @@
 //! The Smartcar client: request building, sending with the retry policy, the client-credentials
-//! token, and Smartcar's error bodies. Knows nothing of tools' results or of MCP.
+//! token, Smartcar's error bodies, and how its webhooks are signed and verified. Knows nothing of
+//! tools' results or of MCP.
 
 pub mod auth;
 pub mod error;
 pub mod executor;
 pub mod request;
+pub mod webhook;
 
 pub use auth::AuthError;
 pub use error::UpstreamError;

@@ -1,5 +1,6 @@
-//! The audit log of commands and deletions, and the persisted usage counters, in one SQLite file
-//! (rusqlite with its bundled SQLite: nothing to install). The server's only on-disk state.
+//! The SQLite backend (rusqlite with its bundled SQLite: nothing to install): the audit log of
+//! commands and deletions, the usage counters and the daily allowance in one file, the server's
+//! only on-disk state. Pushed state is held in memory, as in the memory backend.
 //!
 //! A command's row is written, durably (WAL, `synchronous=FULL`), before the request leaves, in
 //! state `sent`; the answer completes it. A crash in between leaves `sent` without a finish time,
@@ -20,137 +21,14 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("audit database {path}: {detail}")]
-pub struct AuditError {
-    pub path: String,
-    pub detail: String,
-}
-
-/// Upstream calls made and saved, as counted per vehicle and tool (`tool::usage`) and stored here.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    /// HTTP requests sent to Smartcar (retries included, token requests not).
-    pub upstream_calls: u64,
-    /// Calls answered by sharing an identical call in flight.
-    pub coalesced: u64,
-    /// Calls answered from the read cache.
-    pub cached: u64,
-    /// Calls answered from state Smartcar pushed by webhook.
-    pub pushed: u64,
-    /// 429 answers met.
-    pub rate_limited: u64,
-}
-
-impl Counts {
-    pub fn add(&mut self, o: &Counts) {
-        self.upstream_calls += o.upstream_calls;
-        self.coalesced += o.coalesced;
-        self.cached += o.cached;
-        self.pushed += o.pushed;
-        self.rate_limited += o.rate_limited;
-    }
-
-    /// Calls that cost nothing upstream.
-    pub fn saved(&self) -> u64 {
-        self.coalesced + self.cached + self.pushed
-    }
-}
-
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    tool TEXT NOT NULL,
-    arguments TEXT NOT NULL,
-    vehicle_id TEXT,
-    user_id TEXT,
-    caller TEXT NOT NULL,
-    confirmation TEXT NOT NULL,
-    state TEXT NOT NULL,
-    outcome TEXT,
-    http_status INTEGER,
-    request_id TEXT,
-    error TEXT,
-    finished_at TEXT
-);
-CREATE INDEX IF NOT EXISTS audit_vehicle ON audit (vehicle_id, at);
-CREATE TABLE IF NOT EXISTS usage (
-    day TEXT NOT NULL,
-    vehicle_id TEXT NOT NULL,
-    tool TEXT NOT NULL,
-    upstream_calls INTEGER NOT NULL DEFAULT 0,
-    coalesced INTEGER NOT NULL DEFAULT 0,
-    cached INTEGER NOT NULL DEFAULT 0,
-    pushed INTEGER NOT NULL DEFAULT 0,
-    rate_limited INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, vehicle_id, tool)
-);
-";
-
-/// What is known of a call before it is sent.
-pub struct Entry<'a> {
-    pub tool: &'a str,
-    pub arguments: &'a Map<String, Value>,
-    pub vehicle: Option<&'a str>,
-    pub user: Option<&'a str>,
-    /// Who asked: transport, MCP client and session where known.
-    pub caller: &'a str,
-    /// `confirmed`, `not required`, `off` (the operator turned confirmation off), or why not.
-    pub confirmation: &'a str,
-}
-
-/// How a sent call ended.
-pub struct Finish<'a> {
-    pub ok: bool,
-    /// The command's status (`SUCCESS`, ...), or the error type.
-    pub outcome: Option<&'a str>,
-    pub http_status: Option<u16>,
-    pub request_id: Option<&'a str>,
-    pub error: Option<&'a str>,
-}
-
-/// One row, as `smartcar-mcp audit` prints it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Row {
-    pub id: i64,
-    pub at: String,
-    pub tool: String,
-    pub arguments: Value,
-    pub vehicle_id: Option<String>,
-    pub user_id: Option<String>,
-    pub caller: String,
-    pub confirmation: String,
-    /// `sent` (outcome unknown while `finished_at` is empty), `done`, `failed`, `dry_run`,
-    /// `refused`.
-    pub state: String,
-    pub outcome: Option<String>,
-    pub http_status: Option<u16>,
-    pub request_id: Option<String>,
-    pub error: Option<String>,
-    pub finished_at: Option<String>,
-}
-
-impl Row {
-    /// The state in words: a `sent` row without a finish is a command whose fate is unknown.
-    pub fn status(&self) -> String {
-        match (self.state.as_str(), &self.finished_at) {
-            ("sent", None) => "sent, outcome unknown".into(),
-            ("done", _) => format!("done: {}", self.outcome.as_deref().unwrap_or("SUCCESS")),
-            ("failed", _) => format!(
-                "failed: {}",
-                self.error
-                    .as_deref()
-                    .or(self.outcome.as_deref())
-                    .unwrap_or("error")
-            ),
-            (other, _) => other.replace('_', " "),
-        }
-    }
-}
+use super::StoreError;
+use super::audit::{AuditState, Entry, Finish, Row, RowFilter, now};
+use super::migrate::migrate;
+use super::pushed::Pushed;
+use super::usage::{Counts, Totals, utc_day};
+use crate::sync::Locked;
 
 /// How rows reach the disk. Only the bench picks: it measures group commit against the
 /// transaction per row it replaced, in one run.
@@ -188,7 +66,7 @@ enum Op {
 }
 
 impl Op {
-    fn insert(e: &Entry, state: &str, error: Option<&str>) -> Op {
+    fn insert(e: &Entry, state: &AuditState, error: Option<&str>) -> Op {
         Op::Insert {
             at: now(),
             tool: e.tool.into(),
@@ -196,8 +74,8 @@ impl Op {
             vehicle: e.vehicle.map(Into::into),
             user: e.user.map(Into::into),
             caller: e.caller.into(),
-            confirmation: e.confirmation.into(),
-            state: state.into(),
+            confirmation: e.confirmation.as_str().into(),
+            state: state.as_str().into(),
             error: error.map(Into::into),
         }
     }
@@ -265,12 +143,12 @@ impl Op {
 
 /// Where the committer hands a caller its outcome: a thread waiting, or a task.
 enum Reply {
-    Thread(mpsc::SyncSender<Result<i64, AuditError>>),
-    Task(tokio::sync::oneshot::Sender<Result<i64, AuditError>>),
+    Thread(mpsc::SyncSender<Result<i64, StoreError>>),
+    Task(tokio::sync::oneshot::Sender<Result<i64, StoreError>>),
 }
 
 impl Reply {
-    fn send(self, r: Result<i64, AuditError>) {
+    fn send(self, r: Result<i64, StoreError>) {
         // A caller that went away (its task cancelled) needs no answer: its row stands.
         match self {
             Reply::Thread(tx) => drop(tx.send(r)),
@@ -291,12 +169,17 @@ struct UsageDelta {
     counts: Counts,
 }
 
-pub struct Audit {
+pub struct Sqlite {
     path: PathBuf,
     commit: Commit,
     /// Opened on first use, not at start: an idle server never touches SQLite, and the first
     /// answer (initialize, tools/list) never waits on the file (cold start, README Performance).
-    db: OnceLock<Result<Db, AuditError>>,
+    db: OnceLock<Result<Db, StoreError>>,
+    /// The daily allowance's own connection, opened on first reservation.
+    cap: OnceLock<Result<Mutex<Connection>, StoreError>>,
+    /// Opened by `audit` and `usage`: reads only, and a missing file is an answer, not a creation.
+    read_only: bool,
+    pub(crate) pushed: Pushed,
 }
 
 struct Db {
@@ -309,10 +192,6 @@ struct Db {
     /// Usage increments go to a writer thread: they are counted on every read, and a durable
     /// commit per read would cost more than the read.
     usage: Mutex<mpsc::Sender<UsageDelta>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Writes a batch in one transaction: every row's id, or the error that undid them all. All or
@@ -338,7 +217,7 @@ fn commit_rows(
     while let Ok(first) = rx.recv() {
         let batch: Vec<Queued> = std::iter::once(first).chain(rx.try_iter()).collect();
         let ops: Vec<&Op> = batch.iter().map(|q| &q.op).collect();
-        let written = write_batch(&mut lock(conn), &ops);
+        let written = write_batch(&mut conn.locked(), &ops);
         match written {
             Ok(ids) => {
                 commits.fetch_add(1, Ordering::Relaxed);
@@ -347,20 +226,13 @@ fn commit_rows(
                 }
             }
             Err(e) => {
-                let e = AuditError {
-                    path: path.display().to_string(),
-                    detail: e.to_string(),
-                };
+                let e = StoreError::at(path, e.to_string());
                 for q in batch {
                     q.reply.send(Err(e.clone()));
                 }
             }
         }
     }
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn open_conn(path: &Path, synchronous: &str) -> Result<Connection, rusqlite::Error> {
@@ -372,15 +244,11 @@ fn open_conn(path: &Path, synchronous: &str) -> Result<Connection, rusqlite::Err
 }
 
 impl Db {
-    /// Opens (creating) the database at `path` and starts its usage writer.
-    fn open(path: &Path) -> Result<Self, AuditError> {
-        let fail = |detail: String| AuditError {
-            path: path.display().to_string(),
-            detail,
-        };
-        let conn = open_conn(path, "FULL").map_err(|e| fail(e.to_string()))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| fail(e.to_string()))?;
+    /// Opens (creating and migrating) the database at `path` and starts its writers.
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let fail = |detail: String| StoreError::at(path, detail);
+        let mut conn = open_conn(path, "FULL").map_err(|e| fail(e.to_string()))?;
+        migrate(&mut conn).map_err(fail)?;
         let mut writer = open_conn(path, "NORMAL").map_err(|e| fail(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<UsageDelta>();
         std::thread::Builder::new()
@@ -419,33 +287,40 @@ impl Db {
     }
 }
 
-impl Audit {
+impl Sqlite {
     /// The database at `path`: its folder is made now, the file is opened (created) on first use.
-    pub fn open(path: &Path) -> Result<Self, AuditError> {
-        Self::open_with(path, Commit::Group)
+    pub(crate) fn open(path: &Path, commit: Commit) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::at(path, format!("creating its folder: {e}")))?;
+        }
+        Ok(Self::new(path, commit, false))
     }
 
-    /// `open`, with the way rows are committed chosen (the bench compares both).
-    #[doc(hidden)]
-    pub fn open_with(path: &Path, commit: Commit) -> Result<Self, AuditError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| AuditError {
-                path: path.display().to_string(),
-                detail: format!("creating its folder: {e}"),
-            })?;
-        }
-        Ok(Audit {
+    /// The file at `path` for reading only; nothing is created.
+    pub(crate) fn read_only(path: &Path) -> Self {
+        Self::new(path, Commit::Group, true)
+    }
+
+    fn new(path: &Path, commit: Commit, read_only: bool) -> Self {
+        Sqlite {
             path: path.to_path_buf(),
             commit,
             db: OnceLock::new(),
-        })
+            cap: OnceLock::new(),
+            read_only,
+            pushed: Pushed::default(),
+        }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    fn db(&self) -> Result<&Db, AuditError> {
+    fn db(&self) -> Result<&Db, StoreError> {
+        if self.read_only {
+            return Err(StoreError::at(&self.path, "opened for reading only".into()));
+        }
         let db = self.db.get_or_init(|| {
             let db = Db::open(&self.path);
             if let Err(e) = &db {
@@ -456,13 +331,12 @@ impl Audit {
         db.as_ref().map_err(Clone::clone)
     }
 
-    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, AuditError> {
-        Ok(lock(&self.db()?.conn))
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        Ok(self.db()?.conn.locked())
     }
 
     /// Transactions the audit connection has committed (group commit only), for the bench.
-    #[doc(hidden)]
-    pub fn commits(&self) -> u64 {
+    pub(crate) fn commits(&self) -> u64 {
         match self.db.get() {
             Some(Ok(db)) => db.commits.load(Ordering::Relaxed),
             _ => 0,
@@ -470,18 +344,17 @@ impl Audit {
     }
 
     /// Queues `op` for the committer; the outcome comes through `reply`.
-    fn queue(&self, op: Op, reply: Reply) -> Result<(), AuditError> {
-        let gone = || AuditError {
-            path: self.path.display().to_string(),
-            detail: "its committer thread stopped".into(),
-        };
-        lock(&self.db()?.rows)
+    fn queue(&self, op: Op, reply: Reply) -> Result<(), StoreError> {
+        let gone = || StoreError::at(&self.path, "its committer thread stopped".into());
+        self.db()?
+            .rows
+            .locked()
             .send(Queued { op, reply })
             .map_err(|_| gone())
     }
 
     /// Writes `op` durably, blocking this thread until it is on disk.
-    fn write(&self, op: Op) -> Result<i64, AuditError> {
+    fn write(&self, op: Op) -> Result<i64, StoreError> {
         if self.commit == Commit::PerRow {
             let conn = self.conn()?;
             return op.apply(&conn).map_err(|x| self.error(x));
@@ -492,7 +365,7 @@ impl Audit {
     }
 
     /// Writes `op` durably; the task waits, its worker thread does not.
-    async fn write_async(&self, op: Op) -> Result<i64, AuditError> {
+    async fn write_async(&self, op: Op) -> Result<i64, StoreError> {
         if self.commit == Commit::PerRow {
             return self.write(op);
         }
@@ -501,76 +374,139 @@ impl Audit {
         rx.await.unwrap_or_else(|_| Err(self.stopped()))
     }
 
-    fn stopped(&self) -> AuditError {
-        AuditError {
-            path: self.path.display().to_string(),
-            detail: "its committer thread stopped before answering".into(),
-        }
+    fn stopped(&self) -> StoreError {
+        StoreError::at(
+            &self.path,
+            "its committer thread stopped before answering".into(),
+        )
     }
 
-    fn error(&self, e: rusqlite::Error) -> AuditError {
-        AuditError {
-            path: self.path.display().to_string(),
-            detail: e.to_string(),
-        }
+    fn error(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::at(&self.path, e.to_string())
     }
 
-    /// Records a call about to be sent; returns its row id for `finish` once the row is on disk.
-    /// Blocks the thread: async code uses `begin_async`.
-    pub fn begin(&self, e: &Entry) -> Result<i64, AuditError> {
-        self.write(Op::insert(e, "sent", None))
+    /// `begin` on a thread that may block: the row joins the same group commit.
+    #[cfg(test)]
+    pub(crate) fn begin_blocking(&self, e: &Entry) -> Result<i64, StoreError> {
+        self.write(Op::insert(e, &AuditState::Sent, None))
     }
 
-    /// `begin` for async code: the row shares a transaction with the rows queued beside it.
-    pub async fn begin_async(&self, e: &Entry<'_>) -> Result<i64, AuditError> {
-        self.write_async(Op::insert(e, "sent", None)).await
+    pub(crate) async fn begin(&self, e: &Entry<'_>) -> Result<i64, StoreError> {
+        self.write_async(Op::insert(e, &AuditState::Sent, None))
+            .await
     }
 
-    /// Completes a row with how the call ended.
-    pub fn finish(&self, id: i64, f: &Finish) -> Result<(), AuditError> {
-        self.write(Op::finish(id, f)).map(drop)
-    }
-
-    pub async fn finish_async(&self, id: i64, f: &Finish<'_>) -> Result<(), AuditError> {
+    pub(crate) async fn finish(&self, id: i64, f: &Finish<'_>) -> Result<(), StoreError> {
         self.write_async(Op::finish(id, f)).await.map(drop)
     }
 
-    /// Records a call that was never sent: a dry run, or a refused confirmation.
-    pub fn note(&self, e: &Entry, state: &str, why: Option<&str>) -> Result<(), AuditError> {
-        self.write(Op::insert(e, state, why)).map(drop)
-    }
-
-    pub async fn note_async(
+    pub(crate) async fn note(
         &self,
         e: &Entry<'_>,
-        state: &str,
+        state: &AuditState,
         why: Option<&str>,
-    ) -> Result<(), AuditError> {
+    ) -> Result<(), StoreError> {
         self.write_async(Op::insert(e, state, why)).await.map(drop)
     }
 
-    pub fn add_usage(&self, day: &str, vehicle: &str, tool: &str, counts: Counts) {
+    /// Rows through a connection of their own, as another process reads them.
+    pub(crate) fn rows(&self, f: &RowFilter) -> Result<Vec<Row>, StoreError> {
+        read_rows(&self.path, f)
+    }
+
+    pub(crate) fn add_usage(&self, vehicle: &str, tool: &str, counts: Counts) {
         let delta = UsageDelta {
-            day: day.into(),
+            day: utc_day(),
             vehicle: vehicle.into(),
             tool: tool.into(),
             counts,
         };
         if let Ok(db) = self.db() {
-            let _ = db
-                .usage
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .send(delta);
+            let _ = db.usage.locked().send(delta);
         }
     }
 
-    /// Every count on record, per (vehicle, tool).
-    pub fn usage_totals(&self) -> BTreeMap<(String, String), Counts> {
-        self.conn()
-            .ok()
-            .and_then(|c| usage_totals(&c).ok())
-            .unwrap_or_default()
+    pub(crate) fn usage_totals(&self) -> Result<Totals, StoreError> {
+        if self.read_only {
+            let conn = read_only(&self.path)?;
+            return usage_totals(&conn).or_else(|e| {
+                if e.to_string().contains("no such table") {
+                    Ok(BTreeMap::new())
+                } else {
+                    Err(self.error(e))
+                }
+            });
+        }
+        usage_totals(&*self.conn()?).map_err(|e| self.error(e))
+    }
+
+    fn cap_conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        if self.read_only {
+            return Err(StoreError::at(&self.path, "opened for reading only".into()));
+        }
+        let conn = self.cap.get_or_init(|| {
+            // A count lost in a power cut errs towards more calls, never fewer records: the
+            // audit log's own rows stay synchronous=FULL.
+            let mut conn = open_conn(&self.path, "NORMAL").map_err(|e| self.error(e))?;
+            migrate(&mut conn).map_err(|d| StoreError::at(&self.path, d))?;
+            Ok(Mutex::new(conn))
+        });
+        match conn {
+            Ok(c) => Ok(c.locked()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// One conditional upsert, the UTC day computed by SQLite, so processes sharing the file
+    /// share the allowance. The day's first reservation for a vehicle starts from the calls the
+    /// usage table already counts today (made before a limit was set, or before a restart).
+    pub(crate) fn reserve_call(&self, vehicle: &str, limit: u64) -> Result<bool, StoreError> {
+        let conn = self.cap_conn()?;
+        let n = conn
+            .execute(
+                "INSERT INTO daily_calls (day, vehicle, calls)
+                 SELECT date('now'), ?1, prior + 1 FROM (
+                     SELECT COALESCE(SUM(upstream_calls), 0) AS prior FROM usage
+                     WHERE day = date('now') AND vehicle_id = ?1
+                 ) WHERE prior < ?2
+                 ON CONFLICT (day, vehicle) DO UPDATE SET calls = calls + 1 WHERE calls < ?2",
+                params![vehicle, limit as i64],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(n == 1)
+    }
+
+    pub(crate) fn calls_today(&self, vehicle: &str) -> Result<u64, StoreError> {
+        let conn = self.cap_conn()?;
+        let n = conn
+            .query_row(
+                "SELECT calls FROM daily_calls WHERE day = date('now') AND vehicle = ?1",
+                [vehicle],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map_err(|e| self.error(e))?;
+        Ok(n.map_or(0, |n| n.max(0) as u64))
+    }
+
+    /// Adds `delta` to today's count, dropping a count that reaches zero so unanswered ids leave
+    /// nothing behind.
+    pub(crate) fn adjust_calls(&self, vehicle: &str, delta: i64) {
+        let Ok(conn) = self.cap_conn() else {
+            return;
+        };
+        let done = conn.execute(
+            "UPDATE daily_calls SET calls = max(calls + ?2, 0)
+             WHERE day = date('now') AND vehicle = ?1",
+            params![vehicle, delta],
+        );
+        let cleared = conn.execute(
+            "DELETE FROM daily_calls WHERE day = date('now') AND vehicle = ?1 AND calls = 0",
+            [vehicle],
+        );
+        if let Err(e) = done.and(cleared) {
+            tracing::warn!("the daily call count was not corrected: {e}");
+        }
     }
 }
 
@@ -607,7 +543,7 @@ fn write_usage(
     tx.commit()
 }
 
-fn usage_totals(conn: &Connection) -> Result<BTreeMap<(String, String), Counts>, rusqlite::Error> {
+fn usage_totals(conn: &Connection) -> Result<Totals, rusqlite::Error> {
     let mut s = conn.prepare(
         "SELECT vehicle_id, tool, SUM(upstream_calls), SUM(coalesced), SUM(cached), SUM(pushed), SUM(rate_limited)
          FROM usage GROUP BY vehicle_id, tool",
@@ -628,11 +564,8 @@ fn usage_totals(conn: &Connection) -> Result<BTreeMap<(String, String), Counts>,
     rows.collect()
 }
 
-fn read_only(path: &Path) -> Result<Connection, AuditError> {
-    let fail = |detail: String| AuditError {
-        path: path.display().to_string(),
-        detail,
-    };
+fn read_only(path: &Path) -> Result<Connection, StoreError> {
+    let fail = |detail: String| StoreError::at(path, detail);
     if !path.exists() {
         return Err(fail("no such file (nothing has been recorded yet)".into()));
     }
@@ -643,17 +576,10 @@ fn read_only(path: &Path) -> Result<Connection, AuditError> {
     Ok(conn)
 }
 
-/// The rows at or after `since` (an RFC 3339 time or a date) for `vehicle`, oldest first.
-pub fn read_rows(
-    path: &Path,
-    since: Option<&str>,
-    vehicle: Option<&str>,
-) -> Result<Vec<Row>, AuditError> {
+/// The rows `f` picks from the file at `path`, oldest first.
+fn read_rows(path: &Path, f: &RowFilter) -> Result<Vec<Row>, StoreError> {
     let conn = read_only(path)?;
-    let fail = |e: rusqlite::Error| AuditError {
-        path: path.display().to_string(),
-        detail: e.to_string(),
-    };
+    let fail = |e: rusqlite::Error| StoreError::at(path, e.to_string());
     let has_table: Option<String> = conn
         .query_row(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'audit'",
@@ -673,7 +599,7 @@ pub fn read_rows(
         )
         .map_err(fail)?;
     let rows = s
-        .query_map(params![since, vehicle], |r| {
+        .query_map(params![f.since, f.vehicle], |r| {
             let args: String = r.get(3)?;
             Ok(Row {
                 id: r.get(0)?,
@@ -683,8 +609,8 @@ pub fn read_rows(
                 vehicle_id: r.get(4)?,
                 user_id: r.get(5)?,
                 caller: r.get(6)?,
-                confirmation: r.get(7)?,
-                state: r.get(8)?,
+                confirmation: super::Confirmation::parse(&r.get::<_, String>(7)?),
+                state: AuditState::parse(&r.get::<_, String>(8)?),
                 outcome: r.get(9)?,
                 http_status: r.get::<_, Option<i64>>(10)?.map(|s| s as u16),
                 request_id: r.get(11)?,
@@ -696,25 +622,19 @@ pub fn read_rows(
     rows.collect::<Result<Vec<_>, _>>().map_err(fail)
 }
 
-/// The usage counts on record in the file at `path`.
-pub fn read_usage(path: &Path) -> Result<BTreeMap<(String, String), Counts>, AuditError> {
-    let conn = read_only(path)?;
-    usage_totals(&conn).or_else(|e| {
-        if e.to_string().contains("no such table") {
-            Ok(BTreeMap::new())
-        } else {
-            Err(AuditError {
-                path: path.display().to_string(),
-                detail: e.to_string(),
-            })
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::store::Confirmation;
+    use serde_json::{Map, json};
+
+    fn read(
+        path: &Path,
+        since: Option<&str>,
+        vehicle: Option<&str>,
+    ) -> Result<Vec<Row>, StoreError> {
+        read_rows(path, &RowFilter { since, vehicle })
+    }
 
     fn entry<'a>(args: &'a Map<String, Value>) -> Entry<'a> {
         Entry {
@@ -723,23 +643,23 @@ mod tests {
             vehicle: Some("v-1"),
             user: Some("u-1"),
             caller: "stdio client=test",
-            confirmation: "confirmed",
+            confirmation: Confirmation::Confirmed,
         }
     }
 
-    #[test]
-    fn a_row_is_on_record_before_the_outcome_and_completed_after() {
+    #[tokio::test]
+    async fn a_row_is_on_record_before_the_outcome_and_completed_after() {
         let dir = std::env::temp_dir().join(format!("smartcar-mcp-audit-{}", std::process::id()));
         let path = dir.join("a.sqlite3");
         let _ = std::fs::remove_file(&path);
-        let audit = Audit::open(&path).unwrap();
+        let audit = Sqlite::open(&path, Commit::Group).unwrap();
         let args = json!({"vehicle_id": "v-1", "user_id": "u-1"})
             .as_object()
             .cloned()
             .unwrap();
-        let id = audit.begin(&entry(&args)).unwrap();
+        let id = audit.begin(&entry(&args)).await.unwrap();
         // Another process reading now sees the command as sent with no outcome.
-        let rows = read_rows(&path, None, Some("v-1")).unwrap();
+        let rows = read(&path, None, Some("v-1")).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].status(), "sent, outcome unknown");
         assert_eq!(
@@ -757,18 +677,18 @@ mod tests {
                     error: None,
                 },
             )
+            .await
             .unwrap();
-        audit.note(&entry(&args), "dry_run", None).unwrap();
-        let rows = read_rows(&path, None, None).unwrap();
+        audit
+            .note(&entry(&args), &AuditState::DryRun, None)
+            .await
+            .unwrap();
+        let rows = read(&path, None, None).unwrap();
         assert_eq!(rows[0].status(), "done: SUCCESS");
         assert_eq!(rows[0].request_id.as_deref(), Some("req-9"));
         assert_eq!(rows[1].status(), "dry run");
-        assert!(
-            read_rows(&path, Some("2999-01-01"), None)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(read_rows(&path, None, Some("v-2")).unwrap().is_empty());
+        assert!(read(&path, Some("2999-01-01"), None).unwrap().is_empty());
+        assert!(read(&path, None, Some("v-2")).unwrap().is_empty());
         drop(audit);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -791,7 +711,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_begins_get_distinct_ids_each_on_record_before_it_returns() {
         let (dir, path) = fresh("group");
-        let audit = Arc::new(Audit::open(&path).unwrap());
+        let audit = Arc::new(Sqlite::open(&path, Commit::Group).unwrap());
         let calls = (0..64).map(|i| {
             let (audit, path) = (audit.clone(), path.clone());
             tokio::spawn(async move {
@@ -801,9 +721,9 @@ mod tests {
                     vehicle: Some(&vehicle),
                     ..entry(&args)
                 };
-                let id = audit.begin_async(&e).await.unwrap();
+                let id = audit.begin(&e).await.unwrap();
                 // Read by another connection the moment begin returns, as a second process would.
-                let mine = read_rows(&path, None, Some(&vehicle)).unwrap();
+                let mine = read(&path, None, Some(&vehicle)).unwrap();
                 assert_eq!(mine.len(), 1, "{vehicle}: {mine:?}");
                 assert_eq!(mine[0].id, id);
                 assert_eq!(mine[0].status(), "sent, outcome unknown");
@@ -823,7 +743,7 @@ mod tests {
                     let vehicle = format!("v-{i}");
                     let args = args_of(&vehicle);
                     audit
-                        .begin(&Entry {
+                        .begin_blocking(&Entry {
                             vehicle: Some(&vehicle),
                             ..entry(&args)
                         })
@@ -835,7 +755,7 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), 80, "every row its own id");
-        let rows = read_rows(&path, None, None).unwrap();
+        let rows = read(&path, None, None).unwrap();
         assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
         assert!(audit.commits() >= 1 && audit.commits() <= 80);
         let done = Finish {
@@ -845,11 +765,11 @@ mod tests {
             request_id: None,
             error: None,
         };
-        let finishes = ids.iter().map(|id| audit.finish_async(*id, &done));
+        let finishes = ids.iter().map(|id| audit.finish(*id, &done));
         for r in futures::future::join_all(finishes).await {
             r.unwrap();
         }
-        let rows = read_rows(&path, None, None).unwrap();
+        let rows = read(&path, None, None).unwrap();
         assert!(rows.iter().all(|r| r.status() == "done: SUCCESS"));
         drop(audit);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -858,9 +778,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_batch_that_cannot_be_written_fails_every_caller_in_it_and_leaves_nothing() {
         let (dir, path) = fresh("fails");
-        let audit = Arc::new(Audit::open(&path).unwrap());
+        let audit = Arc::new(Sqlite::open(&path, Commit::Group).unwrap());
         let args = args_of("v-1");
-        audit.begin_async(&entry(&args)).await.unwrap();
+        audit.begin(&entry(&args)).await.unwrap();
         // What a full disk or a failing device does to a write, made certain: every insert fails.
         Connection::open(&path)
             .unwrap()
@@ -878,27 +798,27 @@ mod tests {
                     vehicle: Some(&vehicle),
                     ..entry(&args)
                 };
-                audit.begin_async(&e).await
+                audit.begin(&e).await
             })
         });
         for r in futures::future::join_all(calls).await {
             let e = r.unwrap().unwrap_err();
             assert!(e.detail.contains("disk is full"), "{e}");
         }
-        assert!(audit.begin(&entry(&args)).is_err());
-        assert_eq!(read_rows(&path, None, None).unwrap().len(), 1);
+        assert!(audit.begin_blocking(&entry(&args)).is_err());
+        assert_eq!(read(&path, None, None).unwrap().len(), 1);
         drop(audit);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn rows_committed_one_by_one_read_the_same() {
+    #[tokio::test]
+    async fn rows_committed_one_by_one_read_the_same() {
         let (dir, path) = fresh("per-row");
-        let audit = Audit::open_with(&path, Commit::PerRow).unwrap();
+        let audit = Sqlite::open(&path, Commit::PerRow).unwrap();
         let args = args_of("v-1");
-        let id = audit.begin(&entry(&args)).unwrap();
+        let id = audit.begin(&entry(&args)).await.unwrap();
         assert_eq!(
-            read_rows(&path, None, None).unwrap()[0].status(),
+            read(&path, None, None).unwrap()[0].status(),
             "sent, outcome unknown"
         );
         audit
@@ -912,11 +832,9 @@ mod tests {
                     error: Some("boom"),
                 },
             )
+            .await
             .unwrap();
-        assert_eq!(
-            read_rows(&path, None, None).unwrap()[0].status(),
-            "failed: boom"
-        );
+        assert_eq!(read(&path, None, None).unwrap()[0].status(), "failed: boom");
         assert_eq!(audit.commits(), 0, "no committer transactions");
         drop(audit);
         std::fs::remove_dir_all(&dir).unwrap();
