@@ -28,7 +28,7 @@ async fn one_token_serves_many_calls_and_is_sent_as_form() {
     let sim = common::simulator().await;
     let (shared, _clock) = with_clock(&sim).await;
     for _ in 0..5 {
-        common::call(&shared, "get_signal", signal_args()).await;
+        common::execute_only(&shared, "get_signal", signal_args()).await;
     }
     let tokens = sim.token_requests();
     assert_eq!(tokens.len(), 1);
@@ -52,16 +52,16 @@ async fn one_token_serves_many_calls_and_is_sent_as_form() {
 async fn token_is_refreshed_sixty_seconds_before_expiry() {
     let sim = common::simulator().await;
     let (shared, clock) = with_clock(&sim).await;
-    common::call(&shared, "get_signal", signal_args()).await;
+    common::execute_only(&shared, "get_signal", signal_args()).await;
     clock.advance(Duration::from_secs(3600 - 61));
-    common::call(&shared, "get_signal", signal_args()).await;
+    common::execute_only(&shared, "get_signal", signal_args()).await;
     assert_eq!(
         sim.token_requests().len(),
         1,
         "59+ s before expiry the cached token is used"
     );
     clock.advance(Duration::from_secs(2));
-    common::call(&shared, "get_signal", signal_args()).await;
+    common::execute_only(&shared, "get_signal", signal_args()).await;
     assert_eq!(
         sim.token_requests().len(),
         2,
@@ -75,12 +75,12 @@ async fn a_short_lived_token_is_refreshed_at_half_its_life() {
     let sim = common::simulator().await;
     sim.set_token_ttl(40);
     let (shared, clock) = with_clock(&sim).await;
-    common::call(&shared, "get_signal", signal_args()).await;
+    common::execute_only(&shared, "get_signal", signal_args()).await;
     clock.advance(Duration::from_secs(19));
-    common::call(&shared, "get_signal", signal_args()).await;
+    common::execute_only(&shared, "get_signal", signal_args()).await;
     assert_eq!(sim.token_requests().len(), 1);
     clock.advance(Duration::from_secs(2));
-    common::call(&shared, "get_signal", signal_args()).await;
+    common::execute_only(&shared, "get_signal", signal_args()).await;
     assert_eq!(sim.token_requests().len(), 2);
     sim.shutdown();
 }
@@ -93,7 +93,7 @@ async fn twenty_concurrent_first_calls_share_one_token_request() {
     for _ in 0..20 {
         let shared = shared.clone();
         tasks.push(tokio::spawn(async move {
-            common::call(&shared, "get_signal", signal_args()).await
+            common::execute_only(&shared, "get_signal", signal_args()).await
         }));
     }
     for t in tasks {
@@ -108,10 +108,10 @@ async fn twenty_concurrent_first_calls_share_one_token_request() {
 async fn a_401_mid_session_fetches_a_new_token_and_retries_once() {
     let sim = common::simulator().await;
     let (shared, _clock) = with_clock(&sim).await;
-    common::call(&shared, "get_signal", signal_args()).await;
+    common::execute_only(&shared, "get_signal", signal_args()).await;
     sim.revoke_tokens();
     sim.clear_requests();
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "lock_vehicle",
         json!({ "vehicle_id": "v-1", "user_id": "u-1" }),
@@ -146,7 +146,7 @@ async fn a_second_401_is_a_tool_error_not_a_loop() {
         )
         .times(5),
     );
-    let r = common::call(&shared, "get_signal", signal_args()).await;
+    let r = common::execute_only(&shared, "get_signal", signal_args()).await;
     assert!(r.is_error);
     assert_eq!(sim.requests().len(), 2);
     assert_eq!(sim.token_requests().len(), 2);

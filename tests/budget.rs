@@ -351,7 +351,10 @@ struct Tally {
 async fn vehicle_for(shared: &mcp::Shared, code: &str) -> Option<(&'static str, &'static str)> {
     for (v, u) in [(PHEV, ALICE), (EV, ALICE), (ICE, BOB)] {
         let args = json!({ "vehicle_id": v, "user_id": u, "signal_code": code });
-        if !common::call(shared, "get_signal", args).await.is_error {
+        if !common::execute_only(shared, "get_signal", args)
+            .await
+            .is_error
+        {
             return Some((v, u));
         }
     }

@@ -43,7 +43,7 @@ async fn a_read_retries_a_429_after_retry_after_and_reports_it() {
             .header("retry-after", "1")
             .on("GET", "/signals/"),
     );
-    let r = common::call(&shared, "get_signal", read()).await;
+    let r = common::execute_only(&shared, "get_signal", read()).await;
     assert!(!r.is_error, "{r:?}");
     assert_eq!(sim.hits("GET", "/signals/"), 2);
     let meta = r.meta.expect("retries are reported");
@@ -64,7 +64,7 @@ async fn a_retry_after_beyond_the_cap_is_reported_not_slept() {
         Fault::smartcar(429, "RATE_LIMIT", "SMARTCAR_API", "bucket empty")
             .header("retry-after", "120"),
     );
-    let r = common::call(&shared, "get_signal", read()).await;
+    let r = common::execute_only(&shared, "get_signal", read()).await;
     let e = error(&r);
     assert_eq!(e["type"], "RATE_LIMIT");
     assert_eq!(e["retry_after_seconds"], 120);
@@ -81,7 +81,7 @@ async fn a_command_is_resent_once_after_a_429_and_no_more() {
             .header("retry-after", "0")
             .on("POST", "/security/lock"),
     );
-    let r = common::call(&shared, "lock_vehicle", command()).await;
+    let r = common::execute_only(&shared, "lock_vehicle", command()).await;
     assert!(!r.is_error, "{r:?}");
     assert_eq!(sim.hits("POST", "/security/lock"), 2);
 
@@ -92,7 +92,7 @@ async fn a_command_is_resent_once_after_a_429_and_no_more() {
             .times(5)
             .on("POST", "/security/lock"),
     );
-    let r = common::call(&shared, "lock_vehicle", command()).await;
+    let r = common::execute_only(&shared, "lock_vehicle", command()).await;
     assert_eq!(error(&r)["status"], 429);
     assert_eq!(sim.hits("POST", "/security/lock"), 2, "one re-send only");
 }
@@ -104,7 +104,7 @@ async fn reads_retry_500_and_502_then_succeed() {
     sim.inject(
         Fault::smartcar(502, "UPSTREAM", "NO_RESPONSE", "oem silent").on("GET", "/signals/"),
     );
-    let r = common::call(&shared, "get_signal", read()).await;
+    let r = common::execute_only(&shared, "get_signal", read()).await;
     assert!(!r.is_error, "{r:?}");
     assert_eq!(sim.hits("GET", "/signals/"), 3);
     assert_eq!(
@@ -120,7 +120,7 @@ async fn reads_retry_500_and_502_then_succeed() {
 async fn reads_give_up_on_persistent_5xx_within_the_budget() {
     let (sim, shared) = setup(|_| {}).await;
     sim.inject(Fault::smartcar(503, "UPSTREAM", "UNKNOWN_ISSUE", "down").times(100));
-    let r = common::call(&shared, "get_vehicle", json!({ "vehicle_id": EV })).await;
+    let r = common::execute_only(&shared, "get_vehicle", json!({ "vehicle_id": EV })).await;
     let e = error(&r);
     assert_eq!(e["status"], 503);
     assert_eq!(e["retriable"], true);
@@ -146,7 +146,7 @@ async fn commands_and_deletes_are_never_resent_after_a_5xx() {
         for status in [500u16, 502] {
             sim.clear_requests();
             sim.inject(Fault::smartcar(status, "SERVER", "INTERNAL", "boom").times(3));
-            let r = common::call(&shared, tool, args.clone()).await;
+            let r = common::execute_only(&shared, tool, args.clone()).await;
             assert_eq!(error(&r)["status"], status, "{tool}");
             assert_eq!(
                 sim.requests().len(),
@@ -163,7 +163,7 @@ async fn commands_and_deletes_are_never_resent_after_a_5xx() {
 async fn a_501_is_never_retried_and_reads_as_compatibility() {
     let (sim, shared) = setup(|_| {}).await;
     sim.inject(Fault::smartcar(501, "COMPATIBILITY", "VEHICLE_NOT_CAPABLE", "no can do").times(3));
-    let r = common::call(&shared, "get_signal", read()).await;
+    let r = common::execute_only(&shared, "get_signal", read()).await;
     let e = error(&r);
     assert_eq!(e["type"], "COMPATIBILITY");
     assert_eq!(e["retriable"], false);
@@ -175,7 +175,7 @@ async fn a_501_is_never_retried_and_reads_as_compatibility() {
 async fn a_409_vehicle_state_explains_the_state() {
     let (sim, shared) = setup(|_| {}).await;
     // The seeded EV is not charging, so the simulator itself answers 409 NOT_CHARGING.
-    let r = common::call(&shared, "stop_charge", command()).await;
+    let r = common::execute_only(&shared, "stop_charge", command()).await;
     let e = error(&r);
     assert_eq!(e["status"], 409);
     assert_eq!(e["type"], "VEHICLE_STATE");
@@ -183,7 +183,7 @@ async fn a_409_vehicle_state_explains_the_state() {
     assert!(e["hint"].as_str().unwrap().contains("not charging"));
     assert_eq!(sim.requests().len(), 1);
     sim.inject(Fault::smartcar(409, "VEHICLE_STATE", "ASLEEP", "zzz"));
-    let r = common::call(&shared, "get_signal", read()).await;
+    let r = common::execute_only(&shared, "get_signal", read()).await;
     assert!(error(&r)["hint"].as_str().unwrap().contains("asleep"));
 }
 
@@ -196,7 +196,7 @@ async fn a_permission_error_does_not_read_as_authentication() {
         "",
         "missing scope read_battery",
     ));
-    let r = common::call(&shared, "get_signal", read()).await;
+    let r = common::execute_only(&shared, "get_signal", read()).await;
     let e = error(&r);
     assert_eq!(e["type"], "PERMISSION");
     let hint = e["hint"].as_str().unwrap();
@@ -209,13 +209,13 @@ async fn a_permission_error_does_not_read_as_authentication() {
 async fn v2_flat_error_bodies_are_parsed() {
     let (sim, shared) = setup(|_| {}).await;
     sim.set_error_format(ErrorFormat::V2);
-    let r = common::call(&shared, "stop_charge", command()).await;
+    let r = common::execute_only(&shared, "stop_charge", command()).await;
     let e = error(&r);
     assert_eq!(e["type"], "VEHICLE_STATE");
     assert_eq!(e["code"], "NOT_CHARGING");
     assert!(e["request_id"].is_string());
     sim.inject(Fault::new(430, r#"{"type":"BILLING","code":"VEHICLE_REQUEST_LIMIT","description":"Monthly limit","statusCode":430,"requestId":"req-v2-1","resolution":{"type":"CONTACT_SUPPORT"}}"#));
-    let r = common::call(&shared, "get_signal", read()).await;
+    let r = common::execute_only(&shared, "get_signal", read()).await;
     let e = error(&r);
     assert_eq!(e["type"], "BILLING");
     assert_eq!(e["code"], "VEHICLE_REQUEST_LIMIT");
@@ -232,7 +232,7 @@ async fn non_json_bodies_are_clear_errors_not_crashes() {
             .header("content-type", "text/html")
             .times(10),
     );
-    let r = common::call(&shared, "lock_vehicle", command()).await;
+    let r = common::execute_only(&shared, "lock_vehicle", command()).await;
     let e = error(&r);
     assert_eq!(e["status"], 500);
     assert!(e["detail"].as_str().unwrap().contains("non-JSON"));
@@ -241,7 +241,7 @@ async fn non_json_bodies_are_clear_errors_not_crashes() {
     sim.clear_requests();
     sim.clear_faults();
     sim.inject(Fault::new(200, "OK but not json").header("content-type", "text/plain"));
-    let r = common::call(&shared, "get_vehicle", json!({ "vehicle_id": EV })).await;
+    let r = common::execute_only(&shared, "get_vehicle", json!({ "vehicle_id": EV })).await;
     let e = error(&r);
     assert_eq!(e["type"], "BAD_RESPONSE");
     assert!(r.text()[0].contains("not JSON"));
@@ -252,7 +252,7 @@ async fn non_json_bodies_are_clear_errors_not_crashes() {
 async fn an_error_inside_a_2xx_command_answer_is_a_tool_error() {
     let (sim, shared) = setup(|_| {}).await;
     sim.inject(Fault::new(202, r#"{"data":{"id":"exec_1","type":"command-execution","attributes":{"commandType":"security-lock","status":{"value":"ERROR","error":{"type":"VEHICLE_STATE","code":"DOOR_OPEN"}}}}}"#).on("POST", "/lock"));
-    let r = common::call(&shared, "lock_vehicle", command()).await;
+    let r = common::execute_only(&shared, "lock_vehicle", command()).await;
     let e = error(&r);
     assert_eq!(e["type"], "COMMAND_FAILED");
     assert_eq!(e["detail"]["code"], "DOOR_OPEN");
@@ -261,7 +261,7 @@ async fn an_error_inside_a_2xx_command_answer_is_a_tool_error() {
     // A status word Smartcar documents nowhere (only SUCCESS is) is reported as the body says it,
     // as still running, never renamed.
     sim.inject(Fault::new(202, r#"{"data":{"id":"exec_2","type":"command-execution","attributes":{"commandType":"security-lock","status":{"value":"queued"}}}}"#).on("POST", "/lock"));
-    let r = common::call(&shared, "lock_vehicle", command()).await;
+    let r = common::execute_only(&shared, "lock_vehicle", command()).await;
     assert!(!r.is_error, "{r:?}");
     assert_eq!(r.structured["status"], "QUEUED");
     assert_eq!(r.structured["status_from"], "body");
@@ -279,7 +279,7 @@ async fn an_error_inside_a_2xx_command_answer_is_a_tool_error() {
         )
         .on("POST", "/lock"),
     );
-    let r = common::call(&shared, "lock_vehicle", command()).await;
+    let r = common::execute_only(&shared, "lock_vehicle", command()).await;
     assert_eq!(error(&r)["type"], "COMMAND_FAILED");
 }
 
@@ -292,7 +292,7 @@ async fn slow_reads_time_out_and_retry_but_slow_commands_are_not_resent() {
     })
     .await;
     sim.inject(Fault::new(200, "{}").delay_ms(600).on("GET", "/signals/"));
-    let r = common::call(&shared, "get_signal", read()).await;
+    let r = common::execute_only(&shared, "get_signal", read()).await;
     assert!(!r.is_error, "the retry after the timeout succeeds: {r:?}");
     assert_eq!(sim.hits("GET", "/signals/"), 2);
     assert!(
@@ -304,7 +304,7 @@ async fn slow_reads_time_out_and_retry_but_slow_commands_are_not_resent() {
 
     sim.clear_requests();
     sim.inject(Fault::new(200, "{}").delay_ms(600).on("POST", "/lock"));
-    let r = common::call(&shared, "lock_vehicle", command()).await;
+    let r = common::execute_only(&shared, "lock_vehicle", command()).await;
     let e = error(&r);
     assert_eq!(e["type"], "TRANSPORT");
     assert!(e["detail"].as_str().unwrap().contains("not re-sent"));
@@ -333,7 +333,7 @@ async fn token_endpoint_failures_name_the_cause_without_the_secret() {
     ] {
         let (sim, shared) = setup(|_| {}).await;
         sim.inject(fault.on("POST", "/oauth2/token"));
-        let r = common::call(&shared, "get_signal", read()).await;
+        let r = common::execute_only(&shared, "get_signal", read()).await;
         let e = error(&r);
         assert_eq!(e["type"], "AUTHENTICATION");
         assert!(
@@ -357,7 +357,7 @@ async fn missing_credentials_name_the_variables() {
         s.upstream.client_secret = None;
     })
     .await;
-    let r = common::call(&shared, "get_signal", read()).await;
+    let r = common::execute_only(&shared, "get_signal", read()).await;
     let e = error(&r);
     assert_eq!(e["code"], "MISSING_CREDENTIALS");
     assert!(

@@ -32,7 +32,7 @@ fn lock() -> Value {
 async fn an_empty_signal_list_says_the_vehicle_may_not_be_subscribed_and_names_the_tool() {
     let (sim, shared) = setup().await;
     sim.set_never_subscribed(EV, true);
-    let r = common::call(&shared, "get_signals", lock()).await;
+    let r = common::execute_only(&shared, "get_signals", lock()).await;
     assert!(!r.is_error, "{r:?}");
     assert_eq!(r.structured["signals"], json!([]));
     let note = r.structured["note"]
@@ -45,7 +45,7 @@ async fn an_empty_signal_list_says_the_vehicle_may_not_be_subscribed_and_names_t
 
     // A vehicle with signals gets no such note.
     sim.set_never_subscribed(EV, false);
-    let r = common::call(&shared, "get_signals", lock()).await;
+    let r = common::execute_only(&shared, "get_signals", lock()).await;
     assert!(r.structured.get("note").is_none(), "{}", r.structured);
 }
 
@@ -67,7 +67,7 @@ async fn unavailable_signals_stay_apart_from_failed_ones() {
         "meta": { "page": 1, "pageSize": 3, "totalCount": 3 }
     });
     sim.inject(Fault::new(200, body.to_string()).on("GET", "/signals"));
-    let r = common::call(&shared, "get_signals", lock()).await;
+    let r = common::execute_only(&shared, "get_signals", lock()).await;
     assert!(!r.is_error, "{r:?}");
     let errors = r.structured["errors"].as_array().unwrap();
     let by_code = |c: &str| errors.iter().find(|e| e["code"] == c).unwrap().clone();
@@ -98,7 +98,7 @@ fn assert_outcome_unknown(r: &ToolResult, signal: &str) {
 async fn a_commands_504_leaves_the_outcome_unknown_and_is_not_resent() {
     let (sim, shared) = setup().await;
     sim.inject(Fault::smartcar(504, "UPSTREAM", "TIMEOUT", "the carmaker did not answer").times(3));
-    let r = common::call(&shared, "lock_vehicle", lock()).await;
+    let r = common::execute_only(&shared, "lock_vehicle", lock()).await;
     assert_eq!(error(&r)["status"], 504);
     assert_outcome_unknown(&r, "closure-islocked");
     assert_eq!(sim.hits("POST", "/commands/"), 1);
@@ -112,7 +112,7 @@ async fn a_command_cut_off_after_it_was_sent_leaves_the_outcome_unknown() {
             .cut_off()
             .on("POST", "/charge/start"),
     );
-    let r = common::call(&shared, "start_charge", lock()).await;
+    let r = common::execute_only(&shared, "start_charge", lock()).await;
     assert_outcome_unknown(&r, "charge-ischarging");
     assert_eq!(sim.hits("POST", "/charge/start"), 1);
 }
@@ -126,7 +126,7 @@ async fn a_command_that_never_connected_may_be_tried_again() {
     s.upstream.api_url = format!("http://{}/v3", closed.local_addr().unwrap());
     drop(closed);
     let shared = common::shared(s);
-    let r = common::call(&shared, "lock_vehicle", lock()).await;
+    let r = common::execute_only(&shared, "lock_vehicle", lock()).await;
     let e = error(&r);
     assert_eq!(e["type"], "TRANSPORT");
     assert!(!e["hint"].as_str().unwrap().contains("outcome is unknown"));
@@ -137,7 +137,7 @@ async fn a_command_that_never_connected_may_be_tried_again() {
 async fn a_reads_504_is_still_a_temporary_problem() {
     let (sim, shared) = setup().await;
     sim.inject(Fault::smartcar(504, "UPSTREAM", "TIMEOUT", "slow").times(10));
-    let r = common::call(&shared, "get_vehicle", json!({ "vehicle_id": EV })).await;
+    let r = common::execute_only(&shared, "get_vehicle", json!({ "vehicle_id": EV })).await;
     let e = error(&r);
     assert_eq!(e["status"], 504);
     assert_eq!(e["retriable"], true);
@@ -156,7 +156,7 @@ async fn each_billing_code_is_explained_and_not_retriable() {
     for (code, words) in cases {
         sim.clear_requests();
         sim.inject(Fault::smartcar(430, "BILLING", code, "billing limit"));
-        let r = common::call(&shared, "get_vehicle", json!({ "vehicle_id": EV })).await;
+        let r = common::execute_only(&shared, "get_vehicle", json!({ "vehicle_id": EV })).await;
         let e = error(&r);
         assert_eq!(e["status"], 430, "{code}");
         assert_eq!(e["type"], "BILLING", "{code}");
@@ -182,7 +182,7 @@ async fn a_404_from_the_management_tools_says_undocumented_not_check_the_id() {
             Fault::smartcar(404, "RESOURCE_NOT_FOUND", "PATH_NOT_FOUND", "no such path")
                 .on("GET", "/applications"),
         );
-        let r = common::call(&shared, tool, args).await;
+        let r = common::execute_only(&shared, tool, args).await;
         let hint = error(&r)["hint"].as_str().unwrap().to_string();
         assert!(
             hint.contains("undocumented by Smartcar") && hint.contains("may not be available"),
@@ -191,7 +191,7 @@ async fn a_404_from_the_management_tools_says_undocumented_not_check_the_id() {
         assert!(!hint.contains("check the id"), "{tool}: {hint}");
     }
     // A vehicle tool's 404 still points at the id.
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "get_vehicle",
         json!({ "vehicle_id": "veh-nobody" }),
@@ -232,7 +232,7 @@ fn the_management_tools_say_they_are_undocumented() {
 async fn a_wrong_client_secret_says_which_setting_to_fix_and_never_shows_it() {
     let (sim, shared) = setup().await;
     sim.require_client_secret("the-right-secret");
-    let r = common::call(&shared, "get_vehicle", json!({ "vehicle_id": EV })).await;
+    let r = common::execute_only(&shared, "get_vehicle", json!({ "vehicle_id": EV })).await;
     let e = error(&r);
     assert_eq!(e["type"], "AUTHENTICATION");
     assert_eq!(e["status"], 401);

@@ -43,7 +43,7 @@ async fn every_tool_sends_the_documented_request() {
     for row in golden() {
         let tool = row["tool"].as_str().unwrap();
         sim.clear_requests();
-        let result = common::call(&shared, tool, row["args"].clone()).await;
+        let result = common::execute_only(&shared, tool, row["args"].clone()).await;
         let sent = sim.requests();
         assert_eq!(
             sent.len(),

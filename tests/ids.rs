@@ -96,7 +96,7 @@ async fn every_trick_in_every_id_parameter_is_refused_with_no_request() {
                     args.insert(p.name.into(), filler(p));
                 }
                 args.insert(target.name.into(), json!(value));
-                let r = common::call(&shared, tool.name, Value::Object(args)).await;
+                let r = common::execute_only(&shared, tool.name, Value::Object(args)).await;
                 let text = r.text()[0].to_string();
                 assert!(r.is_error, "{} {} {why}: accepted", tool.name, target.name);
                 assert_eq!(
@@ -124,7 +124,7 @@ async fn every_trick_in_every_id_parameter_is_refused_with_no_request() {
     assert!(sim.token_requests().is_empty());
 
     // The counter works: a real id goes through.
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "get_vehicle",
         json!({ "vehicle_id": "veh-ev-0001" }),

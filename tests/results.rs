@@ -130,14 +130,14 @@ async fn every_tool_result_and_error_matches_its_output_schema() {
         );
     }
     for (name, args) in calls() {
-        let r = common::call(&shared, name, args.clone()).await;
+        let r = common::execute_only(&shared, name, args.clone()).await;
         assert!(!r.is_error, "{name}: {r:?}");
         assert_valid(name, &r);
         // A raw answer, where the tool offers it, matches too.
         if tool(name).unwrap().params.iter().any(|p| p.name == "raw") {
             let mut raw = args.clone();
             raw["raw"] = json!(true);
-            let r = common::call(&shared, name, raw).await;
+            let r = common::execute_only(&shared, name, raw).await;
             assert!(!r.is_error, "{name} raw: {r:?}");
             assert!(
                 r.structured.get("data").is_some() || r.structured.get("attributes").is_some(),
@@ -156,13 +156,13 @@ async fn every_tool_result_and_error_matches_its_output_schema() {
         } else {
             &shared
         };
-        let r = common::call(target, name, args.clone()).await;
+        let r = common::execute_only(target, name, args.clone()).await;
         assert!(r.is_error, "{name}: injected 404");
         assert_valid(name, &r);
         sim.clear_faults();
         let mut bad = args.clone();
         bad["unexpected_argument"] = json!(1);
-        let r = common::call(&shared, name, bad).await;
+        let r = common::execute_only(&shared, name, bad).await;
         assert!(r.is_error);
         assert_valid(name, &r);
         let spec = tool(name).unwrap();
@@ -174,7 +174,7 @@ async fn every_tool_result_and_error_matches_its_output_schema() {
 #[tokio::test]
 async fn get_signal_is_compact_with_iso_timestamps() {
     let (_sim, shared) = setup().await;
-    let r = common::call(&shared, "get_signal", json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "tractionbattery.stateofcharge" })).await;
+    let r = common::execute_only(&shared, "get_signal", json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "tractionbattery.stateofcharge" })).await;
     let s = &r.structured;
     assert_eq!(s["code"], "tractionbattery-stateofcharge");
     assert_eq!(s["group"], "TractionBattery");
@@ -185,7 +185,7 @@ async fn get_signal_is_compact_with_iso_timestamps() {
     assert!(s["retrieved_at"].as_str().unwrap().ends_with('Z'));
     assert!(s["oem_updated_at"].as_str().unwrap().starts_with("20"));
     assert!(s.get("links").is_none() && s.get("attributes").is_none());
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "get_signal",
         json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "charge-chargelimits" }),
@@ -201,7 +201,7 @@ async fn get_signal_is_compact_with_iso_timestamps() {
 #[tokio::test]
 async fn get_signals_names_the_vehicle_once_and_condenses_errors() {
     let (sim, shared) = setup().await;
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "get_signals",
         json!({ "vehicle_id": EV, "user_id": ALICE }),
@@ -231,7 +231,7 @@ async fn get_signals_names_the_vehicle_once_and_condenses_errors() {
     );
     assert_eq!(s["page"]["total"], SIGNALS.len());
 
-    let raw = common::call(
+    let raw = common::execute_only(
         &shared,
         "get_signals",
         json!({ "vehicle_id": EV, "user_id": ALICE, "raw": true }),
@@ -251,7 +251,7 @@ async fn get_signals_names_the_vehicle_once_and_condenses_errors() {
 #[tokio::test]
 async fn raw_returns_the_upstream_document_unchanged() {
     let (sim, shared) = setup().await;
-    let r = common::call(&shared, "get_signal", json!({ "vehicle_id": PHEV, "user_id": ALICE, "signal_code": "closure-islocked", "raw": true })).await;
+    let r = common::execute_only(&shared, "get_signal", json!({ "vehicle_id": PHEV, "user_id": ALICE, "signal_code": "closure-islocked", "raw": true })).await;
     // Fetch the same document directly from the stand-in, with a token of our own.
     let http = reqwest::Client::new();
     let token: Value = http
@@ -286,7 +286,7 @@ async fn raw_returns_the_upstream_document_unchanged() {
 #[tokio::test]
 async fn command_outcomes_read_as_one_sentence_and_a_typed_object() {
     let (sim, shared) = setup().await;
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "set_charge_limit",
         json!({ "vehicle_id": EV, "user_id": ALICE, "percent": 80 }),
@@ -313,7 +313,7 @@ async fn command_outcomes_read_as_one_sentence_and_a_typed_object() {
 
     // A 202 whose body already says SUCCESS is a success, not pending.
     sim.inject(Fault::new(202, r#"{"data":{"id":"exec_9","type":"command-execution","attributes":{"commandType":"security-lock","status":{"value":"SUCCESS"}},"meta":{"executedAt":"2024-01-01T12:00:00Z"}}}"#).on("POST", "/lock"));
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "lock_vehicle",
         json!({ "vehicle_id": EV, "user_id": ALICE }),
@@ -330,7 +330,7 @@ async fn command_outcomes_read_as_one_sentence_and_a_typed_object() {
 
     // A 202 with no status in its body: accepted and still running; no status is invented.
     sim.inject(Fault::new(202, r#"{"data":{"id":"exec_10","type":"command-execution","attributes":{"commandType":"charge-set-limit","executionMode":"async"},"meta":{"executedAt":"2024-01-01T12:00:00Z"}}}"#).on("POST", "/set-limit"));
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "set_charge_limit",
         json!({ "vehicle_id": EV, "user_id": ALICE, "percent": 90 }),
@@ -353,7 +353,7 @@ async fn command_outcomes_read_as_one_sentence_and_a_typed_object() {
         "parameters come from the call when the body has none"
     );
 
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "delete_connection",
         json!({ "id": "conn-bob-ice-03" }),
@@ -381,7 +381,7 @@ async fn a_five_thousand_signal_answer_is_cut_at_a_whole_item() {
         .collect();
     let doc = json!({ "data": data, "meta": { "page": 1, "pageSize": 5000, "totalCount": 5000 } });
     sim.inject(Fault::new(200, doc.to_string()).on("GET", "/signals"));
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "get_signals",
         json!({ "vehicle_id": EV, "user_id": ALICE }),
@@ -411,7 +411,7 @@ async fn a_five_thousand_signal_answer_is_cut_at_a_whole_item() {
 }
 
 async fn read_signal(shared: &smartcar_mcp::mcp::Shared, vehicle: &str, code: &str) -> Value {
-    let r = common::call(
+    let r = common::execute_only(
         shared,
         "get_signal",
         json!({ "vehicle_id": vehicle, "user_id": if vehicle == ICE { BOB } else { ALICE }, "signal_code": code }),
@@ -454,7 +454,7 @@ async fn corrected_signals_read_with_their_documented_unit_and_shape() {
     }
 
     // Charging: the rate is range per hour and the wattage is in watts, not kilowatts.
-    let started = common::call(
+    let started = common::execute_only(
         &shared,
         "start_charge",
         json!({ "vehicle_id": EV, "user_id": ALICE }),
@@ -503,7 +503,7 @@ async fn corrected_signals_read_with_their_documented_unit_and_shape() {
     assert_eq!(limits["body"]["values"][0]["type"], "GLOBAL");
     assert_eq!(limits["unit"], "percent");
     // charge-activelimit is an accepted code and follows set_charge_limit.
-    let set = common::call(
+    let set = common::execute_only(
         &shared,
         "set_charge_limit",
         json!({ "vehicle_id": EV, "user_id": ALICE, "percent": 85 }),
@@ -538,7 +538,7 @@ async fn upstream_unit_variants_are_normalised() {
         let s = read_signal(&shared, EV, "charge-amperage").await;
         assert_eq!(s["unit"], seen, "{upstream}");
     }
-    let list = common::call(
+    let list = common::execute_only(
         &shared,
         "get_signals",
         json!({ "vehicle_id": PHEV, "user_id": ALICE }),
@@ -560,7 +560,7 @@ async fn upstream_unit_variants_are_normalised() {
 async fn the_signal_list_pages_only_when_asked() {
     let (sim, shared) = setup().await;
     sim.clear_requests();
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "get_signals",
         json!({ "vehicle_id": EV, "user_id": ALICE }),
@@ -576,7 +576,7 @@ async fn the_signal_list_pages_only_when_asked() {
         r.structured["page"],
         json!({ "number": 1, "size": SIGNALS.len(), "total": SIGNALS.len() })
     );
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "get_signals",
         json!({ "vehicle_id": EV, "user_id": ALICE, "pageSize": 500 }),
@@ -591,7 +591,7 @@ async fn the_signal_list_pages_only_when_asked() {
         sim.inject(
             Fault::new(200, json!({ "data": [], "meta": meta }).to_string()).on("GET", "/signals"),
         );
-        let r = common::call(
+        let r = common::execute_only(
             &shared,
             "get_signals",
             json!({ "vehicle_id": EV, "user_id": ALICE }),
@@ -678,13 +678,13 @@ async fn weekly_and_workweek_schedules_check_their_windows_and_land_per_day() {
         let mut args = base.clone();
         let (parent, key) = pointer.rsplit_once('/').unwrap();
         args.pointer_mut(parent).unwrap()[key] = bad;
-        let r = common::call(&shared, tool, args).await;
+        let r = common::execute_only(&shared, tool, args).await;
         assert!(r.is_error, "{pointer}");
         assert!(r.text()[0].contains(says), "{pointer}: {}", r.text()[0]);
     }
     let mut missing = workweek.clone();
     missing.as_object_mut().unwrap().remove("weekdays");
-    let r = common::call(&shared, "set_workweek_charge_schedule", missing).await;
+    let r = common::execute_only(&shared, "set_workweek_charge_schedule", missing).await;
     assert!(
         r.text()[0].contains("`weekdays` is required"),
         "{}",
@@ -694,7 +694,7 @@ async fn weekly_and_workweek_schedules_check_their_windows_and_land_per_day() {
 
     let mut phev = weekly.clone();
     phev["vehicle_id"] = json!(PHEV);
-    let r = common::call(&shared, "set_weekly_charge_schedule", phev).await;
+    let r = common::execute_only(&shared, "set_weekly_charge_schedule", phev).await;
     assert_eq!(r.structured["error"]["code"], "VEHICLE_NOT_CAPABLE");
 
     let timer = |id: &str, timers: &Value| {
@@ -706,7 +706,7 @@ async fn weekly_and_workweek_schedules_check_their_windows_and_land_per_day() {
             .cloned()
             .unwrap_or_else(|| panic!("{id} in {timers}"))
     };
-    let r = common::call(&shared, "set_weekly_charge_schedule", weekly).await;
+    let r = common::execute_only(&shared, "set_weekly_charge_schedule", weekly).await;
     assert!(!r.is_error, "{}", r.structured);
     assert_valid("set_weekly_charge_schedule", &r);
     let id = r.structured["schedule_id"].as_str().unwrap().to_string();
@@ -722,7 +722,7 @@ async fn weekly_and_workweek_schedules_check_their_windows_and_land_per_day() {
     let mut both = workweek.clone();
     both["weekends"] = json!({ "startTime": "10:00", "stopTime": "14:00", "targetSoc": 80 });
     sim.clear_requests();
-    let r = common::call(&shared, "set_workweek_charge_schedule", both).await;
+    let r = common::execute_only(&shared, "set_workweek_charge_schedule", both).await;
     assert!(!r.is_error, "{}", r.structured);
     assert_valid("set_workweek_charge_schedule", &r);
     let id = r.structured["schedule_id"].as_str().unwrap().to_string();
@@ -767,7 +767,7 @@ async fn charge_schedule_arguments_are_checked_and_answers_shaped() {
     ] {
         let mut args = base.clone();
         args[key] = bad;
-        let r = common::call(&shared, "set_daily_charge_schedule", args).await;
+        let r = common::execute_only(&shared, "set_daily_charge_schedule", args).await;
         assert!(r.is_error);
         assert!(r.text()[0].contains(says), "{key}: {}", r.text()[0]);
     }
@@ -775,15 +775,15 @@ async fn charge_schedule_arguments_are_checked_and_answers_shaped() {
 
     let mut phev = base.clone();
     phev["vehicle_id"] = json!(PHEV);
-    let r = common::call(&shared, "set_daily_charge_schedule", phev).await;
+    let r = common::execute_only(&shared, "set_daily_charge_schedule", phev).await;
     assert!(r.is_error);
     assert_eq!(r.structured["error"]["code"], "VEHICLE_NOT_CAPABLE");
 
-    let r = common::call(&shared, "set_daily_charge_schedule", base).await;
+    let r = common::execute_only(&shared, "set_daily_charge_schedule", base).await;
     assert!(!r.is_error, "{}", r.structured);
     assert_valid("set_daily_charge_schedule", &r);
     let id = r.structured["schedule_id"].as_str().unwrap().to_string();
-    let timers = common::call(
+    let timers = common::execute_only(
         &shared,
         "get_signal",
         json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "charge-chargetimers" }),
@@ -791,7 +791,7 @@ async fn charge_schedule_arguments_are_checked_and_answers_shaped() {
     .await;
     assert!(timers.json.contains(&id), "{}", timers.json);
 
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "delete_charge_schedule",
         json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": id }),
@@ -803,7 +803,7 @@ async fn charge_schedule_arguments_are_checked_and_answers_shaped() {
         "{}",
         r.text()[0]
     );
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "delete_charge_schedule",
         json!({ "vehicle_id": EV, "user_id": ALICE, "schedule_id": id }),
@@ -820,7 +820,7 @@ async fn charge_schedule_arguments_are_checked_and_answers_shaped() {
 #[tokio::test]
 async fn webhooks_are_read_and_vehicles_subscribed_once() {
     let (sim, shared) = setup().await;
-    let hooks = common::call(&shared, "list_webhooks", json!({})).await;
+    let hooks = common::execute_only(&shared, "list_webhooks", json!({})).await;
     assert_valid("list_webhooks", &hooks);
     let first = &hooks.structured["webhooks"][0];
     assert_eq!(first["id"], "wh-0a1b2c3d-state");
@@ -830,7 +830,7 @@ async fn webhooks_are_read_and_vehicles_subscribed_once() {
     );
     assert_eq!(first["enabled"], true);
     assert_eq!(hooks.structured["page"]["total"], 2);
-    let one = common::call(
+    let one = common::execute_only(
         &shared,
         "get_webhook",
         json!({ "id": "wh-4e5f6a7b-errors" }),
@@ -839,7 +839,7 @@ async fn webhooks_are_read_and_vehicles_subscribed_once() {
     assert_eq!(one.structured["auto_subscribe"], true);
 
     let args = json!({ "webhook_id": "wh-0a1b2c3d-state", "vehicle_id": PHEV, "user_id": ALICE });
-    let r = common::call(&shared, "subscribe_vehicle", args.clone()).await;
+    let r = common::execute_only(&shared, "subscribe_vehicle", args.clone()).await;
     assert!(!r.is_error, "{}", r.structured);
     assert_valid("subscribe_vehicle", &r);
     assert_eq!(r.structured["status"], "ACCEPTED");
@@ -850,7 +850,8 @@ async fn webhooks_are_read_and_vehicles_subscribed_once() {
         r.text()[0]
     );
 
-    let subs = common::call(&shared, "list_subscriptions", json!({ "vehicleId": PHEV })).await;
+    let subs =
+        common::execute_only(&shared, "list_subscriptions", json!({ "vehicleId": PHEV })).await;
     assert_valid("list_subscriptions", &subs);
     let list = subs.structured["subscriptions"].as_array().unwrap();
     assert_eq!(list.len(), 1);
@@ -859,7 +860,7 @@ async fn webhooks_are_read_and_vehicles_subscribed_once() {
     assert_eq!(list[0]["make"], "Toyota");
     let id = list[0]["id"].as_str().unwrap().to_string();
 
-    let again = common::call(&shared, "subscribe_vehicle", args).await;
+    let again = common::execute_only(&shared, "subscribe_vehicle", args).await;
     assert!(
         !again.is_error,
         "a 409 is not a failure: {}",
@@ -875,7 +876,7 @@ async fn webhooks_are_read_and_vehicles_subscribed_once() {
     );
 
     // Another 4xx from the same endpoint stays an error.
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "subscribe_vehicle",
         json!({ "webhook_id": "wh-missing", "vehicle_id": PHEV, "user_id": ALICE }),
@@ -884,10 +885,11 @@ async fn webhooks_are_read_and_vehicles_subscribed_once() {
     assert!(r.is_error);
     assert_eq!(r.structured["error"]["status"], 404);
 
-    let r = common::call(&shared, "unsubscribe_vehicle", json!({ "id": id })).await;
+    let r = common::execute_only(&shared, "unsubscribe_vehicle", json!({ "id": id })).await;
     assert!(!r.is_error, "{}", r.structured);
     assert_eq!(r.text()[0], format!("Subscription {id} deleted."));
-    let subs = common::call(&shared, "list_subscriptions", json!({ "vehicleId": PHEV })).await;
+    let subs =
+        common::execute_only(&shared, "list_subscriptions", json!({ "vehicleId": PHEV })).await;
     assert_eq!(subs.structured["subscriptions"], json!([]));
     sim.shutdown();
 }
@@ -895,7 +897,7 @@ async fn webhooks_are_read_and_vehicles_subscribed_once() {
 #[tokio::test]
 async fn connections_filter_by_the_users_external_id() {
     let (sim, shared) = setup().await;
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "list_connections",
         json!({ "userExternalId": format!("ext-{ALICE}") }),
@@ -929,7 +931,7 @@ async fn compatibility_needs_no_account_and_is_cached() {
     settings.upstream.api_url = "http://127.0.0.1:9/v3".into();
     settings.upstream.compatibility_api_url = sim.compatibility_url();
     let shared = common::shared(settings);
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "check_compatibility",
         json!({ "region": "US", "make": "tesla" }),
@@ -957,7 +959,7 @@ async fn compatibility_needs_no_account_and_is_cached() {
     assert_eq!(sent[0].header("authorization"), None);
     assert!(sim.token_requests().is_empty(), "no token is fetched");
 
-    let again = common::call(
+    let again = common::execute_only(
         &shared,
         "check_compatibility",
         json!({ "region": "US", "make": "tesla" }),
@@ -971,7 +973,7 @@ async fn compatibility_needs_no_account_and_is_cached() {
         "the second answer came from the cache"
     );
 
-    let other = common::call(
+    let other = common::execute_only(
         &shared,
         "check_compatibility",
         json!({ "region": "EUROPE", "make": "Tesla", "powertrainType": "BEV" }),
@@ -980,7 +982,7 @@ async fn compatibility_needs_no_account_and_is_cached() {
     assert_eq!(other.structured["models"][0]["model"], "Model Y");
     assert_eq!(sim.requests().len(), 2);
 
-    let bad = common::call(
+    let bad = common::execute_only(
         &shared,
         "check_compatibility",
         json!({ "region": "MARS", "make": "Tesla" }),

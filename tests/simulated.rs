@@ -468,7 +468,7 @@ async fn simulator_subcommand_prints_three_working_base_urls() {
     settings.upstream.client_secret =
         Some(smartcar_mcp::secret::Secret::new(common::CLIENT_SECRET));
     let shared = common::shared(settings);
-    let r = common::call(
+    let r = common::execute_only(
         &shared,
         "get_signal",
         json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "charge-chargelimits" }),

@@ -185,7 +185,7 @@ async fn invalid_calls_make_no_upstream_request() {
         ("unlock_vehicle", json!({ "vehicle_id": EV })),
         ("delete_user", json!({ "id": ".." })),
     ] {
-        let r = common::call(&shared, tool, args).await;
+        let r = common::execute_only(&shared, tool, args).await;
         assert!(r.is_error);
     }
     assert!(sim.requests().is_empty() && sim.token_requests().is_empty());

@@ -45,8 +45,11 @@ pub fn shared(settings: Settings) -> Arc<Shared> {
     Shared::new(settings, &all_tools()).expect("shared state builds")
 }
 
-/// Validates and runs one call the way the server does (after confirmation).
-pub async fn call(shared: &Shared, tool: &str, args: Value) -> ToolResult {
+/// Validates one call and sends it straight to Smartcar: the request and the shaping the
+/// server does, without the rest of the pipeline (confirmation, the read cache, coalescing, the
+/// vehicle lanes, the daily cap, the audit log). For tests of requests and answers; a test of
+/// the controls uses `run`.
+pub async fn execute_only(shared: &Shared, tool: &str, args: Value) -> ToolResult {
     let spec = smartcar_mcp::catalogue::tool(tool).unwrap_or_else(|| panic!("no tool {tool}"));
     let args = args.as_object().cloned().expect("args are an object");
     match pipeline::validate(spec, Some(&args)) {
