@@ -70,7 +70,11 @@ pub async fn serve_on(
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts.clone())
         .with_allowed_origins(origin_allow_list(&hosts))
-        .with_max_request_body_bytes(MAX_BODY_BYTES);
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        // A stateless answer that is one message goes out as plain JSON: one write with a length
+        // instead of a chunked SSE stream and its keep-alive timer. rmcp keeps SSE whenever the
+        // handler sends anything before its answer, and sessions always get SSE.
+        .with_json_response(true);
     let sessions_and_streams = config.cancellation_token.clone();
     let shared_for_log = shared.clone();
     let app = router(shared, token.clone(), config);
@@ -129,18 +133,16 @@ fn router(
     let factory_state = shared.clone();
     let serving = &shared.app.serving;
     let sessions = BoundedSessions::new(serving.max_sessions, serving.session_idle);
-    let mcp = StreamableHttpService::new(
+    let mcp = McpService(Arc::new(StreamableHttpService::new(
         move || Ok(SmartcarServer::new(factory_state.clone())),
         sessions.clone(),
         config,
-    );
+    )));
+    // One middleware for both checks in front of rmcp: each `from_fn` layer clones the service
+    // stack under it for every request, and each read the body again.
     let mut app = Router::new()
         .route_service(MCP_PATH, mcp)
-        .route_layer(middleware::from_fn_with_state(
-            sessions,
-            sessions::session_rules,
-        ))
-        .route_layer(middleware::from_fn(malformed_body_is_400));
+        .route_layer(middleware::from_fn_with_state(sessions, mcp_rules));
     if let Some(token) = token {
         app = app.route_layer(middleware::from_fn_with_state(
             Arc::new(token),
@@ -159,12 +161,42 @@ fn router(
     .merge(webhooks)
 }
 
-/// A POST body that is not one JSON-RPC message is a client error: 400 with a JSON-RPC error
-/// (-32700 or -32600) in place of rmcp's 415, which would tell the client its Content-Type was
-/// wrong. The body is bounded here as rmcp bounds it (413 beyond `MAX_BODY_BYTES`).
-async fn malformed_body_is_400(req: Request, next: Next) -> Response {
+/// rmcp's service behind an `Arc`: axum clones a route's service for every request (and rmcp
+/// clones itself again in `call`), and a `StreamableHttpService` clone copies its config with
+/// the host and origin lists; callgrind counted about 23,000 instructions a request for those
+/// clones and their drops.
+#[derive(Clone)]
+struct McpService(Arc<StreamableHttpService<SmartcarServer, BoundedSessions>>);
+
+impl tower::Service<Request> for McpService {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let service = self.0.clone();
+        Box::pin(async move { Ok(service.handle(req).await.into_response()) })
+    }
+}
+
+/// The session rules (`sessions::session_rules`), and a POST body that is not one JSON-RPC
+/// message answered as a client error: 400 with a JSON-RPC error (-32700 or -32600) in place of
+/// rmcp's 415, which would tell the client its Content-Type was wrong. The body is read once for
+/// both and bounded here as rmcp bounds it (413 beyond `MAX_BODY_BYTES`).
+async fn mcp_rules(
+    State(sessions): State<Arc<BoundedSessions>>,
+    req: Request,
+    next: Next,
+) -> Response {
     if req.method() != axum::http::Method::POST {
-        return next.run(req).await;
+        return sessions::session_rules(&sessions, req, next).await;
     }
     let json_typed = req
         .headers()
@@ -183,12 +215,7 @@ async fn malformed_body_is_400(req: Request, next: Next) -> Response {
                 .into_response();
         }
     };
-    let response = next
-        .run(Request::from_parts(
-            parts,
-            axum::body::Body::from(bytes.clone()),
-        ))
-        .await;
+    let response = sessions::post_rules(sessions, parts, bytes.clone(), next).await;
     if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE || !json_typed {
         return response;
     }

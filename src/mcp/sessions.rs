@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -321,37 +323,45 @@ struct CancelParams {
     request_id: Option<RequestId>,
 }
 
-/// Middleware in front of rmcp for the session rules it does not hold, answered here so that
-/// rmcp, which logs every session-manager refusal as an internal error, never sees them:
+/// The session rules rmcp does not hold, checked in front of it (from `mcp::http`'s one
+/// middleware, which reads a POST's body once for these rules and for its own) and answered
+/// here so that rmcp, which logs every session-manager refusal as an internal error, never sees
+/// them:
 /// - `initialize` while every session slot is taken: 503 with `Retry-After` and a JSON-RPC error;
 /// - a second `initialize` on a session: 400, -32600;
 /// - a request whose id is still in flight on its session: 400, -32600; the id is taken until
 ///   the request's answer stream ends, or stays taken once cancelled (`mcp::flight`);
 /// - `DELETE` of a session this store does not hold: 404.
-pub async fn session_rules(
-    State(sessions): State<Arc<BoundedSessions>>,
-    req: Request,
+///
+/// This is the part for requests other than POST; `post_rules` takes a POST with its body read.
+pub async fn session_rules(sessions: &BoundedSessions, req: Request, next: Next) -> Response {
+    if req.method() == axum::http::Method::DELETE {
+        let unknown = session_header(&req).is_some_and(|id| !sessions.holds(id));
+        if unknown {
+            return not_found();
+        }
+    }
+    next.run(req).await
+}
+
+fn session_header(req: &Request) -> Option<&str> {
+    req.headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+}
+
+/// `session_rules` for a POST whose body, `bytes`, is already read whole and bounded.
+pub async fn post_rules(
+    sessions: Arc<BoundedSessions>,
+    parts: Parts,
+    bytes: Bytes,
     next: Next,
 ) -> Response {
-    let session = req
-        .headers()
+    let session = parts
+        .headers
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if req.method() == axum::http::Method::DELETE {
-        return match session {
-            Some(id) if !sessions.holds(&id) => not_found(),
-            _ => next.run(req).await,
-        };
-    }
-    if req.method() != axum::http::Method::POST {
-        return next.run(req).await;
-    }
-    let (parts, body) = req.into_parts();
-    // Already read whole and bounded by `malformed_body_is_400`, so this only takes it.
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
-    };
     let head = serde_json::from_slice::<Head>(&bytes).ok();
     let req = Request::from_parts(parts, axum::body::Body::from(bytes));
     let Some(head) = head else {
