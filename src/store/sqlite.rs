@@ -238,9 +238,27 @@ fn commit_rows(
 fn open_conn(path: &Path, synchronous: &str) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    wal(&conn)?;
     conn.pragma_update(None, "synchronous", synchronous)?;
     Ok(conn)
+}
+
+/// Puts the file in WAL mode. Switching a new file takes an exclusive lock, and SQLite answers a
+/// concurrent switch "database is locked" at once, without its busy handler, so handles opening
+/// one new file together (replicas, processes sharing it) take turns here for up to 5 s.
+fn wal(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5 + fastrand::u64(..10)));
+            }
+            r => return r,
+        }
+    }
 }
 
 impl Db {
@@ -515,7 +533,8 @@ fn write_usage(
     conn: &mut Connection,
     batch: &BTreeMap<(String, String, String), Counts>,
 ) -> Result<(), rusqlite::Error> {
-    let tx = conn.transaction()?;
+    // IMMEDIATE: the write lock is waited for at BEGIN, never upgraded mid-transaction.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
         let mut upsert = tx.prepare_cached(
             "INSERT INTO usage (day, vehicle_id, tool, upstream_calls, coalesced, cached, pushed, rate_limited)
