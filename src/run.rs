@@ -215,7 +215,7 @@ pub async fn call(
     };
     let Step::Done(result) = call::run(&state, spec, Some(args), &Terminal, &caller).await;
     // A refused confirmation is the operator's own answer, not a result to print.
-    if result.error_type.as_deref() == Some("NOT_CONFIRMED") {
+    if result.error_type == Some(crate::tool::result::ErrorKind::NotConfirmed) {
         anyhow::bail!(
             "{} (confirm on a terminal, or pass --confirm off)",
             result.lead.unwrap_or_default()

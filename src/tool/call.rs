@@ -352,7 +352,7 @@ async fn write(
             .as_str()
             .or_else(|| r.meta.as_ref()?.get("smartcar-mcp/request_id")?.as_str());
         let outcome = if r.is_error {
-            r.error_type.as_deref()
+            r.error_type.as_ref().map(super::result::ErrorKind::as_str)
         } else {
             r.structured["status"].as_str().or(Some("SUCCESS"))
         };

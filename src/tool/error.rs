@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::arguments::ArgumentError;
-use super::result::ToolResult;
+use super::result::{ErrorKind, ToolResult};
 use crate::upstream::{AuthError, Failure, UpstreamError};
 
 /// A failed tool call. Local variants never reached Smartcar.
@@ -64,20 +64,22 @@ impl From<Failure> for ToolError {
 }
 
 impl ToolError {
-    /// The `type` the structured error carries.
-    pub fn kind(&self) -> &str {
+    /// The kind of failure; its `as_str` is the `type` the structured error carries.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ToolError::InvalidArguments(_) => "INVALID_ARGUMENTS",
-            ToolError::NotConfirmed { .. } => "NOT_CONFIRMED",
-            ToolError::ConfirmationUnavailable { .. } => "CONFIRMATION_REQUIRED",
-            ToolError::Auth(_) => "AUTHENTICATION",
-            ToolError::Upstream(e) => e.error_type.as_deref().unwrap_or("UPSTREAM"),
-            ToolError::BadResponse { .. } => "BAD_RESPONSE",
-            ToolError::VehicleBusy { .. } => "VEHICLE_BUSY",
-            ToolError::DailyLimit { .. } => "DAILY_LIMIT",
-            ToolError::AuditUnavailable { .. } => "AUDIT_UNAVAILABLE",
-            ToolError::CommandFailed { .. } => "COMMAND_FAILED",
-            ToolError::LocationOff { .. } => "LOCATION_OFF",
+            ToolError::InvalidArguments(_) => ErrorKind::InvalidArguments,
+            ToolError::NotConfirmed { .. } => ErrorKind::NotConfirmed,
+            ToolError::ConfirmationUnavailable { .. } => ErrorKind::ConfirmationRequired,
+            ToolError::Auth(_) => ErrorKind::Authentication,
+            ToolError::Upstream(e) => {
+                ErrorKind::Upstream(e.error_type.clone().unwrap_or_else(|| "UPSTREAM".into()))
+            }
+            ToolError::BadResponse { .. } => ErrorKind::BadResponse,
+            ToolError::VehicleBusy { .. } => ErrorKind::VehicleBusy,
+            ToolError::DailyLimit { .. } => ErrorKind::DailyLimit,
+            ToolError::AuditUnavailable { .. } => ErrorKind::AuditUnavailable,
+            ToolError::CommandFailed { .. } => ErrorKind::CommandFailed,
+            ToolError::LocationOff { .. } => ErrorKind::LocationOff,
         }
     }
 
@@ -125,7 +127,7 @@ impl ToolError {
         let error = match self {
             ToolError::InvalidArguments(e) => {
                 let mut error = json!({
-                    "type": self.kind(),
+                    "type": self.kind().as_str(),
                     "detail": e.problems.join("; "),
                     "problems": e.problems,
                     "hint": "Correct the arguments and call again; nothing was sent to Smartcar.",
@@ -137,20 +139,20 @@ impl ToolError {
                 error
             }
             ToolError::NotConfirmed { .. } => json!({
-                "type": self.kind(),
+                "type": self.kind().as_str(),
                 "detail": self.to_string(),
                 "hint": "Do not retry unless the user asks again.",
                 "retriable": false,
             }),
             ToolError::ConfirmationUnavailable { question } => json!({
-                "type": self.kind(),
+                "type": self.kind().as_str(),
                 "detail": format!("{question} needs confirmation by a human through MCP elicitation, which this client does not support"),
                 "hint": "Use a client that supports elicitation, or ask the operator to set SMARTCAR_CONFIRM=off.",
                 "retriable": false,
             }),
             ToolError::Auth(e) => json!({
                 "status": e.status(),
-                "type": self.kind(),
+                "type": self.kind().as_str(),
                 "code": e.code(),
                 "detail": e.message(),
                 "hint": "Fix the server's Smartcar credentials or URLs; the model cannot fix this.",
@@ -159,31 +161,31 @@ impl ToolError {
             ToolError::Upstream(e) => e.to_json(),
             ToolError::BadResponse { status, detail } => json!({
                 "status": status,
-                "type": self.kind(),
+                "type": self.kind().as_str(),
                 "detail": detail,
                 "hint": "Smartcar's answer could not be read; try again later.",
                 "retriable": true,
             }),
             ToolError::VehicleBusy { .. } => json!({
-                "type": self.kind(),
+                "type": self.kind().as_str(),
                 "detail": self.to_string(),
                 "hint": "Wait a few seconds for the vehicle's other calls to finish, then call again.",
                 "retriable": true,
             }),
             ToolError::DailyLimit { .. } => json!({
-                "type": self.kind(),
+                "type": self.kind().as_str(),
                 "detail": self.to_string(),
                 "hint": "Do not retry today; the operator can raise --max-calls-per-vehicle-per-day.",
                 "retriable": false,
             }),
             ToolError::AuditUnavailable { .. } => json!({
-                "type": self.kind(),
+                "type": self.kind().as_str(),
                 "detail": self.to_string(),
                 "hint": "The operator must fix the audit database (--audit-db); the model cannot fix this.",
                 "retriable": false,
             }),
             ToolError::LocationOff { .. } => json!({
-                "type": self.kind(),
+                "type": self.kind().as_str(),
                 "detail": self.to_string(),
                 "hint": "Do not retry: the operator's --location off setting (SMARTCAR_LOCATION) forbids location signals; read other signals instead.",
                 "retriable": false,
@@ -195,7 +197,7 @@ impl ToolError {
             } => {
                 return json!({ "error": {
                     "status": status,
-                    "type": self.kind(),
+                    "type": self.kind().as_str(),
                     "detail": detail,
                     "hint": "The vehicle did not carry the command out; read its signals before trying again.",
                     "retriable": false,
@@ -207,7 +209,7 @@ impl ToolError {
 
     /// The tool result carrying this error.
     pub fn into_result(self, tool: &str) -> ToolResult {
-        ToolResult::error(self.message(tool), self.to_json())
+        ToolResult::error(self.message(tool), self.to_json(), self.kind())
     }
 }
 
@@ -290,8 +292,12 @@ mod tests {
         for e in every_variant() {
             let result = e.clone().into_result("get_signal");
             assert!(result.is_error);
-            assert_eq!(result.error_type.as_deref(), Some(e.kind()), "{e:?}");
-            assert_eq!(result.structured["error"]["type"], e.kind(), "{e:?}");
+            assert_eq!(result.error_type, Some(e.kind()), "{e:?}");
+            assert_eq!(
+                result.structured["error"]["type"],
+                e.kind().as_str(),
+                "{e:?}"
+            );
             assert!(
                 error.is_valid(&result.structured),
                 "{e:?}: {}",

@@ -22,8 +22,8 @@ pub struct ToolResult {
     pub json: String,
     /// Extra `_meta` entries (retries).
     pub meta: Option<Map<String, Value>>,
-    /// For a tool error: its `type` (`INVALID_ARGUMENTS`, `NOT_CONFIRMED`, `RATE_LIMIT`, ...).
-    pub error_type: Option<String>,
+    /// For a tool error: its kind (the `type` of its structured error).
+    pub error_type: Option<ErrorKind>,
 }
 
 impl ToolResult {
@@ -45,20 +45,16 @@ impl ToolResult {
         }
     }
 
-    /// A tool error: `message` for the model, `structured` holding `{"error": {...}}`.
-    pub fn error(message: String, structured: Value) -> Self {
+    /// A tool error of `kind`: `message` for the model, `structured` holding `{"error": {...}}`.
+    pub fn error(message: String, structured: Value, kind: ErrorKind) -> Self {
         let json = json_text(&structured);
-        let error_type = structured
-            .pointer("/error/type")
-            .and_then(Value::as_str)
-            .map(str::to_string);
         ToolResult {
             is_error: true,
             lead: Some(message),
             structured,
             json,
             meta: None,
-            error_type,
+            error_type: Some(kind),
         }
     }
 
@@ -69,5 +65,41 @@ impl ToolResult {
             .into_iter()
             .chain([self.json.as_str()])
             .collect()
+    }
+}
+
+/// What kind of failure a tool error is: the `type` its structured error carries, kept typed so
+/// no caller compares strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidArguments,
+    NotConfirmed,
+    ConfirmationRequired,
+    Authentication,
+    /// Smartcar's own error type (`RATE_LIMIT`, `VEHICLE_STATE`, ...), or `UPSTREAM`.
+    Upstream(String),
+    BadResponse,
+    VehicleBusy,
+    DailyLimit,
+    AuditUnavailable,
+    CommandFailed,
+    LocationOff,
+}
+
+impl ErrorKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorKind::InvalidArguments => "INVALID_ARGUMENTS",
+            ErrorKind::NotConfirmed => "NOT_CONFIRMED",
+            ErrorKind::ConfirmationRequired => "CONFIRMATION_REQUIRED",
+            ErrorKind::Authentication => "AUTHENTICATION",
+            ErrorKind::Upstream(t) => t,
+            ErrorKind::BadResponse => "BAD_RESPONSE",
+            ErrorKind::VehicleBusy => "VEHICLE_BUSY",
+            ErrorKind::DailyLimit => "DAILY_LIMIT",
+            ErrorKind::AuditUnavailable => "AUDIT_UNAVAILABLE",
+            ErrorKind::CommandFailed => "COMMAND_FAILED",
+            ErrorKind::LocationOff => "LOCATION_OFF",
+        }
     }
 }

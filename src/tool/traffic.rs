@@ -251,7 +251,11 @@ mod tests {
         t.store(
             "e",
             Some("v-2"),
-            &ToolResult::error("no".into(), json!({"error": {}})),
+            &ToolResult::error(
+                "no".into(),
+                json!({"error": {}}),
+                crate::tool::result::ErrorKind::BadResponse,
+            ),
         );
         assert!(t.cached("e").is_none(), "errors are never cached");
         assert_eq!(t.cached("a").unwrap().0.structured["n"], 1);
