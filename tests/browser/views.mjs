@@ -11,7 +11,6 @@
 import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -33,15 +32,27 @@ const CSP = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 's
 const EV = "veh-ev-0001", PHEV = "veh-phev-0002", ALICE = "usr-alice-01";
 
 // ---- an MCP client over the binary's stdio, declaring the UI extension at initialize ----
-async function freePort() {
-  return new Promise((ok) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); }); });
-}
 async function server(extra) {
-  const webhookPort = await freePort();
-  const child = spawn(BIN, ["--simulator", "--audit-db", "off", "--webhook-addr", `127.0.0.1:${webhookPort}`, ...extra],
-    { stdio: ["pipe", "pipe", "ignore"], env: { PATH: process.env.PATH } });
-  let buf = "", seq = 0;
+  // Port 0: the server says on stderr where it receives webhooks. A port picked here and passed
+  // in could be taken by the server's own simulator first (bind(0) may hand out a port just freed).
+  const child = spawn(BIN, ["--simulator", "--audit-db", "off", "--webhook-addr", "127.0.0.1:0", ...extra],
+    { stdio: ["pipe", "pipe", "pipe"], env: { PATH: process.env.PATH } });
+  let buf = "", seq = 0, stderr = "";
   const waiting = new Map();
+  // A server that exits fails every request waiting on it, instead of leaving the test hanging.
+  child.on("exit", (code) => {
+    for (const w of waiting.values()) w.fail(new Error(`the server exited (${code}): ${stderr}`));
+    waiting.clear();
+  });
+  const webhookPort = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no webhook address within 20 s: ${stderr}`)), 20000);
+    child.stderr.on("data", (d) => {
+      stderr += d;
+      const m = /receiving webhooks on http:\/\/127\.0\.0\.1:(\d+)\//.exec(stderr);
+      if (m) { clearTimeout(timer); ok(Number(m[1])); }
+    });
+    child.on("exit", (code) => { clearTimeout(timer); fail(new Error(`the server exited (${code}): ${stderr}`)); });
+  });
   child.stdout.on("data", (d) => {
     buf += d;
     for (let i; (i = buf.indexOf("\n")) >= 0;) {
