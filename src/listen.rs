@@ -8,6 +8,7 @@
 //! kept-alive connection, so it would close idle connections at the header timeout and leave
 //! no room for a longer idle timeout.
 
+use crate::logging::Tally;
 use crate::sync::Locked;
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,7 +38,7 @@ use crate::settings::ListenLimits;
 /// retrying at once would spin a core while the process is out of descriptors.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Repeated accept errors and refusals are logged at most once per this, with a count.
-pub const LOG_EVERY: Duration = Duration::from_secs(10);
+pub const LOG_EVERY: Duration = crate::logging::SUMMARY_EVERY;
 /// What a client beyond the cap is told to wait before it tries again.
 pub const RETRY_AFTER_S: u64 = 5;
 /// How long a refused connection is kept to read what the client sends after the 503: closing
@@ -89,8 +90,8 @@ pub async fn serve(
     let closed = Arc::new(AtomicUsize::new(0));
     let mut trim = tokio::time::interval(LOG_EVERY);
     trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut accept_errors = Tally::default();
-    let mut refusals = Tally::default();
+    let mut accept_errors = Tally::new();
+    let mut refusals = Tally::new();
     let cap = effective_cap(limits.max_connections);
     tokio::pin!(shutdown);
     loop {
@@ -191,38 +192,6 @@ fn is_connection_error(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
-}
-
-/// Counts events for a log line at most every `LOG_EVERY`.
-#[derive(Default)]
-struct Tally {
-    last: Option<Instant>,
-    unreported: u64,
-}
-
-impl Tally {
-    /// One more event; `Some(count)` when a line is due now.
-    fn note(&mut self) -> Option<u64> {
-        self.unreported += 1;
-        self.due()
-    }
-
-    /// `Some(count)` of events not yet reported, once a line is due.
-    fn settle(&mut self) -> Option<u64> {
-        if self.unreported == 0 {
-            return None;
-        }
-        self.due()
-    }
-
-    fn due(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        if self.last.is_some_and(|t| now.duration_since(t) < LOG_EVERY) {
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.unreported))
-    }
 }
 
 /// Answers a connection beyond the cap with a fixed 503 and closes it.
@@ -634,18 +603,6 @@ mod tests {
         assert!(head.contains(&format!("Retry-After: {RETRY_AFTER_S}\r\n")));
         assert!(head.contains("Connection: close"));
         assert!(head.contains(&format!("Content-Length: {}", body.len())));
-    }
-
-    #[test]
-    fn repeated_events_are_reported_at_most_once_per_period() {
-        let mut t = Tally::default();
-        assert_eq!(t.note(), Some(1));
-        assert_eq!(t.note(), None);
-        assert_eq!(t.note(), None);
-        assert_eq!(t.settle(), None, "not due yet");
-        t.last = Some(Instant::now() - LOG_EVERY);
-        assert_eq!(t.settle(), Some(2));
-        assert_eq!(t.settle(), None, "nothing left to report");
     }
 
     #[tokio::test]

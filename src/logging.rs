@@ -30,8 +30,59 @@ pub enum LogFormat {
     Json,
 }
 
-/// One kind of event that may repeat many times a second: `hit` says when to log it.
-pub struct Repeated(Mutex<(Option<Instant>, u64)>);
+/// Counts one kind of event that may repeat many times a second, for a log line at most every
+/// `SUMMARY_EVERY` with the count since the last line.
+#[derive(Debug, Default)]
+pub struct Tally {
+    last: Option<Instant>,
+    unreported: u64,
+}
+
+impl Tally {
+    pub const fn new() -> Self {
+        Tally {
+            last: None,
+            unreported: 0,
+        }
+    }
+
+    /// Counts one event; `Some(n)` when a line is due now, for the `n` events since the last.
+    pub fn note(&mut self) -> Option<u64> {
+        self.note_at(Instant::now())
+    }
+
+    /// `Some(n)` for events not yet reported, once a line is due (a periodic flush, so the last
+    /// events of a burst are reported too).
+    pub fn settle(&mut self) -> Option<u64> {
+        self.settle_at(Instant::now())
+    }
+
+    fn note_at(&mut self, now: Instant) -> Option<u64> {
+        self.unreported += 1;
+        self.due(now)
+    }
+
+    fn settle_at(&mut self, now: Instant) -> Option<u64> {
+        if self.unreported == 0 {
+            return None;
+        }
+        self.due(now)
+    }
+
+    fn due(&mut self, now: Instant) -> Option<u64> {
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < SUMMARY_EVERY)
+        {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.unreported))
+    }
+}
+
+/// A `Tally` shared by every task that meets its event (a `static` per kind).
+pub struct Repeated(Mutex<Tally>);
 
 impl Default for Repeated {
     fn default() -> Self {
@@ -41,25 +92,13 @@ impl Default for Repeated {
 
 impl Repeated {
     pub const fn new() -> Self {
-        Repeated(Mutex::new((None, 0)))
+        Repeated(Mutex::new(Tally::new()))
     }
 
     /// Counts one event; `Some(n)` when it is time to log a line for the `n` events since the
     /// last line (at most once per `SUMMARY_EVERY`), `None` otherwise.
     pub fn hit(&self) -> Option<u64> {
-        self.hit_at(Instant::now())
-    }
-
-    fn hit_at(&self, now: Instant) -> Option<u64> {
-        let mut s = self.0.locked();
-        s.1 += 1;
-        if s.0
-            .is_some_and(|last| now.duration_since(last) < SUMMARY_EVERY)
-        {
-            return None;
-        }
-        s.0 = Some(now);
-        Some(std::mem::take(&mut s.1))
+        self.0.locked().note()
     }
 }
 
@@ -255,18 +294,33 @@ mod tests {
 
     #[test]
     fn a_repeated_event_is_logged_once_per_period_with_its_count() {
-        let r = Repeated::new();
-        let t = Instant::now();
-        assert_eq!(r.hit_at(t), Some(1), "the first is logged at once");
+        let mut t = Tally::new();
+        let at = Instant::now();
+        assert_eq!(t.note_at(at), Some(1), "the first is logged at once");
         for i in 1..=500 {
-            assert_eq!(r.hit_at(t + Duration::from_millis(i)), None);
+            assert_eq!(t.note_at(at + Duration::from_millis(i)), None);
         }
         assert_eq!(
-            r.hit_at(t + SUMMARY_EVERY),
+            t.settle_at(at + Duration::from_secs(1)),
+            None,
+            "not due yet"
+        );
+        assert_eq!(
+            t.note_at(at + SUMMARY_EVERY),
             Some(501),
             "then the count since"
         );
-        assert_eq!(r.hit_at(t + SUMMARY_EVERY + Duration::from_secs(1)), None);
-        assert_eq!(r.hit_at(t + SUMMARY_EVERY * 3), Some(2));
+        assert_eq!(t.note_at(at + SUMMARY_EVERY + Duration::from_secs(1)), None);
+        assert_eq!(
+            t.settle_at(at + SUMMARY_EVERY * 3),
+            Some(1),
+            "the rest, flushed"
+        );
+        assert_eq!(
+            t.settle_at(at + SUMMARY_EVERY * 5),
+            None,
+            "nothing left to report"
+        );
+        assert_eq!(Repeated::new().hit(), Some(1));
     }
 }

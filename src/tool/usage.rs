@@ -30,10 +30,6 @@ fn is_shared_key(key: &str) -> bool {
     matches!(key, NO_VEHICLE | UNANSWERED | OTHER_VEHICLES)
 }
 
-fn v_or_empty(vehicle: Option<&str>) -> &str {
-    vehicle.unwrap_or(NO_VEHICLE)
-}
-
 pub struct Usage {
     /// (vehicle, tool) -> counts since the database began (or this process started), and the
     /// vehicles among them.
@@ -73,26 +69,28 @@ impl Usage {
     /// names (anything but a 404 or no answer), which alone earns the vehicle its own counter.
     pub async fn record(&self, vehicle: Option<&str>, answered: bool, tool: &str, delta: Counts) {
         self.load().await;
-        let vehicle = {
+        let key = {
             let mut totals = self.totals.locked();
             let (counts, vehicles) = &mut *totals;
-            let key = match vehicle {
-                None => NO_VEHICLE,
-                Some(_) if !answered => UNANSWERED,
-                Some(v) if vehicles.contains(v) => v,
-                Some(_) if vehicles.len() >= MAX_VEHICLES => OTHER_VEHICLES,
-                Some(v) => v,
+            // Only a vehicle seen for the first time, and within the bound, joins the set: the
+            // shared keys never do, and a known vehicle costs no allocation.
+            let (key, new) = match vehicle {
+                None => (NO_VEHICLE, false),
+                Some(_) if !answered => (UNANSWERED, false),
+                Some(v) if vehicles.contains(v) => (v, false),
+                Some(_) if vehicles.len() >= MAX_VEHICLES => (OTHER_VEHICLES, false),
+                Some(v) => (v, true),
             };
-            if key == v_or_empty(vehicle) {
+            if new {
                 vehicles.insert(key.to_string());
             }
             counts
                 .entry((key.to_string(), tool.to_string()))
                 .or_default()
                 .add(&delta);
-            key.to_string()
+            key
         };
-        self.store.add_usage(&vehicle, tool, delta);
+        self.store.add_usage(key, tool, delta);
     }
 
     /// Vehicles counted one by one now (not the shared keys).
