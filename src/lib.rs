@@ -12,9 +12,11 @@
 //!   charging with its negotiation (`mcp::apps`), and the webhook receiver (`mcp::webhook`).
 //! - `tool`: one tool call, free of MCP: which tools are served (`tool::selection`), argument
 //!   checking (`tool::arguments`), the one call pipeline (`tool::call`), result shaping and size
-//!   (`tool::shape`, `tool::bound`), `ToolResult` (`tool::result`), `ToolError` (`tool::error`),
+//!   (`tool::shape`, `tool::bound`), `ToolResult` (`tool::result`) with its typed metadata
+//!   (`tool::meta`), `ToolError` (`tool::error`),
 //!   the state every call shares (`tool::state`), and the controls on billed calls and commands:
-//!   coalescing, the read cache and per-vehicle lanes (`tool::traffic`), usage counters
+//!   coalescing and per-vehicle lanes (`tool::traffic`), the one answer cache for reads and
+//!   Compatibility API answers (`tool::cache`), usage counters
 //!   (`tool::usage`), the daily allowance per vehicle as one reservation a call (`tool::cap`);
 //!   location privacy over every result (`tool::privacy`); what shows that a command took effect
 //!   (`tool::verify`).

@@ -123,7 +123,7 @@ async fn a_401_mid_session_fetches_a_new_token_and_retries_once() {
         2,
         "the refused command is sent once more with the new token"
     );
-    let meta = r.meta.expect("the retry is reported in _meta");
+    let meta = r.meta.expect("the retry is reported in _meta").to_map();
     assert!(
         meta["smartcar-mcp/retries"][0]["reason"]
             .as_str()

@@ -19,8 +19,7 @@ fn signal(vehicle: &str, code: &str) -> Value {
 fn meta(r: &smartcar_mcp::tool::ToolResult, key: &str) -> Value {
     r.meta
         .as_ref()
-        .and_then(|m| m.get(key))
-        .cloned()
+        .and_then(|m| m.to_map().remove(key))
         .unwrap_or(Value::Null)
 }
 

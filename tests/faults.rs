@@ -46,7 +46,7 @@ async fn a_read_retries_a_429_after_retry_after_and_reports_it() {
     let r = common::execute_only(&shared, "get_signal", read()).await;
     assert!(!r.is_error, "{r:?}");
     assert_eq!(sim.hits("GET", "/signals/"), 2);
-    let meta = r.meta.expect("retries are reported");
+    let meta = r.meta.expect("retries are reported").to_map();
     assert_eq!(meta["smartcar-mcp/attempts"], 2);
     assert_eq!(meta["smartcar-mcp/retries"][0]["waited_ms"], 1000);
     assert!(
@@ -108,7 +108,7 @@ async fn reads_retry_500_and_502_then_succeed() {
     assert!(!r.is_error, "{r:?}");
     assert_eq!(sim.hits("GET", "/signals/"), 3);
     assert_eq!(
-        r.meta.unwrap()["smartcar-mcp/retries"]
+        r.meta.unwrap().to_map()["smartcar-mcp/retries"]
             .as_array()
             .unwrap()
             .len(),
@@ -296,7 +296,7 @@ async fn slow_reads_time_out_and_retry_but_slow_commands_are_not_resent() {
     assert!(!r.is_error, "the retry after the timeout succeeds: {r:?}");
     assert_eq!(sim.hits("GET", "/signals/"), 2);
     assert!(
-        r.meta.unwrap()["smartcar-mcp/retries"][0]["reason"]
+        r.meta.unwrap().to_map()["smartcar-mcp/retries"][0]["reason"]
             .as_str()
             .unwrap()
             .contains("timed out")

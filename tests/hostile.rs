@@ -15,7 +15,7 @@ use smartcar_mcp::mcp::server::SmartcarServer;
 use smartcar_mcp::mcp::stdio::FilteredLines;
 use smartcar_mcp::simulator::{ALICE, EV, Simulator};
 use smartcar_mcp::store::Store;
-use smartcar_mcp::tool::state::MAX_COMPATIBILITY;
+use smartcar_mcp::tool::cache::{Kind, MAX_CACHED};
 use smartcar_mcp::tool::usage::{Counts, MAX_VEHICLES, Usage};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, ReadHalf, WriteHalf};
 
@@ -626,13 +626,13 @@ async fn thirty_thousand_makes_keep_at_most_the_lru_bound_and_long_makes_are_ref
     let sim = common::simulator().await;
     let shared = shared_on(&sim).await;
     for i in 0..30_000 {
-        shared.app.cache_compatibility(
+        shared.app.cache.keep_compatibility(
             &format!("http://compat.example/compatible-vehicles?filter[make]=m{i}"),
             200,
             Some(json!({ "data": [] })),
         );
     }
-    assert_eq!(shared.app.compatibility_cached(), MAX_COMPATIBILITY);
+    assert_eq!(shared.app.cache.len(Kind::Compatibility), MAX_CACHED);
     for make in [
         "x".repeat(2048),
         "Tesla\r\nX-Injected: 1".into(),

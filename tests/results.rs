@@ -966,7 +966,7 @@ async fn compatibility_needs_no_account_and_is_cached() {
     )
     .await;
     assert_eq!(again.structured, r.structured);
-    assert_eq!(again.meta.unwrap()["smartcar-mcp/cached"], true);
+    assert_eq!(again.meta.unwrap().to_map()["smartcar-mcp/cached"], true);
     assert_eq!(
         sim.requests().len(),
         1,

@@ -162,7 +162,7 @@ fn to_call_result(r: ToolResult) -> CallToolResult {
         CallToolResult::success(content)
     };
     out.structured_content = Some(r.structured);
-    out.meta = r.meta.map(MetaObject);
+    out.meta = r.meta.map(|m| MetaObject(m.to_map()));
     out
 }
 

@@ -6,12 +6,14 @@
 //! prompt), so it is injected as a `Confirm`; everything else happens here, once.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
 use super::arguments;
 use super::bound;
 use super::error::ToolError;
+use super::meta::{Meta, Source};
 use super::privacy;
 use super::result::{ToolResult, json_text};
 use super::shape;
@@ -90,7 +92,12 @@ pub async fn run<C: Confirm + Sync>(
     if let Err(e) = privacy::refuse(state.serving.location, spec, &args) {
         return Step::Done(e.into_result(spec.name));
     }
-    let who = caller.describe();
+    // Only writes are audited: a read never builds the caller's description.
+    let who = if spec.is_read() {
+        String::new()
+    } else {
+        caller.describe()
+    };
     let entry = |confirmation: Confirmation| Entry {
         tool: spec.name,
         arguments: &args,
@@ -171,10 +178,9 @@ fn read_key(state: &AppState, spec: &ToolSpec, args: &Map<String, Value>) -> Str
     format!("{client}\n{}\n{args}", spec.name)
 }
 
-fn set_meta(r: &mut ToolResult, key: &str, value: Value) {
-    r.meta
-        .get_or_insert_with(Map::new)
-        .insert(key.into(), value);
+/// The upstream calls a result cost, as its metadata says.
+fn upstream_calls(r: &ToolResult) -> u64 {
+    r.meta.as_ref().map_or(0, |m| m.upstream_calls)
 }
 
 /// A read: from the cache when allowed, else shared with an identical read in flight, else sent.
@@ -189,7 +195,8 @@ async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
         return r;
     }
     let key = read_key(state, spec, args);
-    if let Some((mut r, age)) = state.traffic.cached(&key) {
+    if let Some((shared, age)) = state.cache.read(&key) {
+        let mut r = ToolResult::clone(&shared);
         let counts = Counts {
             cached: 1,
             ..Counts::default()
@@ -201,20 +208,19 @@ async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
             age.as_secs(),
             state.serving.cache_ttl.as_secs()
         ));
-        r.meta = None;
-        set_meta(&mut r, "smartcar-mcp/upstream_calls", json!(0));
-        set_meta(&mut r, "smartcar-mcp/source", json!("cache"));
-        set_meta(&mut r, "smartcar-mcp/age_s", json!(age.as_secs()));
+        r.meta = Some(Meta::served(Source::Cache, Some(age.as_secs())));
         return r;
     }
-    let (mut r, shared) = state
+    let (r, shared) = state
         .traffic
         .coalesce(&key, async {
-            let r = send(state, spec, args).await;
-            state.traffic.store(&key, vehicle, &r);
+            let r = Arc::new(send(state, spec, args).await);
+            state.cache.keep_read(&key, vehicle, &r);
             r
         })
         .await;
+    // Copied only when a follower or the cache still holds it.
+    let mut r = Arc::unwrap_or_clone(r);
     if shared {
         let counts = Counts {
             coalesced: 1,
@@ -224,8 +230,9 @@ async fn read(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
             .usage
             .record(vehicle, answered_for(&r), spec.name, counts)
             .await;
-        set_meta(&mut r, "smartcar-mcp/upstream_calls", json!(0));
-        set_meta(&mut r, "smartcar-mcp/source", json!("coalesced"));
+        let meta = r.meta.get_or_insert_with(Meta::default);
+        meta.upstream_calls = 0;
+        meta.source = Some(Source::Coalesced);
     }
     r
 }
@@ -314,9 +321,7 @@ async fn from_pushed(
     }
     let (structured, json) = bound::serialize_within(structured, state.serving.max_result_bytes);
     let mut r = ToolResult::success_with_json(Some(lead), structured, json);
-    set_meta(&mut r, "smartcar-mcp/upstream_calls", json!(0));
-    set_meta(&mut r, "smartcar-mcp/source", json!("webhook"));
-    set_meta(&mut r, "smartcar-mcp/age_s", json!(age.as_secs()));
+    r.meta = Some(Meta::served(Source::Webhook, Some(age.as_secs())));
     Some(r)
 }
 
@@ -339,18 +344,18 @@ async fn write(
         }
     };
     // Whatever the answer, what was cached or pushed about this vehicle may no longer be true.
-    state.traffic.invalidate(spec.vehicle(args));
+    state.cache.invalidate(spec.vehicle(args));
     state.store.mark_stale(spec.vehicle(args)).await;
     let mut r = send(state, spec, args).await;
     {
         let error = &r.structured["error"];
         let status = error["status"]
             .as_u64()
-            .or_else(|| r.meta.as_ref()?.get("smartcar-mcp/http_status")?.as_u64())
-            .map(|s| s as u16);
+            .map(|s| s as u16)
+            .or_else(|| r.meta.as_ref()?.http_status);
         let request_id = error["request_id"]
             .as_str()
-            .or_else(|| r.meta.as_ref()?.get("smartcar-mcp/request_id")?.as_str());
+            .or_else(|| r.meta.as_ref()?.request_id.as_deref());
         let outcome = if r.is_error {
             r.error_type.as_ref().map(super::result::ErrorKind::as_str)
         } else {
@@ -411,17 +416,7 @@ async fn verify(
         }
         read_args.insert("signal_code".into(), json!(signal));
         let read = send(state, read_spec, &read_args).await;
-        let calls = read
-            .meta
-            .as_ref()
-            .and_then(|m| m.get("smartcar-mcp/upstream_calls")?.as_u64())
-            .unwrap_or(0);
-        let before = r
-            .meta
-            .as_ref()
-            .and_then(|m| m.get("smartcar-mcp/upstream_calls")?.as_u64())
-            .unwrap_or(0);
-        set_meta(r, "smartcar-mcp/upstream_calls", json!(before + calls));
+        r.meta.get_or_insert_with(Meta::default).upstream_calls += upstream_calls(&read);
         if read.is_error {
             report["read"] = Value::Null;
             report["error"] = read.structured["error"].clone();
@@ -474,12 +469,9 @@ async fn send(state: &AppState, spec: &'static ToolSpec, args: &Map<String, Valu
     };
     let r = execute(state, spec, args).await;
     if let Some(reservation) = reservation {
-        let attempts = r
-            .meta
-            .as_ref()
-            .and_then(|m| m.get("smartcar-mcp/upstream_calls")?.as_u64())
-            .unwrap_or(0);
-        reservation.settle(attempts, answered_for(&r)).await;
+        reservation
+            .settle(upstream_calls(&r), answered_for(&r))
+            .await;
     }
     r
 }
@@ -542,31 +534,6 @@ pub fn dry_run(exec: &Executor, spec: &ToolSpec, args: &Map<String, Value>) -> T
     )
 }
 
-/// What a result says of its upstream traffic: the calls it cost, the retries, Smartcar's id.
-fn outcome_meta(outcome: &Outcome) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert(
-        "smartcar-mcp/upstream_calls".into(),
-        json!(outcome.attempts),
-    );
-    if !outcome.retries.is_empty() {
-        let list: Vec<Value> = outcome
-            .retries
-            .iter()
-            .map(|r| json!({ "attempt": r.attempt, "reason": r.cause.to_string(), "waited_ms": r.waited_ms }))
-            .collect();
-        m.insert("smartcar-mcp/retries".into(), Value::Array(list));
-        m.insert("smartcar-mcp/attempts".into(), json!(outcome.attempts));
-    }
-    if let Ok(ok) = &outcome.result {
-        m.insert("smartcar-mcp/http_status".into(), json!(ok.status));
-        if let Some(id) = &ok.request_id {
-            m.insert("smartcar-mcp/request_id".into(), json!(id));
-        }
-    }
-    m
-}
-
 /// The 429 answers a call met: retried ones and a final one.
 fn rate_limited(outcome: &Outcome) -> u64 {
     let retried = outcome
@@ -591,12 +558,16 @@ fn join(first: Option<String>, second: Option<String>) -> Option<String> {
 pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value>) -> ToolResult {
     let req = state.exec.request(spec, args);
     let compatibility = spec.api == Api::Compatibility;
-    if compatibility && let Some((status, body)) = state.cached_compatibility(&req.url) {
-        let mut result = finish(state, spec, shape::shape(spec, args, status, body.as_ref()));
-        let mut m = Map::new();
-        m.insert("smartcar-mcp/cached".into(), json!(true));
-        m.insert("smartcar-mcp/upstream_calls".into(), json!(0));
-        result.meta = Some(m);
+    if compatibility && let Some((status, body)) = state.cache.compatibility(&req.url) {
+        let mut result = finish(
+            state,
+            spec,
+            shape::shape(spec, args, status, body.as_deref()),
+        );
+        result.meta = Some(Meta {
+            compatibility_cached: true,
+            ..Meta::default()
+        });
         let counts = Counts {
             cached: 1,
             ..Counts::default()
@@ -620,7 +591,9 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
         .record(spec.vehicle(args), answered, spec.name, counts)
         .await;
     if compatibility && let Ok(ok) = &outcome.result {
-        state.cache_compatibility(&req.url, ok.status, ok.body.clone());
+        state
+            .cache
+            .keep_compatibility(&req.url, ok.status, ok.body.clone());
     }
     let shaped = match &mut outcome.result {
         // Smartcar answers 409 when the subscription exists: the state the caller asked for.
@@ -642,7 +615,7 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
         }
     };
     let mut result = finish(state, spec, shaped);
-    result.meta = Some(outcome_meta(&outcome));
+    result.meta = Some(Meta::of(&outcome));
     result
 }
 

@@ -5,9 +5,11 @@
 
 pub mod arguments;
 pub mod bound;
+pub mod cache;
 pub mod call;
 pub mod cap;
 pub mod error;
+pub mod meta;
 pub mod privacy;
 pub mod result;
 pub mod selection;

@@ -1,7 +1,9 @@
 //! `ToolResult`: a tool's answer before a transport renders it: an optional lead sentence, the
 //! structured result, and the same result as compact JSON text, serialized once.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use super::meta::Meta;
 
 /// A result's compact JSON text, the last text block. `serde_json::to_string`, not `Value`'s
 /// `Display`, which writes through `fmt::Write` piece by piece (callgrind: about 5,000
@@ -20,8 +22,9 @@ pub struct ToolResult {
     pub structured: Value,
     /// `structured` as compact JSON: the last text block.
     pub json: String,
-    /// Extra `_meta` entries (retries).
-    pub meta: Option<Map<String, Value>>,
+    /// How the answer was obtained; `None` for answers that involved no upstream request
+    /// (refusals, dry runs).
+    pub meta: Option<Meta>,
     /// For a tool error: its kind (the `type` of its structured error).
     pub error_type: Option<ErrorKind>,
 }

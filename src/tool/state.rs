@@ -3,12 +3,12 @@
 //! controls, usage counters and audit log that keep billed calls few and commands on record.
 
 use crate::sync::Locked;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::cache::Cache;
 use super::traffic::Traffic;
 use super::usage::Usage;
 use crate::catalogue::{TOOLS, ToolSpec, tool_index};
@@ -30,6 +30,8 @@ pub struct AppState {
     pub exec: Executor,
     pub serving: ServingSettings,
     pub traffic: Traffic,
+    /// Reads reused for `--cache-ttl-s`, Compatibility API answers for a day.
+    pub cache: Cache,
     pub usage: Usage,
     /// The operator's daily allowance of upstream calls per vehicle.
     pub cap: super::cap::Cap,
@@ -43,74 +45,6 @@ pub struct AppState {
     /// Indices into `TOOLS`, in catalogue order.
     enabled: Vec<usize>,
     on: Vec<bool>,
-    /// Compatibility API answers by URL: Smartcar recommends caching them for at least 24 h.
-    compatibility: Mutex<Lru>,
-}
-
-/// How long a Compatibility API answer is reused.
-pub const COMPATIBILITY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-/// Most Compatibility API answers kept; the least recently used go first. Its key is a URL
-/// holding the client's `make` and `powertrainType`, so without a bound a client could grow it
-/// for a day.
-pub const MAX_COMPATIBILITY: usize = 4_096;
-
-/// When an answer arrived, its HTTP status and its body.
-struct Cached {
-    at: Instant,
-    used: u64,
-    status: u16,
-    body: Option<Value>,
-}
-
-/// Answers by URL, with their last use in order, so both a lookup and an eviction cost a
-/// logarithm rather than a scan of every entry.
-#[derive(Default)]
-struct Lru {
-    entries: HashMap<String, Cached>,
-    by_use: BTreeMap<u64, String>,
-    clock: u64,
-}
-
-impl Lru {
-    fn get(&mut self, url: &str) -> Option<(u16, Option<Value>)> {
-        let fresh = self.entries.get(url)?.at.elapsed() < COMPATIBILITY_TTL;
-        if !fresh {
-            self.remove(url);
-            return None;
-        }
-        self.clock += 1;
-        let now = self.clock;
-        let c = self.entries.get_mut(url)?;
-        self.by_use.remove(&c.used);
-        c.used = now;
-        self.by_use.insert(now, url.to_string());
-        Some((c.status, c.body.clone()))
-    }
-
-    fn insert(&mut self, url: &str, status: u16, body: Option<Value>) {
-        self.remove(url);
-        while self.entries.len() >= MAX_COMPATIBILITY {
-            let Some((_, oldest)) = self.by_use.pop_first() else {
-                break;
-            };
-            self.entries.remove(&oldest);
-        }
-        self.clock += 1;
-        self.by_use.insert(self.clock, url.to_string());
-        let cached = Cached {
-            at: Instant::now(),
-            used: self.clock,
-            status,
-            body,
-        };
-        self.entries.insert(url.to_string(), cached);
-    }
-
-    fn remove(&mut self, url: &str) {
-        if let Some(c) = self.entries.remove(url) {
-            self.by_use.remove(&c.used);
-        }
-    }
 }
 
 impl AppState {
@@ -147,11 +81,8 @@ impl AppState {
             on[*i] = true;
         }
         AppState {
-            traffic: Traffic::new(
-                serving.max_concurrent_per_vehicle,
-                serving.vehicle_wait,
-                serving.cache_ttl,
-            ),
+            traffic: Traffic::new(serving.max_concurrent_per_vehicle, serving.vehicle_wait),
+            cache: Cache::new(serving.cache_ttl),
             usage: Usage::new(store.clone()),
             cap: super::cap::Cap::new(serving.max_calls_per_vehicle_per_day, store.clone()),
             verify_window: VerifyWindow::new(serving.webhook_verify_window),
@@ -161,7 +92,6 @@ impl AppState {
             serving,
             enabled: enabled.to_vec(),
             on,
-            compatibility: Mutex::new(Lru::default()),
         }
     }
 
@@ -175,23 +105,6 @@ impl AppState {
         self.enabled.iter().map(|i| &TOOLS[*i])
     }
 
-    /// A cached Compatibility API answer (status, body) for this URL, younger than 24 h.
-    pub fn cached_compatibility(&self, url: &str) -> Option<(u16, Option<Value>)> {
-        let mut cache = self.compatibility.locked();
-        cache.get(url)
-    }
-
-    pub fn cache_compatibility(&self, url: &str, status: u16, body: Option<Value>) {
-        let mut cache = self.compatibility.locked();
-        cache.insert(url, status, body);
-    }
-
-    /// Compatibility API answers cached now.
-    pub fn compatibility_cached(&self) -> usize {
-        let cache = self.compatibility.locked();
-        cache.entries.len()
-    }
-
     /// Indices into `TOOLS` of the served tools.
     pub fn enabled(&self) -> &[usize] {
         &self.enabled
@@ -200,28 +113,6 @@ impl AppState {
 
 /// The vehicle ids (with their users) that `list_connections` and `get_connection` answered
 /// with, compact or raw.
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_compatibility_cache_keeps_the_most_recently_used_within_its_bound() {
-        let mut lru = Lru::default();
-        for i in 0..MAX_COMPATIBILITY {
-            lru.insert(&format!("u{i}"), 200, None);
-        }
-        assert!(lru.get("u0").is_some(), "used, so now the newest");
-        lru.insert("new", 200, None);
-        assert_eq!(lru.entries.len(), MAX_COMPATIBILITY);
-        assert_eq!(lru.by_use.len(), MAX_COMPATIBILITY);
-        assert!(lru.get("u1").is_none(), "the least recently used went");
-        assert!(lru.get("u0").is_some() && lru.get("new").is_some());
-        lru.insert("new", 404, None);
-        assert_eq!(lru.get("new"), Some((404, None)), "replaced in place");
-        assert_eq!(lru.entries.len(), lru.by_use.len());
-    }
-}
-
 #[derive(Default)]
 pub struct Seen(Mutex<BTreeMap<String, Option<String>>>);
 

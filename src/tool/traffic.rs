@@ -1,12 +1,12 @@
-//! Fewer billed calls: identical reads in flight share one upstream request, answers are reused
-//! for a while when the operator allows it, and each vehicle has a few lanes so a burst cannot
-//! trip Smartcar's per-vehicle rate limit.
+//! Fewer billed calls: identical reads in flight share one upstream request, and each vehicle
+//! has a few lanes so a burst cannot trip Smartcar's per-vehicle rate limit. (Answers reused
+//! for a while are `tool::cache`'s.)
 
 use crate::sync::Locked;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -15,22 +15,11 @@ use super::result::ToolResult;
 
 /// Lanes kept for idle vehicles before the idle ones are dropped.
 const MAX_IDLE_LANES: usize = 4_096;
-/// Cached answers kept at most; the oldest go first.
-const MAX_CACHED: usize = 4_096;
-
-struct Cached {
-    at: Instant,
-    vehicle: Option<String>,
-    result: ToolResult,
-}
-
 pub struct Traffic {
-    inflight: Mutex<HashMap<String, watch::Receiver<Option<ToolResult>>>>,
-    cache: Mutex<HashMap<String, Cached>>,
+    inflight: Mutex<HashMap<String, watch::Receiver<Option<Arc<ToolResult>>>>>,
     lanes: Mutex<HashMap<String, Arc<Semaphore>>>,
     per_vehicle: usize,
     wait: Duration,
-    ttl: Duration,
 }
 
 /// Removes the in-flight entry when the leader finishes or is cancelled, so a later call starts
@@ -47,76 +36,22 @@ impl Drop for Leading<'_> {
 }
 
 impl Traffic {
-    pub fn new(per_vehicle: usize, wait: Duration, ttl: Duration) -> Self {
+    pub fn new(per_vehicle: usize, wait: Duration) -> Self {
         Traffic {
             inflight: Mutex::default(),
-            cache: Mutex::default(),
             lanes: Mutex::default(),
             per_vehicle: per_vehicle.max(1),
             wait,
-            ttl,
-        }
-    }
-
-    /// A reusable answer for `key` and its age, while it is younger than the TTL.
-    pub fn cached(&self, key: &str) -> Option<(ToolResult, Duration)> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let mut cache = self.cache.locked();
-        let age = cache.get(key)?.at.elapsed();
-        if age >= self.ttl {
-            cache.remove(key);
-            return None;
-        }
-        cache.get(key).map(|c| (c.result.clone(), age))
-    }
-
-    /// Keeps a successful answer for the TTL.
-    pub fn store(&self, key: &str, vehicle: Option<&str>, result: &ToolResult) {
-        if self.ttl.is_zero() || result.is_error {
-            return;
-        }
-        let mut cache = self.cache.locked();
-        if cache.len() >= MAX_CACHED {
-            let ttl = self.ttl;
-            cache.retain(|_, c| c.at.elapsed() < ttl);
-            if cache.len() >= MAX_CACHED
-                && let Some(oldest) = cache
-                    .iter()
-                    .min_by_key(|(_, c)| c.at)
-                    .map(|(k, _)| k.clone())
-            {
-                cache.remove(&oldest);
-            }
-        }
-        cache.insert(
-            key.to_string(),
-            Cached {
-                at: Instant::now(),
-                vehicle: vehicle.map(str::to_string),
-                result: result.clone(),
-            },
-        );
-    }
-
-    /// Drops the cached reads of a vehicle a command or deletion is about to change; `None`
-    /// (a deletion whose vehicle is not known) drops them all.
-    pub fn invalidate(&self, vehicle: Option<&str>) {
-        let mut cache = self.cache.locked();
-        match vehicle {
-            Some(v) => cache.retain(|_, c| c.vehicle.as_deref() != Some(v)),
-            None => cache.clear(),
         }
     }
 
     /// Runs `call` unless an identical one is in flight, in which case its answer is shared.
-    /// Returns the answer and whether it was shared.
+    /// Returns the answer, shared rather than copied, and whether it came from another call.
     pub async fn coalesce(
         &self,
         key: &str,
-        call: impl Future<Output = ToolResult>,
-    ) -> (ToolResult, bool) {
+        call: impl Future<Output = Arc<ToolResult>>,
+    ) -> (Arc<ToolResult>, bool) {
         let follow = {
             let mut inflight = self.inflight.locked();
             match inflight.get(key) {
@@ -144,8 +79,8 @@ impl Traffic {
             Err(tx) => {
                 let leading = Leading { traffic: self, key };
                 let r = call.await;
-                // Out of the map first, so nobody new can follow; then a copy only for those
-                // already waiting (usually none: a copy of every result was measurable).
+                // Out of the map first, so nobody new can follow; then a reference for those
+                // already waiting.
                 drop(leading);
                 if tx.receiver_count() > 0 {
                     let _ = tx.send(Some(r.clone()));
@@ -185,13 +120,13 @@ mod tests {
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn ok(n: u64) -> ToolResult {
-        ToolResult::success(None, json!({ "n": n }))
+    fn ok(n: u64) -> Arc<ToolResult> {
+        Arc::new(ToolResult::success(None, json!({ "n": n })))
     }
 
     #[tokio::test]
     async fn concurrent_identical_calls_run_once_and_share_the_answer() {
-        let t = Arc::new(Traffic::new(2, Duration::from_secs(1), Duration::ZERO));
+        let t = Arc::new(Traffic::new(2, Duration::from_secs(1)));
         let runs = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..10 {
@@ -220,7 +155,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_leader_lets_its_followers_ask_themselves() {
-        let t = Arc::new(Traffic::new(2, Duration::from_secs(1), Duration::ZERO));
+        let t = Arc::new(Traffic::new(2, Duration::from_secs(1)));
         let leader = {
             let t = t.clone();
             tokio::spawn(async move {
@@ -244,34 +179,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_cache_expires_and_a_vehicle_write_drops_only_its_reads() {
-        let t = Traffic::new(2, Duration::from_secs(1), Duration::from_millis(200));
-        t.store("a", Some("v-1"), &ok(1));
-        t.store("b", Some("v-2"), &ok(2));
-        t.store(
-            "e",
-            Some("v-2"),
-            &ToolResult::error(
-                "no".into(),
-                json!({"error": {}}),
-                crate::tool::result::ErrorKind::BadResponse,
-            ),
-        );
-        assert!(t.cached("e").is_none(), "errors are never cached");
-        assert_eq!(t.cached("a").unwrap().0.structured["n"], 1);
-        t.invalidate(Some("v-1"));
-        assert!(t.cached("a").is_none());
-        assert!(t.cached("b").is_some());
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        assert!(t.cached("b").is_none(), "older than the TTL");
-        let off = Traffic::new(2, Duration::from_secs(1), Duration::ZERO);
-        off.store("a", None, &ok(1));
-        assert!(off.cached("a").is_none(), "TTL 0 is off");
-    }
-
-    #[tokio::test]
     async fn a_vehicle_has_as_many_lanes_as_configured_and_a_bounded_wait() {
-        let t = Traffic::new(2, Duration::from_millis(50), Duration::ZERO);
+        let t = Traffic::new(2, Duration::from_millis(50));
         let a = t.lane("v-1").await.unwrap();
         let _b = t.lane("v-1").await.unwrap();
         let busy = t.lane("v-1").await.unwrap_err();
