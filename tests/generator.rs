@@ -237,3 +237,96 @@ fn each_invalid_fixture_reports_its_expected_diagnostics() {
         crate::common::snapshot::ensure_fresh(relative, &(got.join("\n") + "\n"));
     }
 }
+
+/// The 1-based column of `needle` in `text`, as diagnostics count it.
+fn col(text: &str, needle: &str) -> usize {
+    text.find(needle).expect("needle in text") + 1
+}
+
+#[test]
+fn a_verify_check_is_checked_where_it_is_written() {
+    let lock = "    verify: { code: closure-islocked, at: /value, expect: true }\n";
+    let broken = "    verify: { code: closure-isopen, at: /valu, expect: maybe }\n";
+    let (p, line) = tools_problems(lock, broken);
+    let at = |needle| {
+        format!(
+            "tools.yaml:{line}:{}: tool `lock_vehicle`: ",
+            col(broken, needle)
+        )
+    };
+    assert_has(
+        &p,
+        &format!(
+            "{}confirming signal `closure-isopen` is not a signal code",
+            at("closure-isopen")
+        ),
+    );
+    assert_has(
+        &p,
+        &format!(
+            "{}verify.at `/valu`: the `signal` shape has no `valu`",
+            at("/valu")
+        ),
+    );
+    assert_has(
+        &p,
+        &format!(
+            "{}verify.expect must be true, false or `{{param}}`",
+            at("maybe")
+        ),
+    );
+    let limit =
+        "    verify: { code: charge-chargelimits, at: /body/activeLimit, expect: \"{percent}\" }\n";
+    let broken = limit.replace("{percent}", "{percentage}");
+    let (p, line) = tools_problems(limit, &broken);
+    assert_has(
+        &p,
+        &format!(
+            "tools.yaml:{line}:{}: tool `set_charge_limit`: verify.expect names `{{percentage}}`, which is not a parameter",
+            col(&broken, "\"{percentage}")
+        ),
+    );
+    let twice = format!("{lock}    confirm_signal: closure-islocked\n");
+    let (p, line) = tools_problems(lock, &twice);
+    assert_has(
+        &p,
+        &format!(
+            "tools.yaml:{}:21: tool `lock_vehicle`: give the confirming signal once",
+            line + 1
+        ),
+    );
+}
+#[test]
+fn roles_are_required_where_the_pipeline_looks_them_up_and_held_once() {
+    // get_signals: its vehicle path parameter without its role.
+    let anchor = "    path: /vehicles/{vehicle_id}/signals\n    annotations";
+    let text = TOOLS_YAML.replacen("        role: vehicle\n", "", 2);
+    let problems: Vec<String> = codegen::lower::check(&text, SIGNALS_YAML)
+        .expect_err("a missing role must be refused")
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert!(TOOLS_YAML.contains(anchor), "fixture anchor moved");
+    assert_has(
+        &problems,
+        "tool `get_signals`: param `vehicle_id` is the vehicle in the path `/vehicles/{vehicle_id}/signals`: give it `role: vehicle`",
+    );
+    let (p, line) = tools_problems(
+        "        role: user\n        description: User id, from list_connections.\n",
+        "        role: owner\n        description: User id, from list_connections.\n",
+    );
+    assert_has(
+        &p,
+        &format!(
+            "tools.yaml:{line}:15: tool `delete_user`: param `id`: role `owner` is not one of vehicle, user, webhook"
+        ),
+    );
+    let (p, _) = tools_problems(
+        "      - name: vehicleId\n        in: query\n        wire: filter[vehicleId]\n        type: id\n        role: vehicle\n",
+        "      - name: vehicleId\n        in: query\n        wire: filter[vehicleId]\n        type: id\n        role: user\n",
+    );
+    assert_has(
+        &p,
+        "tool `list_connections`: param `vehicleId`: role `user` is already `userId`'s",
+    );
+}

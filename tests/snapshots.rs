@@ -95,6 +95,27 @@ fn readme_tables_are_fresh() {
         "docs/configuration.md",
         &[("configuration", &smartcar_mcp::cli::configuration_table())],
     );
+    ensure_doc_regions("docs/tools.md", &[("verify", &verify_table())]);
+}
+
+/// The commands `--verify-commands` checks, from each tool's `verify` in tools.yaml.
+fn verify_table() -> String {
+    use smartcar_mcp::catalogue::{Expect, TOOLS};
+    let mut out = String::from(
+        "<!-- Generated from each tool's `verify` in tools.yaml by `cargo test --test tests snapshots::`. -->\n\n\
+         | Command | Signal | Verified when |\n|---|---|---|\n",
+    );
+    for t in TOOLS.iter() {
+        let (Some(v), Some(signal)) = (t.verify, t.confirm_signal) else {
+            continue;
+        };
+        let when = match v.expect {
+            Expect::Bool(b) => format!("`{}` is `{b}`", v.at),
+            Expect::Argument(a) => format!("`{}` equals the `{a}` sent", v.at),
+        };
+        out.push_str(&format!("| `{}` | `{signal}` | {when} |\n", t.name));
+    }
+    out
 }
 
 #[test]

@@ -124,6 +124,36 @@ words! {
     }
 }
 
+words! {
+    /// What an argument stands for, where the pipeline or a result shape needs it by meaning
+    /// rather than by name: a tool's YAML says it, so renaming an argument is a YAML change.
+    Role {
+        /// The vehicle's id.
+        Vehicle = "vehicle",
+        /// The id of the Smartcar user the vehicle is connected through.
+        User = "user",
+        /// A webhook's id.
+        Webhook = "webhook",
+    }
+}
+
+/// `--verify-commands`: where in the compact `get_signal` result of the tool's
+/// `confirm_signal` to look after the command (a JSON pointer), and what must be there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verify {
+    pub at: &'static str,
+    pub expect: Expect,
+}
+
+/// What the confirming signal must hold after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// This boolean.
+    Bool(bool),
+    /// The value the call sent in this argument.
+    Argument(&'static str),
+}
+
 impl ParamType {
     pub fn is_numeric(self) -> bool {
         matches!(self, ParamType::Integer | ParamType::Number)
@@ -160,6 +190,8 @@ pub struct ParamSpec {
     /// in for the whole list (which the server still checks).
     pub examples: &'static [&'static str],
     pub description: &'static str,
+    /// What the argument stands for, when something looks it up by meaning.
+    pub role: Option<Role>,
     /// For an `object` keyed by name: the names it may have (at least one is given).
     pub keys: &'static [&'static str],
     /// For an `object`: the members of the object (or of each keyed value). Their `wire` is their
@@ -179,6 +211,7 @@ pub const RAW_PARAM: ParamSpec = ParamSpec {
     maximum: None,
     examples: &[],
     description: "true: Smartcar's JSON:API document, not the compact result.",
+    role: None,
     keys: &[],
     fields: &[],
 };
@@ -215,6 +248,11 @@ pub struct ToolSpec {
     pub says: Option<&'static str>,
     /// Signal that confirms a pending command took effect.
     pub confirm_signal: Option<&'static str>,
+    /// What that signal reads once the command took effect; `None`: not verifiable.
+    pub verify: Option<Verify>,
+    /// Location privacy leaves this tool's results as they are (a destination the user chose
+    /// is not where the vehicle is).
+    pub location_exempt: bool,
     /// A few words that help a client's tool search find this tool (`anthropic/searchHint`).
     pub search_hint: Option<&'static str>,
     /// Clients should never defer loading this tool (`anthropic/alwaysLoad`).
@@ -222,6 +260,20 @@ pub struct ToolSpec {
 }
 
 impl ToolSpec {
+    /// The parameter that stands for `role`, if the tool has one.
+    pub fn param(&self, role: Role) -> Option<&'static ParamSpec> {
+        self.params.iter().find(|p| p.role == Some(role))
+    }
+
+    /// The argument that stands for `role` in this call.
+    pub fn arg<'a>(
+        &self,
+        role: Role,
+        args: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&'a serde_json::Value> {
+        args.get(self.param(role)?.name)
+    }
+
     /// Whether this tool only reads, so that re-sending it after a 5xx or a timeout is safe.
     pub fn is_read(&self) -> bool {
         self.annotations.read_only

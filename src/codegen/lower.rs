@@ -346,14 +346,8 @@ fn lower_tool(
     let segments = lower_path(t, &params, &ctx, sink);
     let output = tool_output(t, file, &ctx, sink);
     check_sentences(t, &params, &ctx, sink);
-    if let Some(sig) = &t.confirm_signal
-        && !codes.contains(&sig.value)
-    {
-        sink.at(
-            sig,
-            format!("{ctx}: confirm_signal `{}` is not a signal code", sig.value),
-        );
-    }
+    check_roles(t, &params, &segments, &ctx, sink);
+    let (confirm_signal, verify) = tool_verify(t, file, &params, codes, &ctx, sink);
     let a = &t.annotations.value;
     ToolSpec {
         name: leak(name.as_str()),
@@ -370,7 +364,9 @@ fn lower_tool(
         output: output.unwrap_or(Shape::Signal),
         raw: t.raw,
         says: t.says.as_ref().map(|s| leak(s.value.as_str())),
-        confirm_signal: t.confirm_signal.as_ref().map(|s| leak(s.value.as_str())),
+        confirm_signal,
+        verify,
+        location_exempt: t.location_exempt,
         search_hint: t.search_hint.as_ref().map(|s| leak(s.value.trim())),
         always_load: t.always_load,
         redact: leak_all(t.redact.iter().map(|r| leak(r.value.as_str())).collect()),
@@ -514,6 +510,161 @@ fn tool_output(
     output
 }
 
+/// Each role at most once, on an `id`; the vehicle a `/vehicles/{p}` path acts on and the
+/// `sc-user-id` header say so, since the pipeline and shapes find them by role.
+fn check_roles(
+    t: &model::ToolDef,
+    params: &[ParamSpec],
+    segments: &[Segment],
+    ctx: &str,
+    sink: &mut Sink,
+) {
+    for role in Role::ALL {
+        let with: Vec<usize> = (0..params.len())
+            .filter(|i| params[*i].role == Some(*role))
+            .collect();
+        for i in with.iter().skip(1) {
+            sink.at(
+                &t.params[*i].name,
+                format!(
+                    "{ctx}: param `{}`: role `{}` is already `{}`'s",
+                    params[*i].name,
+                    role.as_str(),
+                    params[with[0]].name
+                ),
+            );
+        }
+    }
+    if let [Segment::Literal("vehicles"), Segment::Param(i), ..] = segments
+        && params[*i].role != Some(Role::Vehicle)
+    {
+        sink.at(
+            &t.params[*i].name,
+            format!(
+                "{ctx}: param `{}` is the vehicle in the path `{}`: give it `role: vehicle`",
+                params[*i].name, t.path.value
+            ),
+        );
+    }
+    for (i, p) in params.iter().enumerate() {
+        if p.location == Location::Header && p.wire == "sc-user-id" && p.role != Some(Role::User) {
+            sink.at(
+                &t.params[i].name,
+                format!(
+                    "{ctx}: param `{}` is the `sc-user-id` header: give it `role: user`",
+                    p.name
+                ),
+            );
+        }
+    }
+}
+
+/// The confirming signal, from `confirm_signal` (not verifiable) or `verify.code`, and what
+/// `--verify-commands` compares: a pointer into the compact `signal` shape, and `true`, `false`
+/// or `{param}` (the value the call sent).
+fn tool_verify(
+    t: &model::ToolDef,
+    file: &model::ToolsFile,
+    params: &[ParamSpec],
+    codes: &BTreeSet<String>,
+    ctx: &str,
+    sink: &mut Sink,
+) -> (Option<&'static str>, Option<Verify>) {
+    let code = match (&t.confirm_signal, &t.verify) {
+        (Some(sig), Some(_)) => {
+            sink.at(
+                sig,
+                format!("{ctx}: give the confirming signal once: `verify.code` names it"),
+            );
+            None
+        }
+        (Some(sig), None) => Some(sig),
+        (None, Some(v)) => Some(&v.value.code),
+        (None, None) => None,
+    };
+    if let Some(code) = code
+        && !codes.contains(&code.value)
+    {
+        sink.at(
+            code,
+            format!(
+                "{ctx}: confirming signal `{}` is not a signal code",
+                code.value
+            ),
+        );
+    }
+    let confirm_signal = code.map(|c| leak(c.value.as_str()));
+    let Some(v) = &t.verify else {
+        return (confirm_signal, None);
+    };
+    if t.annotations.value.read_only {
+        sink.at(v, format!("{ctx}: `verify` is for commands, not reads"));
+    }
+    let v = &v.value;
+    let first =
+        v.at.value
+            .strip_prefix('/')
+            .and_then(|p| p.split('/').next());
+    let signal_keys = file
+        .shapes
+        .get(Shape::Signal.as_str())
+        .and_then(|s| s.schema.value.get("properties")?.as_object());
+    match (first, signal_keys) {
+        (Some(key), Some(keys)) if keys.contains_key(key) => {}
+        (Some(key), Some(keys)) => sink.at(
+            &v.at,
+            format!(
+                "{ctx}: verify.at `{}`: the `signal` shape has no `{key}` (it has {})",
+                v.at.value,
+                keys.keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        (None, _) => sink.at(
+            &v.at,
+            format!(
+                "{ctx}: verify.at `{}` must be a JSON pointer such as `/value`",
+                v.at.value
+            ),
+        ),
+        (_, None) => {}
+    }
+    let expect = match &v.expect.value {
+        serde_json::Value::Bool(b) => Some(Expect::Bool(*b)),
+        serde_json::Value::String(text) => {
+            match text.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+                Some(name) if params.iter().any(|p| p.name == name) => {
+                    Some(Expect::Argument(leak(name)))
+                }
+                Some(name) => {
+                    sink.at(
+                        &v.expect,
+                        format!(
+                            "{ctx}: verify.expect names `{{{name}}}`, which is not a parameter"
+                        ),
+                    );
+                    None
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let Some(expect) = expect else {
+        if !matches!(&v.expect.value, serde_json::Value::String(t) if t.starts_with('{')) {
+            sink.at(
+                &v.expect,
+                format!("{ctx}: verify.expect must be true, false or `{{param}}` (the value sent)"),
+            );
+        }
+        return (confirm_signal, None);
+    };
+    let at = leak(v.at.value.as_str());
+    (confirm_signal, Some(Verify { at, expect }))
+}
+
 /// `says` (for tools that change something) and `asks` (with `confirm: true`, and only then)
 /// name only the tool's parameters.
 fn check_sentences(t: &model::ToolDef, params: &[ParamSpec], ctx: &str, sink: &mut Sink) {
@@ -645,6 +796,7 @@ fn lower_param(
     check_bounds(p, ty, ctx, sink);
     check_description(p, parent, ctx, sink);
     check_examples(p, ty, codes, ctx, sink);
+    let role = param_role(p, parent, ty, ctx, sink);
     ParamSpec {
         name: leak(p.name.value.as_str()),
         location: location.unwrap_or(Location::Query),
@@ -656,9 +808,34 @@ fn lower_param(
         maximum: p.maximum.as_ref().map(|m| m.value),
         examples: leak_all(p.examples.iter().map(|e| leak(e.value.as_str())).collect()),
         description: leak(p.description.as_ref().map_or("", |d| d.value.trim())),
+        role,
         keys: leak_all(keys.into_iter().map(leak).collect()),
         fields: leak_all(fields),
     }
+}
+
+/// A role is one of the known words, on a tool's own `id` parameter.
+fn param_role(
+    p: &model::ParamDef,
+    parent: Option<Location>,
+    ty: Option<ParamType>,
+    ctx: &str,
+    sink: &mut Sink,
+) -> Option<Role> {
+    let r = p.role.as_ref()?;
+    let Some(role) = Role::parse(&r.value) else {
+        sink.at(
+            r,
+            format!("{ctx}: role `{}` is not one of {}", r.value, Role::words()),
+        );
+        return None;
+    };
+    if parent.is_some() {
+        sink.at(r, format!("{ctx}: a field of an object has no role"));
+    } else if ty.is_some_and(|t| t != ParamType::Id) {
+        sink.at(r, format!("{ctx}: role `{}` is for an `id`", r.value));
+    }
+    Some(role)
 }
 
 fn check_param_name(p: &model::ParamDef, ctx: &str, sink: &mut Sink) {

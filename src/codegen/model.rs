@@ -68,7 +68,20 @@ pub struct ToolDef {
     pub says: Option<Spanned<String>>,
     #[serde(default)]
     pub confirm_signal: Option<Spanned<String>>,
+    #[serde(default)]
+    pub verify: Option<Spanned<VerifyDef>>,
+    #[serde(default)]
+    pub location_exempt: bool,
     pub params: Vec<ParamDef>,
+}
+
+/// `verify: { code, at, expect }`: the confirming signal and what it reads after the command.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyDef {
+    pub code: Spanned<String>,
+    pub at: Spanned<String>,
+    pub expect: Spanned<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +116,8 @@ pub struct ParamDef {
     /// Required for a tool's parameters; a field's name and type may say enough.
     #[serde(default)]
     pub description: Option<Spanned<String>>,
+    #[serde(default)]
+    pub role: Option<Spanned<String>>,
     #[serde(default)]
     pub keys: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]

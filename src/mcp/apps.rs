@@ -233,7 +233,8 @@ pub async fn annotate(
     }
     let mut known = Value::Object(known);
     // Nothing of location is summarised, but the setting holds over everything a result carries.
-    crate::tool::privacy::apply(location, tool, &mut known);
+    let exempt = crate::catalogue::tool(tool).is_some_and(|t| t.location_exempt);
+    crate::tool::privacy::apply(location, exempt, &mut known);
     let meta = result.meta.get_or_insert_with(MetaObject::default);
     if known.as_object().is_some_and(|k| !k.is_empty()) {
         meta.insert(META_PUSHED.into(), known);

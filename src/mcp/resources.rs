@@ -139,9 +139,7 @@ pub async fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, Error
             Some(state) => Ok({
                 let mut json = state.to_json();
                 let location = app.serving.location;
-                if let Some(note) =
-                    crate::tool::privacy::apply(location, "resources/read", &mut json)
-                {
+                if let Some(note) = crate::tool::privacy::apply(location, false, &mut json) {
                     json["location_note"] = Value::String(note);
                 }
                 ReadResourceResult::new(vec![json_contents(uri, &json)])

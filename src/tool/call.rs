@@ -19,7 +19,7 @@ use super::result::{ToolResult, json_text};
 use super::shape;
 use super::state::AppState;
 use super::usage::Counts;
-use crate::catalogue::{Api, Shape, ToolSpec};
+use crate::catalogue::{Api, Role, Shape, ToolSpec};
 use crate::settings::ConfirmMode;
 use crate::store::{AuditState, Confirmation, Entry, Finish};
 use crate::upstream::{Executor, Failure, Outcome};
@@ -316,7 +316,11 @@ async fn from_pushed(
         if one { "this value" } else { "these values" },
         age.as_secs()
     );
-    if let Some(note) = privacy::apply(state.serving.location, spec.name, &mut structured) {
+    if let Some(note) = privacy::apply(
+        state.serving.location,
+        spec.location_exempt,
+        &mut structured,
+    ) {
         lead = format!("{lead} {note}");
     }
     let (structured, json) = bound::serialize_within(structured, state.serving.max_result_bytes);
@@ -389,12 +393,13 @@ async fn verify(
 ) {
     let (Some(signal), Some(check), Some(read_spec)) = (
         spec.confirm_signal,
-        super::verify::check(spec.name),
+        spec.verify,
         crate::catalogue::tool("get_signal"),
     ) else {
         return;
     };
-    let mut report = json!({ "signal": signal, "expected": check.expected(args) });
+    let expected = super::verify::expected(&check, args);
+    let mut report = json!({ "signal": signal, "expected": expected });
     let status = r.structured["status"].as_str().unwrap_or("").to_string();
     let (verified, sentence) = if status != "SUCCESS" {
         report["reason"] = json!("the command is still running, so its effect was not read");
@@ -405,16 +410,20 @@ async fn verify(
     } else {
         tokio::time::sleep(state.serving.verify_delay).await;
         report["read_after_ms"] = json!(state.serving.verify_delay.as_millis() as u64);
+        // The read's arguments by role, so either tool's names are YAML's to change.
         let mut read_args = Map::new();
-        for (k, v) in [
-            ("vehicle_id", spec.vehicle(args)),
-            ("user_id", spec.user(args)),
-        ] {
-            if let Some(v) = v {
-                read_args.insert(k.into(), json!(v));
+        for role in [Role::Vehicle, Role::User] {
+            if let (Some(p), Some(v)) = (read_spec.param(role), spec.arg(role, args)) {
+                read_args.insert(p.name.into(), v.clone());
             }
         }
-        read_args.insert("signal_code".into(), json!(signal));
+        if let Some(p) = read_spec
+            .params
+            .iter()
+            .find(|p| p.ty == crate::catalogue::ParamType::SignalCode)
+        {
+            read_args.insert(p.name.into(), json!(signal));
+        }
         let read = send(state, read_spec, &read_args).await;
         r.meta.get_or_insert_with(Meta::default).upstream_calls += upstream_calls(&read);
         if read.is_error {
@@ -426,14 +435,13 @@ async fn verify(
                 format!("Not verified: reading {signal} failed ({why})."),
             )
         } else {
-            let (got, same) = check.compare(&read.structured, args);
+            let (got, same) = super::verify::compare(&check, &read.structured, args);
             report["read"] = got.clone();
             let sentence = if same {
                 format!("Verified: {signal} reads {got}.")
             } else {
                 format!(
-                    "Not verified: {signal} reads {got}, not {}; the command may not have taken effect.",
-                    check.expected(args)
+                    "Not verified: {signal} reads {got}, not {expected}; the command may not have taken effect."
                 )
             };
             (same, sentence)
@@ -599,6 +607,7 @@ pub async fn execute(state: &AppState, spec: &ToolSpec, args: &Map<String, Value
         // Smartcar answers 409 when the subscription exists: the state the caller asked for.
         Err(Failure::Upstream(e)) if spec.output == Shape::Subscription && e.status == 409 => {
             Ok(shape::already_subscribed(
+                spec,
                 args,
                 e.detail.as_deref().unwrap_or("the subscription exists"),
             ))
@@ -629,14 +638,14 @@ fn finish(
     let location = state.serving.location;
     match shaped {
         Ok(mut shaped) => {
-            let note = privacy::apply(location, spec.name, &mut shaped.structured);
+            let note = privacy::apply(location, spec.location_exempt, &mut shaped.structured);
             let (structured, json) =
                 bound::serialize_within(shaped.structured, state.serving.max_result_bytes);
             ToolResult::success_with_json(join(shaped.sentence, note), structured, json)
         }
         Err(e) => {
             let mut r = e.into_result(spec.name);
-            if let Some(note) = privacy::apply(location, spec.name, &mut r.structured) {
+            if let Some(note) = privacy::apply(location, spec.location_exempt, &mut r.structured) {
                 r.json = json_text(&r.structured);
                 r.lead = join(r.lead, Some(note));
             }

@@ -11,10 +11,6 @@ use crate::settings::LocationMode;
 /// The setting's name, as an operator sets it.
 pub const SETTING: &str = "--location (SMARTCAR_LOCATION)";
 
-/// Tools whose results are left as they are: a destination the user chose is not where the
-/// vehicle is, and the model must see the exact one it sent.
-const EXEMPT: &[&str] = &["set_navigation_destination"];
-
 /// Whether a signal code (or alias) is one of the location group's.
 pub fn is_location_signal(code: &str) -> bool {
     resolve_signal(code).is_some_and(|s| s.group == "location")
@@ -143,10 +139,11 @@ fn walk(mode: LocationMode, v: &mut Value, c: &mut Changes) {
     }
 }
 
-/// Applies the setting to one result of `tool` (a JSON object); when it changed anything, the
-/// result says so in `location_privacy` and the sentence to tell the model is returned.
-pub fn apply(mode: LocationMode, tool: &str, v: &mut Value) -> Option<String> {
-    if mode == LocationMode::Exact || EXEMPT.contains(&tool) {
+/// Applies the setting to one result (a JSON object), unless its tool is `location_exempt` in
+/// tools.yaml; when it changed anything, the result says so in `location_privacy` and the
+/// sentence to tell the model is returned.
+pub fn apply(mode: LocationMode, exempt: bool, v: &mut Value) -> Option<String> {
+    if mode == LocationMode::Exact || exempt {
         return None;
     }
     let mut c = Changes::default();
@@ -187,7 +184,7 @@ mod tests {
     fn coarse_rounds_every_coordinate_in_any_casing_and_says_so() {
         let mut v = json!({ "body": { "latitude": 37.7793, "Longitude": -122.4193,
             "values": [{ "condition": { "LATITUDE": "37.4419", "longitude": 12.0 } }] } });
-        let note = apply(LocationMode::Coarse, "get_signal", &mut v).unwrap();
+        let note = apply(LocationMode::Coarse, false, &mut v).unwrap();
         assert!(note.contains("0.01"), "{note}");
         assert_eq!(v["body"]["latitude"], json!(37.78));
         assert_eq!(v["body"]["Longitude"], json!(-122.42));
@@ -195,7 +192,7 @@ mod tests {
         assert_eq!(v["location_privacy"], "coarse");
         // Nothing to round: nothing said.
         let mut v = json!({ "value": 80 });
-        assert_eq!(apply(LocationMode::Coarse, "get_signal", &mut v), None);
+        assert_eq!(apply(LocationMode::Coarse, false, &mut v), None);
         assert_eq!(v, json!({ "value": 80 }));
     }
 
@@ -206,7 +203,7 @@ mod tests {
             { "code": "charge-chargetimers", "body": { "latitude": 37.7793 } },
             { "code": "tractionbattery-stateofcharge", "value": 80 }],
             "errors": [{ "code": "location-isathome" }] });
-        let note = apply(LocationMode::Off, "get_signals", &mut v).unwrap();
+        let note = apply(LocationMode::Off, false, &mut v).unwrap();
         assert!(note.contains("location-preciselocation"), "{note}");
         let codes: Vec<_> = v["signals"]
             .as_array()
@@ -234,7 +231,8 @@ mod tests {
             (LocationMode::Off, "set_navigation_destination"),
         ] {
             let mut v = v0.clone();
-            assert_eq!(apply(mode, tool, &mut v), None);
+            let exempt = crate::catalogue::tool(tool).unwrap().location_exempt;
+            assert_eq!(apply(mode, exempt, &mut v), None);
             assert_eq!(v, v0);
         }
     }

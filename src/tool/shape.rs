@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use super::error::ToolError;
-use crate::catalogue::{Location, Shape, ToolSpec};
+use crate::catalogue::{Location, Role, Shape, ToolSpec};
 
 /// A successful answer, shaped.
 #[derive(Debug, Clone, PartialEq)]
@@ -425,9 +425,9 @@ fn subscribed(spec: &ToolSpec, args: &Map<String, Value>, status: u16, doc: &Val
         "status": if status == 202 { "ACCEPTED" } else { "SUBSCRIBED" },
         "http_status": status,
         "message": message,
-        "webhook_id": args.get("webhook_id"),
-        "vehicle_id": args.get("vehicle_id"),
-        "user_id": args.get("user_id"),
+        "webhook_id": spec.arg(Role::Webhook, args),
+        "vehicle_id": spec.arg(Role::Vehicle, args),
+        "user_id": spec.arg(Role::User, args),
     });
     let sentence = spec.says.map(|t| fill(t, args)).map(|t| {
         if status == 202 {
@@ -443,9 +443,9 @@ fn subscribed(spec: &ToolSpec, args: &Map<String, Value>, status: u16, doc: &Val
 }
 
 /// The answer for a 409 from `subscribe_vehicle`: already subscribed, not a failure.
-pub fn already_subscribed(args: &Map<String, Value>, detail: &str) -> Shaped {
-    let text = |k: &str| {
-        args.get(k)
+pub fn already_subscribed(spec: &ToolSpec, args: &Map<String, Value>, detail: &str) -> Shaped {
+    let text = |role| {
+        spec.arg(role, args)
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_string()
@@ -454,16 +454,16 @@ pub fn already_subscribed(args: &Map<String, Value>, detail: &str) -> Shaped {
         "status": "ALREADY_SUBSCRIBED",
         "http_status": 409,
         "message": detail,
-        "webhook_id": args.get("webhook_id"),
-        "vehicle_id": args.get("vehicle_id"),
-        "user_id": args.get("user_id"),
+        "webhook_id": spec.arg(Role::Webhook, args),
+        "vehicle_id": spec.arg(Role::Vehicle, args),
+        "user_id": spec.arg(Role::User, args),
     });
     Shaped {
         structured,
         sentence: Some(format!(
             "Vehicle {} is already subscribed to webhook {}; nothing changed.",
-            text("vehicle_id"),
-            text("webhook_id")
+            text(Role::Vehicle),
+            text(Role::Webhook)
         )),
     }
 }
