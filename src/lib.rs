@@ -11,8 +11,10 @@
 //!   completion of their arguments (`mcp::prompts`), the MCP Apps view of vehicles, fleets and
 //!   charging with its negotiation (`mcp::apps`), and the webhook receiver (`mcp::webhook`).
 //! - `tool`: one tool call, free of MCP: which tools are served (`tool::selection`), argument
-//!   checking (`tool::arguments`), the one call pipeline (`tool::call`), result shaping and size
-//!   (`tool::shape`, `tool::bound`), `ToolResult` (`tool::result`) with its typed metadata
+//!   checking (`tool::arguments`), the one call pipeline (`tool::call`), result shaping (`tool::shape`: reading
+//!   JSON:API documents in `tool::shape::jsonapi`, units in `tool::shape::units`, signals in
+//!   `tool::shape::signals`, the other records in `tool::shape::records`, command answers in
+//!   `tool::shape::command`, secrets removed in `tool::shape::redact`) and size (`tool::bound`), `ToolResult` (`tool::result`) with its typed metadata
 //!   (`tool::meta`), `ToolError` (`tool::error`),
 //!   the state every call shares (`tool::state`), and the controls on billed calls and commands:
 //!   coalescing and per-vehicle lanes (`tool::traffic`), the one answer cache for reads and

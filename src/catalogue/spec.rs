@@ -103,7 +103,7 @@ words! {
 }
 
 words! {
-    /// The result shapes the runtime implements (`tool/shape.rs` matches on every one); a tool's
+    /// The result shapes the runtime implements (`tool::shape::shape` matches on every one); a tool's
     /// `output:` must name one of them.
     Shape {
         Command = "command",
