@@ -228,3 +228,190 @@ fn a_cloned_entry_under_a_new_name_is_a_seventeenth_tool() {
         problems[0]
     );
 }
+
+/// The worked example lowered by the generator, as a spec the pipeline can run (the generator's
+/// output lives as long as the test binary, like the compiled table's).
+fn guide_spec(entry: &str) -> &'static ToolSpec {
+    let cat = codegen::lower::check(&yaml_with(entry), SIGNALS_YAML)
+        .unwrap_or_else(|e| panic!("{}", show(&e)));
+    let spec = cat
+        .tools
+        .into_iter()
+        .find(|t| t.name == "open_charge_port")
+        .expect("the guide's tool is in the catalogue");
+    Box::leak(Box::new(spec))
+}
+
+/// A seeded EV and its user: the simulator's fleet, as the guide's step 5 names them.
+const EV: &str = "veh-ev-0001";
+const ALICE: &str = "usr-alice-01";
+
+#[tokio::test]
+async fn the_simulator_models_the_guide_command_and_every_shipped_one() {
+    let sim = crate::common::simulator().await;
+    let shared = crate::common::shared(crate::common::settings(&sim));
+    let spec = guide_spec(guide_entry());
+    let ids = json!({ "vehicle_id": EV, "user_id": ALICE });
+    let r = crate::common::run_spec(&shared, spec, ids.clone()).await;
+    assert!(!r.is_error, "{}", r.json);
+    assert_eq!(r.structured["status"], "SUCCESS", "{}", r.json);
+    let read = crate::common::execute_only(
+        &shared,
+        "get_signal",
+        json!({ "vehicle_id": EV, "user_id": ALICE, "signal_code": "charge-ischargingportflapopen" }),
+    )
+    .await;
+    assert_eq!(read.structured["value"], true, "{}", read.json);
+
+    // Every shipped command, with its golden row's other arguments, on the seeded EV.
+    let golden: Value =
+        serde_json::from_str(include_str!("golden/requests.json")).expect("golden rows are JSON");
+    let mut sent = std::collections::BTreeSet::new();
+    for row in golden["rows"].as_array().unwrap() {
+        let name = row["tool"].as_str().unwrap();
+        let spec = rt::tool(name).unwrap();
+        if spec.toolset != rt::Toolset::Commands || !sent.insert(name) {
+            continue;
+        }
+        let mut args = row["args"].as_object().cloned().unwrap();
+        for (role, id) in [(rt::Role::Vehicle, EV), (rt::Role::User, ALICE)] {
+            if let Some(p) = spec.param(role) {
+                args.insert(p.name.into(), json!(id));
+            }
+        }
+        let r = crate::common::run(&shared, name, Value::Object(args)).await;
+        assert!(
+            !r.is_error,
+            "the simulator does not model {name}: {}",
+            r.json
+        );
+    }
+    let commands = TOOLS
+        .iter()
+        .filter(|t| t.toolset == rt::Toolset::Commands)
+        .count();
+    assert_eq!(sent.len(), commands, "a command without a golden row");
+    sim.shutdown();
+}
+
+#[test]
+fn the_guide_shape_diagnostic_is_real() {
+    let entry = guide_entry().replace("output: command", "output: charge_port");
+    let problems = codegen::lower::check(&yaml_with(&entry), SIGNALS_YAML)
+        .expect_err("an unknown shape is refused");
+    assert_eq!(problems.len(), 1, "{}", show(&problems));
+    let d = &problems[0];
+    let example = fenced(GUIDE, "text", "output shape `charge_port`");
+    let rest = format!(": {}", d.message);
+    assert!(
+        example
+            .lines()
+            .any(|l| l.starts_with("tools.yaml:") && l.ends_with(&rest)),
+        "CONTRIBUTING.md's shape example lacks `...{rest}`"
+    );
+}
+
+#[tokio::test]
+async fn the_guide_verify_entry_is_checked_after_the_command() {
+    let line = fenced(
+        GUIDE,
+        "yaml",
+        "verify: { code: charge-ischargingportflapopen",
+    );
+    let entry = guide_entry().replace("    confirm_signal: charge-ischargingportflapopen\n", line);
+    assert_ne!(
+        entry,
+        guide_entry(),
+        "the worked example has no confirm_signal line to replace"
+    );
+    let spec = guide_spec(&entry);
+    assert_eq!(spec.confirm_signal, Some("charge-ischargingportflapopen"));
+    assert_eq!(
+        spec.verify,
+        Some(rt::Verify {
+            at: "/value",
+            expect: rt::Expect::Bool(true)
+        })
+    );
+    let sim = crate::common::simulator().await;
+    let mut settings = crate::common::settings(&sim);
+    settings.serving.verify_commands = true;
+    settings.serving.verify_delay = std::time::Duration::ZERO;
+    let shared = crate::common::shared(settings);
+    let r =
+        crate::common::run_spec(&shared, spec, json!({ "vehicle_id": EV, "user_id": ALICE })).await;
+    assert_eq!(r.structured["verified"], true, "{}", r.json);
+    assert_eq!(r.structured["verification"]["read"], true, "{}", r.json);
+    sim.shutdown();
+}
+
+#[test]
+fn the_docs_name_every_prompt_and_resource() {
+    use smartcar_mcp::mcp::{prompts, resources};
+    let tools_md = include_str!("../docs/tools.md");
+    let table: Vec<&str> = tools_md
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    for p in prompts::list().prompts {
+        assert!(
+            table.contains(&p.name.as_str()),
+            "docs/tools.md's Prompts table lacks `{}`",
+            p.name
+        );
+    }
+    let docs_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let docs: String = std::fs::read_dir(docs_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let mut uris: Vec<String> = resources::templates()
+        .resource_templates
+        .iter()
+        .map(|t| t.uri_template.clone())
+        .collect();
+    uris.extend([
+        resources::USAGE.to_string(),
+        resources::SIGNALS_URI.to_string(),
+    ]);
+    for uri in uris {
+        assert!(
+            docs.contains(&format!("`{uri}`")),
+            "no page of docs/ describes `{uri}`"
+        );
+    }
+}
+
+/// Every source file and test CONTRIBUTING.md names exists, so its guides cannot point at code
+/// that moved.
+#[test]
+fn every_file_and_test_the_guide_names_exists() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for quoted in GUIDE.split('`').skip(1).step_by(2) {
+        if (quoted.starts_with("src/") || quoted.starts_with("tests/")) && !quoted.contains(' ') {
+            assert!(
+                root.join(quoted).exists(),
+                "CONTRIBUTING.md names `{quoted}`, which does not exist"
+            );
+            checked += 1;
+        } else if let Some((module, name)) = quoted.split_once("::")
+            && ["guide", "golden", "results", "budget", "docs", "snapshots"].contains(&module)
+            && !name.contains("::")
+        {
+            let file = std::fs::read_to_string(root.join(format!("tests/{module}.rs")))
+                .unwrap_or_default();
+            assert!(
+                file.contains(&format!("fn {name}(")),
+                "CONTRIBUTING.md names the test `{quoted}`, which does not exist"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 25,
+        "only {checked} names checked: is the reader broken?"
+    );
+}

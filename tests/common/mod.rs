@@ -30,7 +30,6 @@ pub async fn simulator() -> Simulator {
 pub fn settings(sim: &Simulator) -> Settings {
     let mut s = Settings::for_urls(&sim.auth_url(), &sim.api_url(), &sim.management_url());
     s.upstream.compatibility_api_url = sim.compatibility_url();
-    s.upstream.compatibility_api_url = sim.compatibility_url();
     s.upstream.client_id = Some("client_test".into());
     s.upstream.client_secret = Some(Secret::new(CLIENT_SECRET));
     s.serving.confirm = ConfirmMode::Off;
@@ -80,6 +79,11 @@ impl Confirm for NoHuman {
 /// Runs one call through the whole pipeline (cache, coalescing, lanes, audit), as a front end.
 pub async fn run(shared: &Shared, tool: &str, args: Value) -> ToolResult {
     let spec = smartcar_mcp::catalogue::tool(tool).unwrap_or_else(|| panic!("no tool {tool}"));
+    run_spec(shared, spec, args).await
+}
+
+/// `run` for a spec that need not be in the compiled table (one the generator just lowered).
+pub async fn run_spec(shared: &Shared, spec: &'static ToolSpec, args: Value) -> ToolResult {
     let caller = Caller {
         transport: "test",
         client: Some("tests/1".into()),
