@@ -11,7 +11,9 @@
 //!   completion of their arguments (`mcp::prompts`), the MCP Apps view of vehicles, fleets and
 //!   charging with its negotiation (`mcp::apps`), and the webhook receiver (`mcp::webhook`).
 //! - `tool`: one tool call, free of MCP: which tools are served (`tool::selection`), argument
-//!   checking (`tool::arguments`), the one call pipeline (`tool::call`), result shaping (`tool::shape`: reading
+//!   checking (`tool::arguments`), the one call pipeline (`tool::call`: its order in
+//!   `call`, the read path in `tool::call::read`, the audited write path and the verifying read in
+//!   `tool::call::write`, sending in `tool::call::execute`), result shaping (`tool::shape`: reading
 //!   JSON:API documents in `tool::shape::jsonapi`, units in `tool::shape::units`, signals in
 //!   `tool::shape::signals`, the other records in `tool::shape::records`, command answers in
 //!   `tool::shape::command`, secrets removed in `tool::shape::redact`) and size (`tool::bound`), `ToolResult` (`tool::result`) with its typed metadata

@@ -39,8 +39,9 @@ impl ClientHandler for Host {
 }
 
 async fn connect(ui: bool, modern: bool, extra: &[&str]) -> RunningService<RoleClient, Host> {
-    let mut cmd = tokio::process::Command::new(crate::common::binary());
+    let mut cmd = crate::common::tokio_command();
     cmd.env_clear()
+        .env("XDG_DATA_HOME", crate::common::data_home())
         .arg("--simulator")
         .args(extra)
         .kill_on_drop(true);

@@ -378,7 +378,7 @@ async fn a_server_killed_mid_command_leaves_sent_outcome_unknown() {
     let db = temp_db("killed");
     let sim = common::simulator().await;
     sim.set_latency_ms(30_000);
-    let mut child = tokio::process::Command::new(common::binary())
+    let mut child = common::tokio_command()
         .args(["--confirm", "off", "--audit-db"])
         .arg(&db)
         .env("SMARTCAR_CLIENT_ID", "client_killed")
@@ -414,7 +414,7 @@ async fn a_server_killed_mid_command_leaves_sent_outcome_unknown() {
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 
-    let out = std::process::Command::new(common::binary())
+    let out = common::command()
         .args(["audit", "--json", "--audit-db"])
         .arg(&db)
         .output()
@@ -453,7 +453,7 @@ async fn a_server_killed_mid_command_leaves_sent_outcome_unknown() {
         "{row}"
     );
 
-    let text = std::process::Command::new(common::binary())
+    let text = common::command()
         .args(["audit", "--vehicle", EV, "--audit-db"])
         .arg(&db)
         .output()
@@ -463,7 +463,7 @@ async fn a_server_killed_mid_command_leaves_sent_outcome_unknown() {
         text.contains("unlock_vehicle") && text.contains("sent, outcome unknown"),
         "{text}"
     );
-    let usage = std::process::Command::new(common::binary())
+    let usage = common::command()
         .args(["usage", "--json", "--audit-db"])
         .arg(&db)
         .output()
@@ -538,7 +538,7 @@ async fn the_usage_resource_and_result_meta_count_upstream_calls() {
     use rmcp::model::{CallToolRequestParams, ReadResourceRequestParams, ResourceContents};
     for modern in [false, true] {
         let sim = common::simulator().await;
-        let mut cmd = tokio::process::Command::new(common::binary());
+        let mut cmd = common::tokio_command();
         cmd.args(["--audit-db", "off"])
             .env_remove("RUST_LOG")
             .env("SMARTCAR_CLIENT_ID", "client_usage")
@@ -636,8 +636,9 @@ async fn twenty_processes_sharing_one_database_take_the_last_slot_once() {
     let sim = common::simulator().await;
     let run = |code: &str| {
         let args = signal(EV, code).to_string();
-        let mut cmd = tokio::process::Command::new(common::binary());
+        let mut cmd = common::tokio_command();
         cmd.env_clear()
+            .env("XDG_DATA_HOME", crate::common::data_home())
             .args(["call", "get_signal", &args])
             .env("SMARTCAR_CLIENT_ID", "client_cap")
             .env("SMARTCAR_CLIENT_SECRET", common::CLIENT_SECRET)

@@ -4,8 +4,6 @@
 //! and the failed-call measurement behind publishing a few signal-code examples instead of an
 //! enum of every code.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 use smartcar_mcp::catalogue::{SIGNALS, TOOLS, Toolset, UNMAPPED, tool_index};
 use smartcar_mcp::mcp::{self, server::MAX_AVERAGE_BYTES, server::MAX_TOOL_BYTES};
@@ -94,7 +92,7 @@ fn the_budget_counts_exactly_what_tools_list_publishes() {
 }
 
 fn run_cli(args: &[&str]) -> String {
-    let mut cmd = Command::new(common::binary());
+    let mut cmd = common::command();
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("SMARTCAR_") {
             cmd.env_remove(key);

@@ -2,7 +2,7 @@
 //! server publishes, with no credentials and no network.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use smartcar_mcp::catalogue::{SIGNALS, TOOLS};
 
@@ -11,7 +11,7 @@ use crate::common;
 /// Runs the built binary with no `SMARTCAR_*` variable at all: these commands must work on a machine
 /// with no credentials, and an inherited toolset filter would change what they print.
 fn run(args: &[&str]) -> Output {
-    let mut cmd = Command::new(common::binary());
+    let mut cmd = common::command();
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("SMARTCAR_") {
             cmd.env_remove(key);

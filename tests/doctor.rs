@@ -42,8 +42,9 @@ impl Run {
 /// `stdin` written to it.
 async fn doctor_with(env: &[(&str, String)], args: &[&str], stdin: &str) -> Run {
     use tokio::io::AsyncWriteExt;
-    let mut cmd = tokio::process::Command::new(common::binary());
+    let mut cmd = common::tokio_command();
     cmd.env_clear()
+        .env("XDG_DATA_HOME", crate::common::data_home())
         .arg("doctor")
         .args(args)
         .stdin(std::process::Stdio::piped())

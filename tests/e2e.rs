@@ -12,7 +12,7 @@ use smartcar_mcp::simulator::Simulator;
 use crate::common;
 
 fn command(sim: &Simulator, extra_args: &[&str]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(common::binary());
+    let mut cmd = common::tokio_command();
     cmd.args(extra_args)
         .env_remove("RUST_LOG")
         .env("SMARTCAR_CLIENT_ID", "client_e2e")

@@ -941,7 +941,7 @@ fn state_of_charge(answer: &Value) -> Option<&Value> {
 }
 
 fn server(args: &[&str]) -> Command {
-    let mut cmd = Command::new(common::binary());
+    let mut cmd = common::tokio_command();
     cmd.args(args)
         .args([
             "--simulator",

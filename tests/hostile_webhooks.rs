@@ -188,7 +188,7 @@ struct Served {
 impl Served {
     async fn start(args: &[&str]) -> Served {
         use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(common::binary())
+        let mut child = common::tokio_command()
             .args(args)
             .env_remove("RUST_LOG")
             .env("SMARTCAR_MANAGEMENT_TOKEN", AMT)

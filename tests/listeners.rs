@@ -424,10 +424,11 @@ async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 #[tokio::test]
 async fn the_binary_closes_two_thousand_idle_connections_and_gives_the_memory_back() {
-    let mut child = tokio::process::Command::new(common::binary())
+    let mut child = common::tokio_command()
         .args(["serve", "--http", "127.0.0.1:0", "--simulator"])
         .args(["--idle-timeout-s", "1", "--audit-db", "off"])
         .env_clear()
+        .env("XDG_DATA_HOME", common::data_home())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::common;
 
@@ -22,7 +22,7 @@ fn free_port() -> u16 {
 }
 
 fn spawn(port: u16, env: &[(&str, &str)], args: &[&str]) -> Child {
-    let mut cmd = Command::new(common::binary());
+    let mut cmd = common::tokio_command();
     cmd.args([
         "serve",
         "--http",

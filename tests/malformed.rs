@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use crate::common;
 
@@ -19,7 +19,7 @@ struct StdioServer {
 
 impl StdioServer {
     fn start() -> Self {
-        let mut child = Command::new(common::binary())
+        let mut child = common::tokio_command()
             .arg("--simulator")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -233,7 +233,7 @@ fn location_spellings() -> Vec<String> {
 
 /// The server over stdio, as a client starts it, with this location setting and every toolset.
 async fn served(location: &str) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
-    let mut cmd = tokio::process::Command::new(common::binary());
+    let mut cmd = common::tokio_command();
     cmd.env_remove("RUST_LOG")
         .env("SMARTCAR_LOCATION", location)
         .env("SMARTCAR_TOOLSETS", "all");

@@ -25,7 +25,7 @@ async fn connect_with(
     location: &str,
     toolsets: &str,
 ) -> RunningService<RoleClient, ()> {
-    let mut cmd = tokio::process::Command::new(common::binary());
+    let mut cmd = common::tokio_command();
     if !toolsets.is_empty() {
         cmd.env("SMARTCAR_TOOLSETS", toolsets);
     }

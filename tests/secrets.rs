@@ -14,7 +14,7 @@ async fn run_lines(
     lines: Vec<String>,
     expect_ids: &[i64],
 ) -> (String, String) {
-    let mut child = tokio::process::Command::new(common::binary())
+    let mut child = common::tokio_command()
         .env("RUST_LOG", "trace")
         .env("SMARTCAR_CLIENT_ID", "client_secret_test")
         .env("SMARTCAR_CLIENT_SECRET", common::CLIENT_SECRET)

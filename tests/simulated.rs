@@ -40,7 +40,7 @@ const WRONG_SETTINGS: [(&str, &str); 5] = [
 ];
 
 fn cli(args: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(common::binary());
+    let mut cmd = common::command();
     for k in smartcar_vars() {
         cmd.env_remove(k);
     }
@@ -180,7 +180,7 @@ async fn connect(
     args: &[&str],
     modern: bool,
 ) -> (RunningService<RoleClient, ()>, tokio::process::ChildStderr) {
-    let mut cmd = tokio::process::Command::new(common::binary());
+    let mut cmd = common::tokio_command();
     for k in smartcar_vars() {
         cmd.env_remove(k);
     }
@@ -409,7 +409,7 @@ async fn call_dry_run_prints_the_request_and_sends_nothing() {
 
 #[tokio::test]
 async fn simulator_subcommand_prints_three_working_base_urls() {
-    let mut child = tokio::process::Command::new(common::binary())
+    let mut child = common::tokio_command()
         .args(["simulator", "--port", "0"])
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())

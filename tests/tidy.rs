@@ -286,7 +286,7 @@ fn the_circle_finder_finds_circles() {
     // And the real graph has edges to search: a vacuous graph would pass anything.
     let tool_call = library_files()
         .into_iter()
-        .find(|(f, _)| f == "src/tool/call.rs")
+        .find(|(f, _)| f == "src/tool/call/mod.rs")
         .unwrap();
     let found = imports(&tool_call.0, &tool_call.1);
     assert!(

@@ -359,7 +359,7 @@ async fn a_subscribed_client_hears_of_a_new_event_and_reads_the_state() {
 #[tokio::test]
 async fn the_served_binary_logs_neither_the_token_nor_a_signature_at_trace() {
     let sim = common::simulator().await;
-    let mut child = tokio::process::Command::new(common::binary())
+    let mut child = common::tokio_command()
         .args(["serve", "--http", "127.0.0.1:0", "--audit-db", "off"])
         .env("RUST_LOG", "trace")
         .env("SMARTCAR_MANAGEMENT_TOKEN", AMT)
@@ -472,7 +472,7 @@ async fn the_simulator_pushes_a_commands_effect_as_a_signed_webhook() {
 #[tokio::test]
 async fn in_simulator_mode_a_lock_arrives_as_an_event() {
     use rmcp::model::CallToolRequestParams;
-    let mut cmd = tokio::process::Command::new(common::binary());
+    let mut cmd = common::tokio_command();
     cmd.args([
         "--simulator",
         "--webhook-addr",

@@ -93,6 +93,31 @@ pub async fn run_spec(shared: &Shared, spec: &'static ToolSpec, args: Value) -> 
     r
 }
 
+/// The built binary, with a platform data directory of this test run's own: a test that runs it
+/// without `--audit-db` writes its audit log there, never into the user's (nor into one a build
+/// of another branch has migrated ahead).
+/// A test that clears the environment sets `XDG_DATA_HOME` to `data_home()` again.
+pub fn command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(binary());
+    cmd.env("XDG_DATA_HOME", data_home());
+    cmd
+}
+
+/// This test run's platform data directory.
+pub fn data_home() -> &'static std::path::Path {
+    static DATA_HOME: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DATA_HOME.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("smartcar-mcp-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a data directory for the test run");
+        dir
+    })
+}
+
+/// `command` for tokio.
+pub fn tokio_command() -> tokio::process::Command {
+    tokio::process::Command::from(command())
+}
+
 /// The path of the built binary, for end-to-end tests.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_smartcar-mcp")

@@ -134,8 +134,11 @@ fn command(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(common::binary());
-    cmd.env_clear().args(args).kill_on_drop(true);
+    let mut cmd = common::tokio_command();
+    cmd.env_clear()
+        .env("XDG_DATA_HOME", common::data_home())
+        .args(args)
+        .kill_on_drop(true);
     if let Some(sim) = sim {
         cmd.env("SMARTCAR_CLIENT_ID", "client_operator")
             .env("SMARTCAR_CLIENT_SECRET", common::CLIENT_SECRET)
