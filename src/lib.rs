@@ -23,9 +23,11 @@
 //!   (`upstream::error`), and its webhook signature and VERIFY challenge (`upstream::webhook`).
 //! - `store`, beside `upstream`: the state that outlives a call, behind one `Store` with a memory
 //!   and a SQLite backend (`store::memory`, `store::sqlite`, its numbered migrations in
-//!   `store::migrate`): the audit log's rows (`store::audit`), usage counts (`store::usage`), the
-//!   daily allowance's reservations, and the state Smartcar pushes by webhook with its change
-//!   notices (`store::pushed`).
+//!   `store::migrate`) and a PostgreSQL one shared by replicas (`store::postgres`, reaching the
+//!   server, TLS and its migrations in `store::postgres_conn`): the audit log's rows
+//!   (`store::audit`), usage counts (`store::usage`), the daily allowance's reservations, the
+//!   state Smartcar pushes by webhook with its change notices (`store::pushed`), and single-use
+//!   confirmation answers (`store::redeem`).
 //!
 //! Under all of them:
 //! - `catalogue`: the tool and signal model (`catalogue::spec`, shared with the generator), the

@@ -39,8 +39,9 @@ use memory::Memory;
 use sqlite::Sqlite;
 
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("audit database {path}: {detail}")]
+#[error("{} {path}: {detail}", if path.contains("://") { "store" } else { "audit database" })]
 pub struct StoreError {
+    /// The SQLite file, or the shared store's URL without its password.
     pub path: String,
     pub detail: String,
 }
@@ -61,14 +62,7 @@ pub enum Store {
     Postgres(postgres::Postgres),
 }
 
-/// Where the state lives, as `--store` names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    Off,
-    Sqlite(std::path::PathBuf),
-    /// A libpq URL; it may hold a password, so it never prints (`Display` leaves it out).
-    Postgres(crate::secret::Secret),
-}
+pub use crate::settings::Location;
 
 /// One call's place in today's allowance; given back if never settled (the call never left).
 pub struct Reservation<'a> {
