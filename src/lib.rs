@@ -4,7 +4,8 @@
 //! Three layers, each importing only the ones below it, and the store beside the lowest:
 //! - `mcp`: the MCP side, the only code naming rmcp (with `demo`): the handler (`mcp::server`),
 //!   confirmation by elicitation in both lifecycles (`mcp::confirm`), Streamable HTTP serving
-//!   (`mcp::http`) and its bounded, expiring session store (`mcp::sessions`), the request ids in
+//!   (`mcp::http`) and its bounded, expiring session store (`mcp::sessions`), handshake sessions
+//!   saved in a shared store for another replica to restore (`mcp::session_store`), the request ids in
 //!   flight on each session (`mcp::flight`), the stdio
 //!   transport with its line filter (`mcp::stdio`) and the answers to malformed input
 //!   (`mcp::malformed`), resources and their subscriptions (`mcp::resources`), prompts and the

@@ -379,3 +379,115 @@ async fn a_replica_killed_mid_command_leaves_outcome_unknown_marked_by_a_live_on
     );
     sim.shutdown();
 }
+
+fn mcp_post(http: &reqwest::Client, url: &str, body: &Value) -> reqwest::RequestBuilder {
+    http.post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_handshake_session_opened_on_one_replica_is_restored_on_another() {
+    let Some(url) = postgres::url("a_handshake_session_is_restored") else {
+        return;
+    };
+    let db = postgres::fresh_database(&url).await;
+    let sim = common::simulator().await;
+    let replica = |name: &str| {
+        let mut s = common::settings(&sim);
+        s.serving.postgres = Some(Secret::new(db.clone()));
+        s.serving.replica_id = name.into();
+        common::shared(s)
+    };
+    let (a, b) = (replica("sess-a"), replica("sess-b"));
+    a.app.store.ready().await.unwrap();
+    b.app.store.ready().await.unwrap();
+    let (served_a, served_b) = (common::serve_http(a).await, common::serve_http(b).await);
+    let http = reqwest::Client::new();
+    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": { "name": "replicas", "version": "1" } } });
+    let r = mcp_post(&http, &served_a.mcp(), &init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let _ = r.text().await;
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let r = mcp_post(&http, &served_a.mcp(), &initialized)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    // The next request lands on the other replica, which never saw the session.
+    let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" });
+    let r = mcp_post(&http, &served_b.mcp(), &list)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "restored, not 404");
+    let body = r.text().await.unwrap();
+    assert!(
+        common::messages(&body).iter().any(|m| m["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())),
+        "{body}"
+    );
+    // A session nobody created is still unknown.
+    let r = mcp_post(&http, &served_b.mcp(), &list)
+        .header("mcp-session-id", "never-created")
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    sim.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audit_with_a_shared_store_prints_every_replicas_rows() {
+    let Some(url) = postgres::url("audit_with_a_shared_store") else {
+        return;
+    };
+    let db = postgres::fresh_database(&url).await;
+    let args = json!({ "vehicle_id": "v-9", "user_id": ALICE });
+    let args = args.as_object().unwrap();
+    for name in ["audit-a", "audit-b"] {
+        let store = postgres::replica(&db, name).await;
+        let entry = smartcar_mcp::store::Entry {
+            tool: "lock_vehicle",
+            arguments: args,
+            vehicle: Some("v-9"),
+            user: Some(ALICE),
+            caller: "test",
+            confirmation: smartcar_mcp::store::Confirmation::Off,
+        };
+        store.begin(&entry).await.unwrap();
+    }
+    let out = tokio::process::Command::new(common::binary())
+        .args(["audit", "--json", "--store", &db])
+        .env_clear()
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let replicas: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["replica"].as_str().unwrap())
+        .collect();
+    assert_eq!(replicas, ["audit-a", "audit-b"]);
+}
