@@ -441,6 +441,22 @@ async fn the_postgres_backend_conforms() {
     .await;
 }
 
+/// A confirmation answer taken before a restart stays taken: the next process on the file
+/// refuses it.
+#[tokio::test]
+async fn a_confirmation_answer_taken_before_a_restart_stays_taken() {
+    let path = temp_db("redeem");
+    let ttl = Duration::from_secs(60);
+    let first = Store::sqlite(&path).unwrap();
+    assert!(first.redeem("sealed-answer", ttl).await.unwrap());
+    drop(first);
+    let second = Store::sqlite(&path).unwrap();
+    assert!(!second.redeem("sealed-answer", ttl).await.unwrap());
+    assert!(second.redeem("another-answer", ttl).await.unwrap());
+    drop(second);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
 /// Two handles on one file, as two processes would hold it, share the daily allowance: of 20
 /// reservations racing through both for the last slot, exactly one goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
