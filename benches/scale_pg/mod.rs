@@ -106,7 +106,7 @@ fn signed_event(n: usize) -> (Vec<u8>, String) {
             "user": { "id": USER },
             "vehicle": { "id": PUSHED, "make": "TESLA", "model": "Model 3", "year": 2023 },
             "signals": [{ "code": "closure-islocked", "name": "IsLocked", "group": "Closure",
-                          "body": { "value": n % 2 == 0 }, "meta": { "oemUpdatedAt": now, "fetchedAt": now } }]
+                          "body": { "value": n.is_multiple_of(2) }, "meta": { "oemUpdatedAt": now, "fetchedAt": now } }]
         },
         "meta": { "version": "4.0", "deliveryId": format!("d-{n}"), "deliveredAt": now, "webhookId": "wh-1", "mode": "LIVE" }
     })
