@@ -491,3 +491,26 @@ async fn audit_with_a_shared_store_prints_every_replicas_rows() {
         .collect();
     assert_eq!(replicas, ["audit-a", "audit-b"]);
 }
+
+#[tokio::test]
+async fn store_sqlite_path_and_off_are_the_forms_of_audit_db() {
+    let dir = std::env::temp_dir().join(format!("smartcar-mcp-store-flag-{}", std::process::id()));
+    let file = dir.join("missing.sqlite3");
+    let audit = |store: String| async move {
+        tokio::process::Command::new(common::binary())
+            .args(["audit", "--store", &store])
+            .env_clear()
+            .output()
+            .await
+            .unwrap()
+    };
+    let out = audit(format!("sqlite:{}", file.display())).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+    assert!(!file.exists(), "reading creates nothing");
+    let out = audit("off".into()).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("the audit log is off"), "{stderr}");
+}
