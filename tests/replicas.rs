@@ -198,11 +198,12 @@ async fn one_event_delivered_to_three_replicas_at_once_is_applied_once_and_heard
     }
 }
 
-/// A TCP relay to the test PostgreSQL's unix socket, which the test can cut: the database
-/// "lost" for the replica behind it, and only for it.
+/// A TCP relay to the test PostgreSQL's unix socket, which the test can pause: the database
+/// "lost" for the replica behind it, and only for it, until it resumes.
 struct Relay {
     port: u16,
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    paused: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Relay {
@@ -217,9 +218,13 @@ impl Relay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
-        let held = tasks.clone();
-        let accept = tokio::spawn(async move {
+        let paused: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let (held, refusing) = (tasks.clone(), paused.clone());
+        tokio::spawn(async move {
             while let Ok((mut tcp, _)) = listener.accept().await {
+                if refusing.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
                 let socket = socket.clone();
                 let conn = tokio::spawn(async move {
                     if let Ok(mut unix) = tokio::net::UnixStream::connect(&socket).await {
@@ -229,14 +234,24 @@ impl Relay {
                 held.lock().unwrap().push(conn);
             }
         });
-        tasks.lock().unwrap().push(accept);
-        Relay { port, tasks }
+        Relay {
+            port,
+            tasks,
+            paused,
+        }
     }
 
-    fn cut(&self) {
+    /// Every connection through it broken, and new ones refused.
+    fn pause(&self) {
+        self.paused.store(true, std::sync::atomic::Ordering::SeqCst);
         for t in self.tasks.lock().unwrap().drain(..) {
             t.abort();
         }
+    }
+
+    fn resume(&self) {
+        self.paused
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -261,7 +276,7 @@ async fn a_database_lost_mid_run_refuses_commands_and_reads_go_on() {
     let r = common::run(&shared, "lock_vehicle", lock.clone()).await;
     assert!(!r.is_error, "{r:?}");
 
-    relay.cut();
+    relay.pause();
     let commands_before = sim.hits("POST", "/security");
     let r = common::run(&shared, "lock_vehicle", lock).await;
     assert!(r.is_error, "{r:?}");
@@ -513,4 +528,42 @@ async fn store_sqlite_path_and_off_are_the_forms_of_audit_db() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("the audit log is off"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_that_lost_its_listen_connection_reads_what_it_missed() {
+    let Some(url) = postgres::url("a_replica_that_lost_its_listen_connection") else {
+        return;
+    };
+    let db = postgres::fresh_database(&url).await;
+    let name = db.rsplit('/').next().unwrap().to_string();
+    let relay = Relay::to(&url).await;
+    let a = postgres::replica(&db, "listen-a").await;
+    let b = postgres::replica(
+        &format!(
+            "postgres://app@127.0.0.1:{}/{name}?sslmode=disable",
+            relay.port
+        ),
+        "listen-b",
+    )
+    .await;
+    let mut heard = b.subscribe();
+    relay.pause();
+    let t = chrono::Utc::now().timestamp_millis();
+    assert!(matches!(
+        a.ingest(&state_event("evt-missed", "v-7", json!(true), t))
+            .await,
+        Ingested::Updated { .. }
+    ));
+    // Pushed while B was not listening: NOTIFY is not replayed, so only a re-read finds it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(b.pushed_state("v-7").await.is_none());
+    relay.resume();
+    let got = tokio::time::timeout(Duration::from_secs(15), heard.recv())
+        .await
+        .expect("B re-reads the log once it listens again")
+        .unwrap();
+    assert_eq!(got, "v-7");
+    let max = Duration::from_secs(3600);
+    assert!(b.fresh("v-7", Some(ALICE), Some(CODE), max).await.is_some());
 }
