@@ -6,11 +6,16 @@
 //! restarted at two thirds. Reports requests sent, answered and failed per load, the
 //! confirmation rounds completed (and how many crossed replicas), and p50/p99 latency.
 //!
-//! Run: `cargo bench --bench scale` (`SCALE_SECONDS`, default 30). Needs `nginx` on PATH
-//! (`apt-get install nginx-light`); without it the bench says so and exits. Not run in CI.
+//! Then its PostgreSQL part (benches/scale_pg): three replicas sharing one PostgreSQL store.
+//!
+//! Run: `cargo bench --bench scale` (`SCALE_SECONDS`, default 30; `SCALE_ONLY=postgres` or
+//! `SCALE_ONLY=stateless` for one part). Needs `nginx` on PATH (`apt-get install nginx-light`);
+//! without it the bench says so and exits. The PostgreSQL part needs `SCALE_POSTGRES` or
+//! Debian's PostgreSQL server (`.ci/postgres`). Not run in CI.
 
 #[allow(dead_code)]
 mod mcp_http;
+mod scale_pg;
 #[allow(dead_code)]
 mod upstream;
 
@@ -313,7 +318,13 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(Duration::from_secs(seconds)));
+    let only = std::env::var("SCALE_ONLY").unwrap_or_default();
+    if only != "postgres" {
+        rt.block_on(run(Duration::from_secs(seconds)));
+    }
+    if only != "stateless" {
+        rt.block_on(scale_pg::run(&binary()));
+    }
 }
 
 async fn run(length: Duration) {

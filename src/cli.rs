@@ -424,6 +424,15 @@ pub struct Options {
     /// platform's data directory.
     #[arg(long, env = "SMARTCAR_AUDIT_DB", global = true)]
     pub audit_db: Option<String>,
+    /// Where the state that outlives a call lives: `sqlite:PATH` (the default, as --audit-db),
+    /// `off`, or `postgres://…` (a libpq URL; TLS by rustls with `sslmode=require|verify-full`),
+    /// shared by replicas behind a load balancer. Wins over --audit-db.
+    #[arg(long, env = "SMARTCAR_MCP_STORE", global = true)]
+    pub store: Option<String>,
+    /// This replica's name in a PostgreSQL store (its audit rows and its liveness lock); default
+    /// the hostname and the process id. Each live replica needs its own.
+    #[arg(long, env = "SMARTCAR_MCP_REPLICA_ID", global = true)]
+    pub replica_id: Option<String>,
     /// Answer get_signal/get_signals from webhook-pushed state at most this many seconds old (0: off).
     #[arg(
         long,
@@ -474,11 +483,46 @@ impl Options {
     /// The audit file these options name: `off` (or empty) for none, else the path, else the
     /// platform default.
     pub fn audit_path(&self) -> Option<std::path::PathBuf> {
+        match self.store_location() {
+            Ok(Location::Sqlite(p)) => return Some(p),
+            Ok(Location::Off) => return None,
+            // A shared store keeps no SQLite file; a bad --store is reported by `store_location`.
+            Ok(Location::Postgres(_)) | Err(_) if self.store.is_some() => return None,
+            _ => {}
+        }
         match self.audit_db.as_deref().map(str::trim) {
             Some("off" | "OFF" | "none" | "") => None,
             Some(p) => Some(p.into()),
             None => default_audit_db(),
         }
+    }
+
+    /// Where `--store` (else `--audit-db`) puts the state.
+    pub fn store_location(&self) -> Result<Location, String> {
+        let Some(s) = self.store.as_deref().map(str::trim) else {
+            return Ok(match self.audit_db.as_deref().map(str::trim) {
+                Some("off" | "OFF" | "none" | "") => Location::Off,
+                Some(p) => Location::Sqlite(p.into()),
+                None => default_audit_db().map_or(Location::Off, Location::Sqlite),
+            });
+        };
+        if matches!(s, "off" | "OFF" | "none") {
+            return Ok(Location::Off);
+        }
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            if path.is_empty() {
+                return Err("--store sqlite:PATH needs a path".into());
+            }
+            return Ok(Location::Sqlite(path.into()));
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(Location::Postgres(Secret::new(s)));
+        }
+        let scheme = s.split_once(':').map_or("(none)", |(scheme, _)| scheme);
+        Err(format!(
+            "--store takes sqlite:PATH, off or postgres://…; the scheme {scheme:?} is none of them"
+        ))
     }
 
     /// The settings these options ask for. The two secrets of HTTP serving are read from the
@@ -517,6 +561,15 @@ impl Options {
                 cache_ttl: Duration::from_secs(self.cache_ttl_s),
                 max_calls_per_vehicle_per_day: self.max_calls_per_vehicle_per_day,
                 audit_db: self.audit_path(),
+                postgres: match self.store_location() {
+                    Ok(Location::Postgres(url)) => Some(url),
+                    _ => None,
+                },
+                replica_id: self
+                    .replica_id
+                    .clone()
+                    .filter(|r| !r.trim().is_empty())
+                    .unwrap_or_else(crate::settings::default_replica_id),
                 management_token: env_secret(ENV_ONLY[2].0),
                 pushed_max_age: Duration::from_secs(self.pushed_max_age_s),
                 webhook_addr: self.webhook_addr.clone().filter(|a| !a.trim().is_empty()),

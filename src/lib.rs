@@ -4,7 +4,8 @@
 //! Three layers, each importing only the ones below it, and the store beside the lowest:
 //! - `mcp`: the MCP side, the only code naming rmcp (with `demo`): the handler (`mcp::server`),
 //!   confirmation by elicitation in both lifecycles (`mcp::confirm`), Streamable HTTP serving
-//!   (`mcp::http`) and its bounded, expiring session store (`mcp::sessions`), the request ids in
+//!   (`mcp::http`) and its bounded, expiring session store (`mcp::sessions`), handshake sessions
+//!   saved in a shared store for another replica to restore (`mcp::session_store`), the request ids in
 //!   flight on each session (`mcp::flight`), the stdio
 //!   transport with its line filter (`mcp::stdio`) and the answers to malformed input
 //!   (`mcp::malformed`), resources and their subscriptions (`mcp::resources`), prompts and the
@@ -29,9 +30,11 @@
 //!   (`upstream::error`), and its webhook signature and VERIFY challenge (`upstream::webhook`).
 //! - `store`, beside `upstream`: the state that outlives a call, behind one `Store` with a memory
 //!   and a SQLite backend (`store::memory`, `store::sqlite`, its numbered migrations in
-//!   `store::migrate`): the audit log's rows (`store::audit`), usage counts (`store::usage`), the
-//!   daily allowance's reservations, and the state Smartcar pushes by webhook with its change
-//!   notices (`store::pushed`).
+//!   `store::migrate`) and a PostgreSQL one shared by replicas (`store::postgres`, reaching the
+//!   server, TLS and its migrations in `store::postgres_conn`): the audit log's rows
+//!   (`store::audit`), usage counts (`store::usage`), the daily allowance's reservations, the
+//!   state Smartcar pushes by webhook with its change notices (`store::pushed`), and single-use
+//!   confirmation answers (`store::redeem`).
 //!
 //! Under all of them:
 //! - `catalogue`: the tool and signal model (`catalogue::spec`, shared with the generator), the

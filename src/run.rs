@@ -12,7 +12,7 @@ use crate::mcp::{self, Shared};
 use crate::secret::Secret;
 use crate::settings::Settings;
 use crate::simulator;
-use crate::store::{RowFilter, Store};
+use crate::store::{Location, RowFilter, Store};
 use crate::tool::{AppState, Caller, Confirm, Step, ToolError, Verdict, call, selection};
 
 /// The tools these options serve, as indices into `TOOLS`.
@@ -29,6 +29,7 @@ const SIMULATOR_MANAGEMENT_TOKEN: &str = "simulator-management-token";
 
 /// Settings from the options; with `--simulator`, pointed at a fresh in-process simulator.
 async fn settings_for(o: &Options) -> anyhow::Result<(Settings, Option<simulator::Simulator>)> {
+    o.store_location().map_err(anyhow::Error::msg)?;
     let mut settings = o.settings();
     if !o.simulator {
         return Ok((settings, None));
@@ -232,6 +233,14 @@ pub async fn call(
     })
 }
 
+/// The store `--store` (or `--audit-db`) names, for reading.
+fn read_store(o: &Options) -> anyhow::Result<Store> {
+    match o.store_location().map_err(anyhow::Error::msg)? {
+        Location::Postgres(url) => Ok(Store::read(&Location::Postgres(url))?),
+        _ => Ok(Store::read_sqlite(&audit_file(o)?)),
+    }
+}
+
 fn audit_file(o: &Options) -> anyhow::Result<std::path::PathBuf> {
     o.audit_path().ok_or_else(|| {
         anyhow::anyhow!("the audit log is off (--audit-db off), so there is nothing to read")
@@ -246,7 +255,7 @@ pub async fn audit(
     vehicle: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let store = Store::read_sqlite(&audit_file(o)?);
+    let store = read_store(o)?;
     let rows = store.rows(&RowFilter { since, vehicle }).await?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
@@ -274,7 +283,7 @@ pub async fn audit(
 
 /// `usage`: upstream calls made and saved, per vehicle and tool, from the audit database.
 pub async fn usage(out: &mut impl Write, o: &Options, json: bool) -> anyhow::Result<()> {
-    let store = Store::read_sqlite(&audit_file(o)?);
+    let store = read_store(o)?;
     let totals = store.usage_totals().await?;
     let report = crate::tool::usage::report(&totals, true);
     if json {
@@ -322,6 +331,12 @@ pub async fn serve(o: &Options, http: Option<&str>) -> anyhow::Result<()> {
     let webhook_addr = settings.serving.webhook_addr.clone();
     let token = settings.serving.management_token.clone();
     let shared = Shared::new(settings, &enabled)?;
+    // A shared store connects, migrates and takes this replica's lock now: unreachable, the
+    // server says so (the URL without its password) and exits instead of refusing every command.
+    shared.app.store.ready().await?;
+    if let Some((url, replica)) = shared.app.store.shared_as() {
+        tracing::info!(store = url, replica, "state shared through PostgreSQL");
+    }
     let receiver = match (http, webhook_addr.as_deref()) {
         (None, Some(addr)) => {
             let hosts = mcp::http::host_allow_list(allowed_hosts)?;

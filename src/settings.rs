@@ -99,6 +99,11 @@ pub struct ServingSettings {
     pub max_calls_per_vehicle_per_day: Option<u64>,
     /// The audit log of commands and deletions (SQLite); `None` keeps none.
     pub audit_db: Option<PathBuf>,
+    /// A PostgreSQL store shared by replicas (`--store postgres://…`), in place of `audit_db`;
+    /// the URL may carry a password.
+    pub postgres: Option<Secret>,
+    /// This process's name in a shared store (`--replica-id`): its audit rows and its lock.
+    pub replica_id: String,
     /// Smartcar's Application Management Token (`SMARTCAR_MANAGEMENT_TOKEN`), which signs
     /// webhooks; without it the webhook route answers 503.
     pub management_token: Option<Secret>,
@@ -187,6 +192,8 @@ impl Default for ServingSettings {
             cache_ttl: Duration::ZERO,
             max_calls_per_vehicle_per_day: None,
             audit_db: None,
+            postgres: None,
+            replica_id: default_replica_id(),
             management_token: None,
             pushed_max_age: Duration::ZERO,
             webhook_addr: None,
@@ -203,6 +210,27 @@ impl Default for ServingSettings {
 
 /// Where the audit log lives when no `--audit-db` is given: the platform's data directory
 /// (`~/.local/share/smartcar-mcp/audit.sqlite3` on Linux).
+/// Where the state that outlives a call lives, as `--store` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Off,
+    Sqlite(PathBuf),
+    /// A libpq URL; it may hold a password, so it never prints (a `Secret`).
+    Postgres(Secret),
+}
+
+/// This host's name and this process's id: unique among live replicas on any number of hosts.
+pub fn default_replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".into());
+    format!("{host}-{}", std::process::id())
+}
+
 pub fn default_audit_db() -> Option<PathBuf> {
     dirs::data_dir().map(|d| d.join("smartcar-mcp").join("audit.sqlite3"))
 }

@@ -53,12 +53,35 @@ fn state_event(event_id: &str, vehicle: &str, code: &str, value: Value, oem_ms: 
 }
 
 /// What every backend must do. `make` gives a fresh, empty store of the backend under test.
-async fn conformance(make: impl Fn() -> Store) {
-    audit_rows(&make()).await;
-    usage_totals(&make()).await;
-    reservations(&make()).await;
-    last_slot_race(Arc::new(make())).await;
-    pushed_state(&make()).await;
+async fn conformance<F: std::future::Future<Output = Store>>(make: impl Fn() -> F) {
+    audit_rows(&make().await).await;
+    usage_totals(&make().await).await;
+    reservations(&make().await).await;
+    last_slot_race(Arc::new(make().await)).await;
+    pushed_state(&make().await).await;
+    redemption(&make().await).await;
+}
+
+/// A confirmation answer is taken once; another answer is its own.
+async fn redemption(store: &Store) {
+    let ttl = Duration::from_secs(60);
+    assert!(store.redeem("answer-1", ttl).await.unwrap());
+    assert!(
+        !store.redeem("answer-1", ttl).await.unwrap(),
+        "a second use of one answer is refused"
+    );
+    assert!(store.redeem("answer-2", ttl).await.unwrap());
+    assert!(
+        store
+            .redeem("short", Duration::from_millis(1))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        store.redeem("short", ttl).await.unwrap(),
+        "an answer past its life is forgotten (it no longer opens anyway)"
+    );
 }
 
 /// Rows come back in the order written, with their states, a finish completing its row.
@@ -383,7 +406,7 @@ async fn pushed_state(store: &Store) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_memory_backend_conforms() {
-    conformance(Store::memory).await;
+    conformance(|| async { Store::memory() }).await;
     assert!(!Store::memory().is_persistent());
 }
 
@@ -395,12 +418,43 @@ async fn the_sqlite_backend_conforms() {
         dirs.lock()
             .unwrap()
             .push(path.parent().unwrap().to_path_buf());
-        Store::sqlite(&path).unwrap()
+        async move { Store::sqlite(&path).unwrap() }
     })
     .await;
     for d in dirs.into_inner().unwrap() {
         let _ = std::fs::remove_dir_all(d);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_postgres_backend_conforms() {
+    let Some(url) = crate::common::postgres::url("the_postgres_backend_conforms") else {
+        return;
+    };
+    conformance(|| {
+        let url = url.clone();
+        async move {
+            let db = crate::common::postgres::fresh_database(&url).await;
+            crate::common::postgres::replica(&db, "conformance").await
+        }
+    })
+    .await;
+}
+
+/// A confirmation answer taken before a restart stays taken: the next process on the file
+/// refuses it.
+#[tokio::test]
+async fn a_confirmation_answer_taken_before_a_restart_stays_taken() {
+    let path = temp_db("redeem");
+    let ttl = Duration::from_secs(60);
+    let first = Store::sqlite(&path).unwrap();
+    assert!(first.redeem("sealed-answer", ttl).await.unwrap());
+    drop(first);
+    let second = Store::sqlite(&path).unwrap();
+    assert!(!second.redeem("sealed-answer", ttl).await.unwrap());
+    assert!(second.redeem("another-answer", ttl).await.unwrap());
+    drop(second);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
 /// Two handles on one file, as two processes would hold it, share the daily allowance: of 20
@@ -530,12 +584,12 @@ async fn a_file_of_the_layout_before_migrations_opens_and_keeps_its_rows() {
         .await
         .unwrap();
     assert_eq!(id, rows[1].id + 1, "new rows follow the old");
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), 3);
     drop(store);
     // Opening again finds nothing to do and changes nothing.
     let again = Store::sqlite(&path).unwrap();
     assert_eq!(again.rows(&RowFilter::default()).await.unwrap().len(), 3);
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), 3);
     drop(again);
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
@@ -601,7 +655,7 @@ async fn handles_opening_a_new_file_together_migrate_it_once() {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), 3);
     assert_eq!(
         stores[0].rows(&RowFilter::default()).await.unwrap().len(),
         4

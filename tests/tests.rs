@@ -29,6 +29,7 @@ mod malformed;
 mod operator;
 mod privacy;
 mod prompts;
+mod replicas;
 mod results;
 mod secrets;
 mod simulated;

@@ -23,6 +23,9 @@ pub struct Elicit<'a> {
     pub request: &'a CallToolRequestParams,
     pub sealer: &'a RequestStateCodec,
     pub ttl: Duration,
+    /// Where answers already taken are remembered: each is accepted once, across replicas
+    /// sharing the store and across restarts on one SQLite file.
+    pub store: &'a crate::store::Store,
 }
 
 impl Confirm for Elicit<'_> {
@@ -37,7 +40,7 @@ impl Confirm for Elicit<'_> {
         // The sealed state binds the answer to this tool and these exact canonical arguments.
         let bound = format!("{}\n{}", spec.name, serde_json::Value::Object(args.clone()));
         if self.ctx.protocol_version() == Some(ProtocolVersion::V_2026_07_28) {
-            return self.input_round(spec, question, &bound);
+            return self.input_round(spec, question, &bound).await;
         }
         // Handshake revisions: only what the client declared in `initialize` counts. A request
         // served without a session (stateless HTTP) has capabilities rmcp made up as empty and no
@@ -69,7 +72,7 @@ impl Confirm for Elicit<'_> {
 impl Elicit<'_> {
     /// 2026-07-28: the first call returns the question with a sealed state; the client calls
     /// again with the answer and that state, which must open for these exact arguments.
-    fn input_round(
+    async fn input_round(
         &self,
         spec: &ToolSpec,
         question: &str,
@@ -87,6 +90,24 @@ impl Elicit<'_> {
                     question,
                     "the confirmation expired or was given for other arguments",
                 ));
+            }
+            // The sealed state opened, so it is one this fleet sealed (bounded, no secret in it):
+            // it is its own key. Remembered for the TTL, after which it no longer opens anyway.
+            match self.store.redeem(state, self.ttl).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(not_confirmed(
+                        question,
+                        "this confirmation was already used; ask again",
+                    ));
+                }
+                Err(e) => {
+                    tracing::error!(tool = spec.name, "{e}");
+                    return Err(not_confirmed(
+                        question,
+                        "the confirmation could not be checked against earlier ones",
+                    ));
+                }
             }
             return accepted(
                 question,

@@ -75,6 +75,14 @@ pub async fn serve_on(
         // instead of a chunked SSE stream and its keep-alive timer. rmcp keeps SSE whenever the
         // handler sends anything before its answer, and sessions always get SSE.
         .with_json_response(true);
+    let mut config = config;
+    // Replicas sharing a store share handshake sessions: another replica restores one by
+    // replaying its `initialize`.
+    if shared.app.store.is_shared() {
+        config.session_store = Some(Arc::new(super::session_store::SharedSessions(
+            shared.app.store.clone(),
+        )));
+    }
     let sessions_and_streams = config.cancellation_token.clone();
     let shared_for_log = shared.clone();
     let app = router(shared, token.clone(), config);

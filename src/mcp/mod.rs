@@ -10,6 +10,7 @@ pub mod malformed;
 pub mod prompts;
 pub mod resources;
 pub mod server;
+pub mod session_store;
 pub mod sessions;
 pub mod stdio;
 pub mod webhook;

@@ -347,6 +347,7 @@ impl ServerHandler for SmartcarServer {
             request: &request,
             sealer: &self.shared.sealer,
             ttl: self.shared.app.serving.confirm_ttl,
+            store: &self.shared.app.store,
         };
         let caller = caller(&context);
         // Boxed: the pipeline's state machine is large, and rmcp moves the handler's future by

@@ -282,11 +282,30 @@ impl SessionManager for BoundedSessions {
         Ok(self.inner.resume(id, last_event_id).await?)
     }
 
+    /// Called by rmcp only when a session store is set (a shared store, `mcp::session_store`):
+    /// a session another replica created takes a slot here like a new one.
     async fn restore_session(
         &self,
-        _id: SessionId,
+        id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        Ok(RestoreOutcome::NotSupported)
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            let _ = FULL.try_with(|f| f.set(true));
+            return Err(SessionsError::Full);
+        };
+        let outcome = self.inner.restore_session(id.clone()).await?;
+        if matches!(outcome, RestoreOutcome::Restored(_))
+            && let Ok(mut held) = self.held.lock()
+        {
+            held.insert(
+                id,
+                Held {
+                    _permit: permit,
+                    in_flight: 0,
+                    last_active: Instant::now(),
+                },
+            );
+        }
+        Ok(outcome)
     }
 
     fn event_store(&self) -> Option<Arc<dyn EventStore>> {

@@ -146,6 +146,9 @@ pub struct Row {
     pub request_id: Option<String>,
     pub error: Option<String>,
     pub finished_at: Option<String>,
+    /// The replica that wrote the row (`--replica-id`), in a store several replicas share.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 impl Row {
@@ -153,6 +156,11 @@ impl Row {
     pub fn status(&self) -> String {
         match (&self.state, &self.finished_at) {
             (AuditState::Sent, None) => "sent, outcome unknown".into(),
+            // Closed by another replica's sweep: the one that sent it died before the answer.
+            (AuditState::Sent, Some(_)) => format!(
+                "sent, outcome unknown: {}",
+                self.error.as_deref().unwrap_or("its process stopped")
+            ),
             (AuditState::Done, _) => {
                 format!("done: {}", self.outcome.as_deref().unwrap_or("SUCCESS"))
             }

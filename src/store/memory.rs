@@ -42,6 +42,7 @@ pub struct Memory {
     /// The day and each vehicle's calls on it.
     calls: Mutex<(String, HashMap<String, u64>)>,
     pub(crate) pushed: Pushed,
+    pub(crate) redeemed: Mutex<super::redeem::Redeemed>,
 }
 
 impl Memory {
@@ -63,6 +64,7 @@ impl Memory {
             request_id: None,
             error: error.map(Into::into),
             finished_at: None,
+            replica: None,
         };
         let id = row.id;
         let bytes = row_bytes(&row);

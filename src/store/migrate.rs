@@ -44,6 +44,11 @@ pub(crate) const STEPS: &[&str] = &[
         calls INTEGER NOT NULL,
         PRIMARY KEY (day, vehicle)
     );",
+    // 3: confirmation answers already taken, until they would have expired (issue 25).
+    "CREATE TABLE IF NOT EXISTS redeemed (
+        key TEXT PRIMARY KEY,
+        until TEXT NOT NULL
+    );",
 ];
 
 /// The version a file is at after `migrate`.

@@ -1,6 +1,8 @@
 //! The state that outlives a call, behind one `Store`: the audit log of commands, usage counters,
 //! the daily allowance per vehicle as one atomic reservation, and the state Smartcar pushes by
-//! webhook with the notice of each change. Two backends: memory (`--audit-db off`) and SQLite.
+//! webhook with the notice of each change, single-use confirmation answers and handshake sessions.
+//! Three backends: memory (`--store off`), SQLite (the default, one process) and PostgreSQL
+//! (`--store postgres://…`, shared by replicas; the cargo feature `postgres`, on by default).
 //!
 //! The interface names no backend's types: plain data in (`Entry`, `Finish`, `Counts`), plain
 //! data out (`Row`, `Totals`), the UTC day taken from the backend's own clock, and calls that may
@@ -12,7 +14,12 @@
 pub mod audit;
 pub mod memory;
 pub mod migrate;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "postgres")]
+pub mod postgres_conn;
 pub mod pushed;
+pub mod redeem;
 pub mod sqlite;
 pub mod usage;
 
@@ -27,12 +34,14 @@ pub use pushed::{Ingested, Pushed, PushedSignal, VehicleState};
 pub use sqlite::Commit;
 pub use usage::{Counts, Totals};
 
+use crate::sync::Locked;
 use memory::Memory;
 use sqlite::Sqlite;
 
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("audit database {path}: {detail}")]
+#[error("{} {path}: {detail}", if path.contains("://") { "store" } else { "audit database" })]
 pub struct StoreError {
+    /// The SQLite file, or the shared store's URL without its password.
     pub path: String,
     pub detail: String,
 }
@@ -49,7 +58,11 @@ impl StoreError {
 pub enum Store {
     Memory(Memory),
     Sqlite(Sqlite),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::Postgres),
 }
+
+pub use crate::settings::Location;
 
 /// One call's place in today's allowance; given back if never settled (the call never left).
 pub struct Reservation<'a> {
@@ -90,15 +103,80 @@ impl Store {
         }
     }
 
+    /// The store `at` names, for replica `replica` (used by a shared store only). A PostgreSQL
+    /// store connects at `ready` or on first use.
+    pub fn at(at: &Location, replica: &str) -> Result<Self, StoreError> {
+        match at {
+            Location::Off => Ok(Self::memory()),
+            Location::Sqlite(path) => Self::sqlite(path),
+            Location::Postgres(url) => Self::postgres(url.expose(), replica, false),
+        }
+    }
+
+    /// The store at `at` for reading what it holds (`audit`, `usage`).
+    pub fn read(at: &Location) -> Result<Self, StoreError> {
+        match at {
+            Location::Off => Ok(Self::memory()),
+            Location::Sqlite(path) => Ok(Self::read_sqlite(path)),
+            Location::Postgres(url) => Self::postgres(url.expose(), "reader", true),
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    pub fn postgres(url: &str, replica: &str, read_only: bool) -> Result<Self, StoreError> {
+        postgres::Postgres::new(url, replica, read_only).map(Store::Postgres)
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    pub fn postgres(url: &str, _replica: &str, _read_only: bool) -> Result<Self, StoreError> {
+        Err(StoreError {
+            path: url.split("://").next().unwrap_or("").to_string() + "://…",
+            detail: "this smartcar-mcp was built without the `postgres` feature".into(),
+        })
+    }
+
+    /// For tests: a new, empty database on the PostgreSQL server `url` names, and its URL.
+    #[doc(hidden)]
+    pub async fn scratch_postgres(url: &str) -> Result<String, String> {
+        #[cfg(feature = "postgres")]
+        return postgres_conn::scratch_database(url).await;
+        #[cfg(not(feature = "postgres"))]
+        return Err(format!(
+            "built without the `postgres` feature: {}",
+            url.len()
+        ));
+    }
+
+    /// Connected and ready to serve: a shared store connects, migrates and takes its replica's
+    /// lock here, so a replica that cannot reach its database says so at start.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.ready().await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether several processes share this store's state (pushed state, sessions).
+    pub fn is_shared(&self) -> bool {
+        match self {
+            #[cfg(feature = "postgres")]
+            Store::Postgres(_) => true,
+            _ => false,
+        }
+    }
+
     /// Whether what is recorded outlives the process.
     pub fn is_persistent(&self) -> bool {
-        matches!(self, Store::Sqlite(_))
+        !matches!(self, Store::Memory(_))
     }
 
     pub fn path(&self) -> Option<&Path> {
         match self {
             Store::Memory(_) => None,
             Store::Sqlite(s) => Some(s.path()),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(_) => None,
         }
     }
 
@@ -108,6 +186,8 @@ impl Store {
         match self {
             Store::Memory(_) => 0,
             Store::Sqlite(s) => s.commits(),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(_) => 0,
         }
     }
 
@@ -119,6 +199,8 @@ impl Store {
         match self {
             Store::Memory(m) => Ok(m.begin(e)),
             Store::Sqlite(s) => s.begin(e).await,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.begin(e).await,
         }
     }
 
@@ -130,6 +212,8 @@ impl Store {
                 Ok(())
             }
             Store::Sqlite(s) => s.finish(id, f).await,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.finish(id, f).await,
         }
     }
 
@@ -146,6 +230,8 @@ impl Store {
                 Ok(())
             }
             Store::Sqlite(s) => s.note(e, &state, why).await,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.note(e, &state, why).await,
         }
     }
 
@@ -154,6 +240,8 @@ impl Store {
         match self {
             Store::Memory(m) => Ok(m.rows(f)),
             Store::Sqlite(s) => s.rows(f),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.rows(f).await,
         }
     }
 
@@ -166,6 +254,8 @@ impl Store {
         match self {
             Store::Memory(m) => m.add_usage(vehicle, tool, counts),
             Store::Sqlite(s) => s.add_usage(vehicle, tool, counts),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.add_usage(vehicle, tool, counts),
         }
     }
 
@@ -174,6 +264,8 @@ impl Store {
         match self {
             Store::Memory(m) => Ok(m.usage_totals()),
             Store::Sqlite(s) => s.usage_totals(),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.usage_totals().await,
         }
     }
 
@@ -189,6 +281,8 @@ impl Store {
         let taken = match self {
             Store::Memory(m) => m.reserve_call(vehicle, limit),
             Store::Sqlite(s) => s.reserve_call(vehicle, limit)?,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.reserve_call(vehicle, limit).await?,
         };
         Ok(taken.then(|| Reservation {
             store: self,
@@ -202,6 +296,8 @@ impl Store {
         match self {
             Store::Memory(m) => Ok(m.calls_today(vehicle)),
             Store::Sqlite(s) => s.calls_today(vehicle),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.calls_today(vehicle).await,
         }
     }
 
@@ -213,6 +309,17 @@ impl Store {
         match self {
             Store::Memory(m) => m.adjust_calls(vehicle, delta),
             Store::Sqlite(s) => s.adjust_calls(vehicle, delta),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.adjust_calls_later(vehicle, delta),
+        }
+    }
+
+    /// `adjust_calls`, awaited where the backend writes over the network.
+    async fn adjust_calls_now(&self, vehicle: &str, delta: i64) {
+        match self {
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) if delta != 0 => p.adjust_calls(vehicle, delta).await,
+            _ => self.adjust_calls(vehicle, delta),
         }
     }
 
@@ -222,6 +329,8 @@ impl Store {
         match self {
             Store::Memory(m) => &m.pushed,
             Store::Sqlite(s) => &s.pushed,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => &p.pushed,
         }
     }
 
@@ -229,7 +338,11 @@ impl Store {
     /// `subscribe`rs. Async like the rest of pushed state although both backends hold it in
     /// memory today: a shared backend will read and write it over the network.
     pub async fn ingest(&self, event: &Value) -> Ingested {
-        self.pushed().ingest(event)
+        match self {
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.ingest(event).await,
+            _ => self.pushed().ingest(event),
+        }
     }
 
     /// The vehicle's pushed state, whoever it was pushed for: for operator-level readers
@@ -250,7 +363,11 @@ impl Store {
 
     /// A command was sent: what was pushed before may no longer hold (`None`: any vehicle).
     pub async fn mark_stale(&self, vehicle_id: Option<&str>) {
-        self.pushed().mark_stale(vehicle_id)
+        match self {
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.mark_stale(vehicle_id).await,
+            _ => self.pushed().mark_stale(vehicle_id),
+        }
     }
 
     /// The vehicle's pushed signals when each was recorded at most `max_age` ago, none is stale,
@@ -271,6 +388,77 @@ impl Store {
     }
 }
 
+impl Store {
+    // Confirmations and handshake sessions.
+
+    /// Takes the one use of a sealed confirmation answer (`key`, a digest of it), remembered for
+    /// `valid_for` (as long as the answer could still open); false when it was taken before: by
+    /// this process, by an earlier run on the same SQLite file, or by any replica sharing the
+    /// PostgreSQL store.
+    pub async fn redeem(&self, key: &str, valid_for: Duration) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(m) => Ok(m.redeemed.locked().take(key, valid_for)),
+            Store::Sqlite(s) => s.redeem(key, valid_for),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.redeem(key, valid_for).await,
+        }
+    }
+
+    /// A handshake session's saved state (rmcp's `SessionState` as JSON), for a replica that did
+    /// not create it; only a shared store keeps sessions (`None` otherwise).
+    pub async fn session_load(&self, id: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.session_load(id).await,
+            _ => {
+                let _ = id;
+                Ok(None)
+            }
+        }
+    }
+
+    pub async fn session_save(&self, id: &str, state: &str) -> Result<(), StoreError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.session_store(id, state).await,
+            _ => {
+                let _ = (id, state);
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn session_delete(&self, id: &str) -> Result<(), StoreError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.session_delete(id).await,
+            _ => {
+                let _ = id;
+                Ok(())
+            }
+        }
+    }
+
+    /// A shared store's URL as errors show it (no password), and this replica's id.
+    pub fn shared_as(&self) -> Option<(&str, &str)> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => Some((p.shown(), p.replica())),
+            _ => None,
+        }
+    }
+
+    /// Marks dead replicas' open rows "outcome unknown" now, as each replica does every few
+    /// seconds; the rows marked (0 for a store of one process).
+    pub async fn sweep_now(&self) -> Result<u64, StoreError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Store::Postgres(p) => p.sweep_now().await,
+            _ => Ok(0),
+        }
+    }
+}
+
 impl Reservation<'_> {
     /// The call is done: it cost `attempts` upstream calls, and Smartcar answered for the
     /// vehicle (`answered`) or not, in which case nothing is counted: those ids are the client's
@@ -278,7 +466,7 @@ impl Reservation<'_> {
     pub async fn settle(mut self, attempts: u64, answered: bool) {
         self.settled = true;
         let cost = if answered { attempts as i64 } else { 0 };
-        self.store.adjust_calls(&self.vehicle, cost - 1);
+        self.store.adjust_calls_now(&self.vehicle, cost - 1).await;
     }
 }
 

@@ -494,6 +494,26 @@ impl Sqlite {
         Ok(n == 1)
     }
 
+    /// Takes `key` once: a row in `redeemed` until `valid_for` from now, expired rows cleared.
+    pub(crate) fn redeem(&self, key: &str, valid_for: Duration) -> Result<bool, StoreError> {
+        let conn = self.cap_conn()?;
+        let secs = valid_for.as_secs_f64();
+        conn.execute(
+            "DELETE FROM redeemed WHERE until < strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            [],
+        )
+        .map_err(|e| self.error(e))?;
+        let n = conn
+            .execute(
+                "INSERT INTO redeemed (key, until)
+                 VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?2 || ' seconds'))
+                 ON CONFLICT (key) DO NOTHING",
+                params![key, format!("+{secs}")],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(n == 1)
+    }
+
     pub(crate) fn calls_today(&self, vehicle: &str) -> Result<u64, StoreError> {
         let conn = self.cap_conn()?;
         let n = conn
@@ -635,6 +655,7 @@ fn read_rows(path: &Path, f: &RowFilter) -> Result<Vec<Row>, StoreError> {
                 request_id: r.get(11)?,
                 error: r.get(12)?,
                 finished_at: r.get(13)?,
+                replica: None,
             })
         })
         .map_err(fail)?;

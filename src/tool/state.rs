@@ -58,7 +58,10 @@ impl AppState {
         serving: ServingSettings,
         enabled: &[usize],
     ) -> Result<Self, StateError> {
-        let store = Store::open(serving.audit_db.as_deref())?;
+        let store = match &serving.postgres {
+            Some(url) => Store::postgres(url.expose(), &serving.replica_id, false)?,
+            None => Store::open(serving.audit_db.as_deref())?,
+        };
         Ok(Self::with_store(exec, serving, enabled, store))
     }
 

@@ -1,9 +1,10 @@
 //! Shared test helpers: a simulator, settings pointed at it, one-call shortcuts, the MCP clients;
 //! `snapshot` (generated files kept fresh) and `catalogue` (the YAML sources) and `net`
-//! (raw TCP and HTTP/1.1 by hand) beside them.
+//! (raw TCP and HTTP/1.1 by hand) and `postgres` (the test PostgreSQL) beside them.
 
 pub mod catalogue;
 pub mod net;
+pub mod postgres;
 pub mod readers;
 pub mod snapshot;
 

@@ -153,6 +153,23 @@ async fn a_2026_confirmation_answers_only_the_arguments_it_was_asked_about() {
         "{answered:?}"
     );
     assert_eq!(unlocks(&sim), 1);
+    // The same answer again: accepted once only (issue 25), so no second unlock.
+    let again = client
+        .call_tool_once(
+            unlock(VEHICLE)
+                .with_input_responses(BTreeMap::from([(
+                    "confirm".to_string(),
+                    json!({ "action": "accept", "content": { "confirm": true } }),
+                )]))
+                .with_request_state(ask.request_state.clone().unwrap()),
+        )
+        .await
+        .unwrap();
+    let CallToolResponse::Complete(r) = again else {
+        panic!("a used answer is refused, not asked again: {again:?}");
+    };
+    assert_eq!(error_type(&r).as_deref(), Some("NOT_CONFIRMED"), "{r:?}");
+    assert_eq!(unlocks(&sim), 1, "a replayed answer sends nothing");
     assert_eq!(sim.hits("POST", OTHER_VEHICLE), 0);
     client.cancel().await.ok();
     sim.shutdown();
