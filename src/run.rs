@@ -242,12 +242,11 @@ fn audit_file(o: &Options) -> anyhow::Result<std::path::PathBuf> {
 pub async fn audit(
     out: &mut impl Write,
     o: &Options,
-    since: Option<&str>,
-    vehicle: Option<&str>,
+    only: &RowFilter<'_>,
     json: bool,
 ) -> anyhow::Result<()> {
     let store = Store::read_sqlite(&audit_file(o)?);
-    let rows = store.rows(&RowFilter { since, vehicle }).await?;
+    let rows = store.rows(only).await?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
@@ -262,7 +261,10 @@ pub async fn audit(
             r.user_id.as_deref().unwrap_or("-"),
             r.confirmation,
             r.status(),
-            r.caller,
+            match &r.principal {
+                Some(sub) => format!("{} sub={sub}", r.caller),
+                None => r.caller.clone(),
+            },
             r.request_id
                 .as_deref()
                 .map(|id| format!(" request {id}"))

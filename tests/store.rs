@@ -36,6 +36,8 @@ fn entry<'a>(tool: &'a str, args: &'a Map<String, Value>, c: Confirmation) -> En
         vehicle: args.get("vehicle_id").and_then(Value::as_str),
         user: args.get("user_id").and_then(Value::as_str),
         caller: "stdio client=test",
+        principal: None,
+        principal_issuer: None,
         confirmation: c,
     }
 }
@@ -147,6 +149,7 @@ async fn audit_rows(store: &Store) {
     let only = |vehicle| RowFilter {
         since: None,
         vehicle: Some(vehicle),
+        principal: None,
     };
     assert_eq!(store.rows(&only("v-1")).await.unwrap().len(), 1);
     assert_eq!(store.rows(&only("v-2")).await.unwrap().len(), 3);
@@ -154,11 +157,13 @@ async fn audit_rows(store: &Store) {
     let later = RowFilter {
         since: Some("2999-01-01"),
         vehicle: None,
+        principal: None,
     };
     assert!(store.rows(&later).await.unwrap().is_empty());
     let earlier = RowFilter {
         since: Some("2000-01-01"),
         vehicle: None,
+        principal: None,
     };
     assert_eq!(store.rows(&earlier).await.unwrap().len(), 4);
 }

@@ -54,6 +54,8 @@ pub struct Caller {
     pub client: Option<String>,
     /// The MCP session, where there is one.
     pub session: Option<String>,
+    /// The verified OAuth caller, when HTTP serving is a resource server (`--oauth-issuer`).
+    pub principal: Option<std::sync::Arc<crate::oauth::Principal>>,
 }
 
 impl Caller {
@@ -83,10 +85,15 @@ pub async fn run<C: Confirm + Sync>(
     confirm: &C,
     caller: &Caller,
 ) -> Step<C::Ask> {
-    let args = match validate(spec, raw) {
+    let mut args = match validate(spec, raw) {
         Ok(a) => a,
         Err(e) => return Step::Done(e.into_result(spec.name)),
     };
+    if let Err(e) =
+        super::tenancy::admit(state, spec, &mut args, caller.principal.as_deref()).await
+    {
+        return Step::Done(e.into_result(spec.name));
+    }
     if let Err(e) = privacy::refuse(state.serving.location, spec, &args) {
         return Step::Done(e.into_result(spec.name));
     }
@@ -97,6 +104,8 @@ pub async fn run<C: Confirm + Sync>(
         vehicle: spec.vehicle(&args),
         user: spec.user(&args),
         caller: &who,
+        principal: caller.principal.as_ref().map(|p| p.subject.as_str()),
+        principal_issuer: caller.principal.as_ref().map(|p| p.issuer.as_str()),
         confirmation,
     };
     if state.serving.dry_run {
@@ -341,6 +350,9 @@ async fn write(
     // Whatever the answer, what was cached or pushed about this vehicle may no longer be true.
     state.traffic.invalidate(spec.vehicle(args));
     state.store.mark_stale(spec.vehicle(args)).await;
+    if matches!(spec.name, "delete_connection" | "delete_user") {
+        state.owners.forget();
+    }
     let mut r = send(state, spec, args).await;
     {
         let error = &r.structured["error"];

@@ -84,6 +84,7 @@ pub enum ErrorKind {
     AuditUnavailable,
     CommandFailed,
     LocationOff,
+    Forbidden,
 }
 
 impl ErrorKind {
@@ -100,6 +101,7 @@ impl ErrorKind {
             ErrorKind::AuditUnavailable => "AUDIT_UNAVAILABLE",
             ErrorKind::CommandFailed => "COMMAND_FAILED",
             ErrorKind::LocationOff => "LOCATION_OFF",
+            ErrorKind::Forbidden => "FORBIDDEN",
         }
     }
 }
