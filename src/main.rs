@@ -27,8 +27,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 vehicle: vehicle.as_deref(),
                 principal: caller.as_deref(),
             };
-            run::audit(&mut stdout(), o, &only, *json)
-            .await?
+            run::audit(&mut stdout(), o, &only, *json).await?
         }
         Some(Command::Usage { json }) => run::usage(&mut stdout(), o, *json).await?,
         Some(Command::Doctor {

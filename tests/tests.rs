@@ -26,6 +26,7 @@ mod ids;
 mod listeners;
 mod logs;
 mod malformed;
+mod oauth;
 mod operator;
 mod privacy;
 mod prompts;

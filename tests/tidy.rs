@@ -167,7 +167,10 @@ fn layers_import_only_downward_and_rmcp_stays_in_mcp() {
         ("logging", &["sync"][..]),
         ("listen", &["settings", "sync", "logging"][..]),
         // Inbound OAuth tokens: under the layers, so the pipeline can name the caller's type.
-        ("oauth", &["settings", "secret", "sync", "text", "logging"][..]),
+        (
+            "oauth",
+            &["settings", "secret", "sync", "text", "logging"][..],
+        ),
         (
             "upstream",
             &["catalogue", "settings", "secret", "sync", "text", "logging"][..],

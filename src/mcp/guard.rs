@@ -132,22 +132,14 @@ impl Guard {
                 q(description)
             ));
         }
-        v.push_str(&format!(
-            "resource_metadata=\"{}\"",
-            q(&self.metadata_url)
-        ));
+        v.push_str(&format!("resource_metadata=\"{}\"", q(&self.metadata_url)));
         if !scope.is_empty() {
             v.push_str(&format!(", scope=\"{}\"", q(&scope.names())));
         }
         HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
     }
 
-    fn refuse(
-        &self,
-        status: StatusCode,
-        error: Option<(&str, &str)>,
-        scope: Scopes,
-    ) -> Response {
+    fn refuse(&self, status: StatusCode, error: Option<(&str, &str)>, scope: Scopes) -> Response {
         let body = serde_json::json!({
             "error": error.map_or("unauthorized", |e| e.0),
             "error_description": error.map_or(
@@ -191,11 +183,7 @@ pub async fn require_token(State(guard): State<Arc<Guard>>, req: Request, next: 
         })
         .filter(|t| !t.is_empty());
     let Some(token) = presented else {
-        return guard.refuse(
-            StatusCode::UNAUTHORIZED,
-            None,
-            Scopes::of(&[DEFAULT_SCOPE]),
-        );
+        return guard.refuse(StatusCode::UNAUTHORIZED, None, Scopes::of(&[DEFAULT_SCOPE]));
     };
     let principal = match guard.verifier.verify(token).await {
         Ok(p) => Arc::new(p),
@@ -318,7 +306,9 @@ mod tests {
     #[test]
     fn only_tool_calls_of_known_tools_need_scopes() {
         let call = |name: &str| {
-            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{name}"}}}}"#)
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{name}"}}}}"#
+            )
         };
         assert_eq!(
             scopes_needed(call("unlock_vehicle").as_bytes()),

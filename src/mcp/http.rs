@@ -20,9 +20,9 @@ use axum::routing::get;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 
+use super::guard::Guard;
 use super::malformed::{self, Incoming};
 use super::server::{Shared, SmartcarServer};
-use super::guard::Guard;
 use super::sessions::{self, BoundedSessions};
 use crate::secret::Secret;
 
@@ -140,8 +140,7 @@ fn resource_server(shared: &Shared) -> anyhow::Result<Option<Arc<Guard>>> {
 fn reload_tenants_on_sighup(guard: Arc<Guard>) {
     #[cfg(unix)]
     tokio::spawn(async move {
-        let Ok(mut hup) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         else {
             tracing::warn!("cannot listen for SIGHUP: the tenants table is read once");
             return;

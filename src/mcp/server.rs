@@ -19,8 +19,8 @@ use super::apps;
 use super::confirm::{Elicit, sealer};
 use super::resources::{self, SessionMark, Subscribers};
 use crate::catalogue::{TOOLS, ToolSpec};
-use crate::settings::{LocationMode, Settings};
 use crate::oauth::Principal;
+use crate::settings::{LocationMode, Settings};
 use crate::tool::{AppState, Caller, Step, ToolResult, call, privacy, tenancy};
 
 /// What every session and request shares: the application state, the prepared tools/list
@@ -223,8 +223,7 @@ impl ServerHandler for SmartcarServer {
         let mut tools = self.shared.tools.clone();
         if let Some(p) = &principal {
             tools.retain(|t| {
-                crate::catalogue::tool(&t.name)
-                    .is_some_and(|spec| tenancy::visible(spec, Some(p)))
+                crate::catalogue::tool(&t.name).is_some_and(|spec| tenancy::visible(spec, Some(p)))
             });
         }
         // Per request: a 2026-07-28 client declares its capabilities on each one.
@@ -390,7 +389,11 @@ impl ServerHandler for SmartcarServer {
         };
         let caller = caller(&context);
         let confirm = Elicit {
-            bound_to: caller.principal.as_ref().map(|p| p.key()).unwrap_or_default(),
+            bound_to: caller
+                .principal
+                .as_ref()
+                .map(|p| p.key())
+                .unwrap_or_default(),
             ctx: &context,
             request: &request,
             sealer: &self.shared.sealer,

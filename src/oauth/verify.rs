@@ -109,11 +109,7 @@ impl Verifier {
         if settings.user_claim.is_empty() {
             anyhow::bail!("--oauth-user-claim must name a claim, for example smartcar_user_id");
         }
-        let tenants = settings
-            .tenants
-            .as_deref()
-            .map(Tenants::open)
-            .transpose()?;
+        let tenants = settings.tenants.as_deref().map(Tenants::open).transpose()?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = ACCEPTED.to_vec();
         validation.leeway = LEEWAY_S;
@@ -184,7 +180,9 @@ impl Verifier {
             None => {
                 let keys = self.refreshed_keys().await?;
                 self.check_with(&keys, kid, header.alg, token)
-                    .ok_or(Refusal("the access token was signed with a key the issuer does not publish"))??
+                    .ok_or(Refusal(
+                        "the access token was signed with a key the issuer does not publish",
+                    ))??
             }
         };
         self.principal(&digest, claims)
@@ -248,7 +246,9 @@ impl Verifier {
                 Ok(keys)
             }
             Err(e) => {
-                tracing::warn!("cannot fetch the OAuth issuer's keys, cached keys stay in use: {e}");
+                tracing::warn!(
+                    "cannot fetch the OAuth issuer's keys, cached keys stay in use: {e}"
+                );
                 Err(Refusal(
                     "the authorization server's keys cannot be fetched now; tokens signed with keys fetched before are still accepted",
                 ))
@@ -321,7 +321,9 @@ impl Verifier {
 
     fn recall(&self, digest: &[u8; 32]) -> Option<Principal> {
         let remembered = self.remembered.locked();
-        let r = remembered.get(digest).filter(|r| r.until > Instant::now())?;
+        let r = remembered
+            .get(digest)
+            .filter(|r| r.until > Instant::now())?;
         let (issuer, subject) = r.issuer_subject.clone();
         let users = self.with_table(&issuer, &subject, r.users.clone());
         Some(Principal {

@@ -680,11 +680,14 @@ mod tests {
         since: Option<&str>,
         vehicle: Option<&str>,
     ) -> Result<Vec<Row>, StoreError> {
-        read_rows(path, &RowFilter {
-            since,
-            vehicle,
-            principal: None,
-        })
+        read_rows(
+            path,
+            &RowFilter {
+                since,
+                vehicle,
+                principal: None,
+            },
+        )
     }
 
     fn entry<'a>(args: &'a Map<String, Value>) -> Entry<'a> {

@@ -85,12 +85,14 @@ pub async fn run<C: Confirm + Sync>(
     confirm: &C,
     caller: &Caller,
 ) -> Step<C::Ask> {
+    // An OAuth caller with one Smartcar user may leave `user_id` out, even where it is required.
+    let filled = super::tenancy::fill_in(spec, raw, caller.principal.as_deref());
+    let raw = filled.as_ref().or(raw);
     let mut args = match validate(spec, raw) {
         Ok(a) => a,
         Err(e) => return Step::Done(e.into_result(spec.name)),
     };
-    if let Err(e) =
-        super::tenancy::admit(state, spec, &mut args, caller.principal.as_deref()).await
+    if let Err(e) = super::tenancy::admit(state, spec, &mut args, caller.principal.as_deref()).await
     {
         return Step::Done(e.into_result(spec.name));
     }

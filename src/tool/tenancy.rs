@@ -80,10 +80,7 @@ impl Owners {
 }
 
 /// The caller's connections, user by user: from the cache, else from Smartcar.
-async fn connections_of(
-    state: &AppState,
-    user: &str,
-) -> Result<Vec<Owned>, ToolError> {
+async fn connections_of(state: &AppState, user: &str) -> Result<Vec<Owned>, ToolError> {
     if let Some(owned) = state.owners.get(user) {
         return Ok(owned);
     }
@@ -159,7 +156,10 @@ pub async fn owns_vehicle(state: &AppState, principal: Option<&Principal>, vehic
     match principal {
         None => true,
         Some(p) if p.is_admin() => true,
-        Some(p) => matches!(owner_of(state, p, |o| o.vehicle == vehicle).await, Ok(Some(_))),
+        Some(p) => matches!(
+            owner_of(state, p, |o| o.vehicle == vehicle).await,
+            Ok(Some(_))
+        ),
     }
 }
 
@@ -175,6 +175,25 @@ pub async fn vehicles_of(state: &AppState, principal: Option<&Principal>) -> Opt
     out.sort();
     out.dedup();
     Some(out)
+}
+
+/// The arguments with `user_id` filled in, when the caller has exactly one Smartcar user and
+/// left it out; `None` when nothing is to be filled (the arguments stand as sent). Runs before
+/// validation, so a tool that requires `user_id` accepts the call without it.
+pub fn fill_in(
+    spec: &ToolSpec,
+    raw: Option<&Map<String, Value>>,
+    principal: Option<&Principal>,
+) -> Option<Map<String, Value>> {
+    let p = principal.filter(|p| !p.is_admin() && p.users.len() == 1)?;
+    if !spec.params.iter().any(|x| x.name == "user_id")
+        || raw.is_some_and(|r| r.contains_key("user_id"))
+    {
+        return None;
+    }
+    let mut args = raw.cloned().unwrap_or_default();
+    args.insert("user_id".into(), json!(p.users[0]));
+    Some(args)
 }
 
 fn forbidden(detail: impl Into<String>) -> ToolError {
@@ -262,7 +281,10 @@ pub async fn admit(
         }
         _ => {}
     }
-    let user = args.get("user_id").and_then(Value::as_str).map(str::to_string);
+    let user = args
+        .get("user_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let Some(u) = &user
         && !mine(u)
     {
@@ -306,7 +328,7 @@ mod tests {
 
     #[test]
     fn every_tool_needs_exactly_one_scope_and_unlock_stands_alone() {
-        for spec in TOOLS {
+        for spec in &TOOLS {
             let r = required(spec);
             assert_eq!(r.names().split(' ').count(), 1, "{}", spec.name);
         }

@@ -3,6 +3,7 @@
 //! (raw TCP and HTTP/1.1 by hand) beside them.
 
 pub mod catalogue;
+pub mod issuer;
 pub mod net;
 pub mod readers;
 pub mod snapshot;
@@ -84,6 +85,7 @@ pub async fn run(shared: &Shared, tool: &str, args: Value) -> ToolResult {
         transport: "test",
         client: Some("tests/1".into()),
         session: None,
+        principal: None,
     };
     let Step::Done(r) = pipeline::run(&shared.app, spec, args.as_object(), &NoHuman, &caller).await;
     r
