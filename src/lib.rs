@@ -18,7 +18,8 @@
 //!   coalescing, the read cache and per-vehicle lanes (`tool::traffic`), usage counters
 //!   (`tool::usage`), the daily allowance per vehicle as one reservation a call (`tool::cap`);
 //!   location privacy over every result (`tool::privacy`); which scopes a tool needs and the
-//!   check that an OAuth caller names only its own users and vehicles (`tool::tenancy`); what shows that a command took effect
+//!   check that an OAuth caller names only its own users and vehicles (`tool::tenancy`) with its
+//!   cache of each user's connections (`tool::owners`); what shows that a command took effect
 //!   (`tool::verify`).
 //! - `upstream`: the Smartcar client: request building (`upstream::request`), sending with the
 //!   retry policy (`upstream::executor`), the token cache (`upstream::auth`), Smartcar's errors

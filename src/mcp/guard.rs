@@ -18,7 +18,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::http::{MAX_BODY_BYTES, MCP_PATH};
 use crate::oauth::{Principal, Scope, Scopes, Verifier};
 use crate::settings::OAuthSettings;
 use crate::sync::Locked;
@@ -40,6 +39,8 @@ pub struct Guard {
     metadata: serde_json::Value,
     sessions: Mutex<Bindings>,
     max_bindings: usize,
+    /// The largest POST body read (the HTTP server's own bound, `mcp::http`).
+    max_body: usize,
 }
 
 /// Session ids to the caller (issuer + subject) that opened them, oldest first for eviction.
@@ -55,6 +56,7 @@ impl Guard {
         settings: &OAuthSettings,
         static_token: bool,
         max_sessions: usize,
+        max_body: usize,
     ) -> anyhow::Result<Guard> {
         if static_token {
             anyhow::bail!(
@@ -92,6 +94,7 @@ impl Guard {
             metadata,
             sessions: Mutex::new(Bindings::default()),
             max_bindings: max_sessions.saturating_mul(2).max(1024),
+            max_body,
         })
     }
 
@@ -222,12 +225,15 @@ pub async fn require_token(State(guard): State<Arc<Guard>>, req: Request, next: 
     }
     let (mut parts, body) = req.into_parts();
     let body = if parts.method == Method::POST {
-        let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        let bytes = match axum::body::to_bytes(body, guard.max_body).await {
             Ok(b) => b,
             Err(_) => {
                 return (
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("Payload Too Large: request body exceeds {MAX_BODY_BYTES} bytes"),
+                    format!(
+                        "Payload Too Large: request body exceeds {} bytes",
+                        guard.max_body
+                    ),
                 )
                     .into_response();
             }
@@ -284,10 +290,10 @@ pub async fn metadata(State(guard): State<Arc<Guard>>) -> Response {
     r
 }
 
-/// Where metadata lives relative to `/mcp`, for the log line.
+/// What the server is guarding, for the log line.
 pub fn describe(guard: &Guard) -> String {
     format!(
-        "OAuth resource server for {} (issuer {}), metadata at {} (and {MCP_PATH} answers 401 without a token)",
+        "OAuth resource server for {} (issuer {}), metadata at {}",
         guard.verifier.resource(),
         guard.verifier.issuer(),
         guard.metadata_url

@@ -132,7 +132,12 @@ fn resource_server(shared: &Shared) -> anyhow::Result<Option<Arc<Guard>>> {
     let Some(oauth) = &serving.oauth else {
         return Ok(None);
     };
-    let guard = Guard::new(oauth, serving.http_token.is_some(), serving.max_sessions)?;
+    let guard = Guard::new(
+        oauth,
+        serving.http_token.is_some(),
+        serving.max_sessions,
+        MAX_BODY_BYTES,
+    )?;
     Ok(Some(Arc::new(guard)))
 }
 

@@ -8,6 +8,7 @@ pub mod bound;
 pub mod call;
 pub mod cap;
 pub mod error;
+pub mod owners;
 pub mod privacy;
 pub mod result;
 pub mod selection;

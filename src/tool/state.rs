@@ -41,7 +41,7 @@ pub struct AppState {
     /// memory with `--audit-db off`.
     pub store: Arc<Store>,
     /// OAuth callers' users' connections, for the ownership check (`tool::tenancy`).
-    pub owners: super::tenancy::Owners,
+    pub owners: super::owners::Owners,
     /// Indices into `TOOLS`, in catalogue order.
     enabled: Vec<usize>,
     on: Vec<bool>,

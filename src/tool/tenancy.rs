@@ -7,23 +7,15 @@
 //! Callers without a principal (stdio, the static bearer token, the `call` command) are the
 //! operator and pass untouched. A refusal reads the same whether or not the id exists.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use serde_json::{Map, Value, json};
 
 use super::error::ToolError;
+use super::owners::Owned;
 use super::state::AppState;
 use super::usage::Counts;
 use crate::catalogue::{ToolSpec, Toolset};
 use crate::oauth::{Principal, Scope, Scopes};
-use crate::sync::Locked;
 
-/// How long a user's connections are trusted without asking Smartcar again.
-pub const OWNERS_TTL: Duration = Duration::from_secs(180);
-/// Most users whose connections are kept; beyond it the stale go, then all.
-const MAX_USERS: usize = 10_000;
 /// Pages of one user's connections read at most (100 a page): a bound on what one check costs.
 const MAX_PAGES: u64 = 10;
 
@@ -42,41 +34,6 @@ pub fn required(spec: &ToolSpec) -> Scopes {
 /// Whether `tools/list` shows this tool to this caller (everyone sees everything without OAuth).
 pub fn visible(spec: &ToolSpec, principal: Option<&Principal>) -> bool {
     principal.is_none_or(|p| p.scopes.contains(required(spec)))
-}
-
-/// One connection of a user: its id and its vehicle.
-#[derive(Debug, Clone)]
-struct Owned {
-    connection: String,
-    vehicle: String,
-}
-
-/// Users' connections as Smartcar last listed them.
-#[derive(Default)]
-pub struct Owners(Mutex<HashMap<String, (Instant, Vec<Owned>)>>);
-
-impl Owners {
-    /// Forgets every user's connections: a delete or a webhook event may have changed them.
-    pub fn forget(&self) {
-        self.0.locked().clear();
-    }
-
-    fn get(&self, user: &str) -> Option<Vec<Owned>> {
-        let map = self.0.locked();
-        let (at, owned) = map.get(user)?;
-        (at.elapsed() < OWNERS_TTL).then(|| owned.clone())
-    }
-
-    fn put(&self, user: &str, owned: Vec<Owned>) {
-        let mut map = self.0.locked();
-        if map.len() >= MAX_USERS {
-            map.retain(|_, (at, _)| at.elapsed() < OWNERS_TTL);
-            if map.len() >= MAX_USERS {
-                map.clear();
-            }
-        }
-        map.insert(user.to_string(), (Instant::now(), owned));
-    }
 }
 
 /// The caller's connections, user by user: from the cache, else from Smartcar.
