@@ -35,6 +35,7 @@ mod secrets;
 mod simulated;
 mod snapshots;
 mod store;
+mod tenancy;
 mod tidy;
 mod validation;
 mod verify;
