@@ -295,7 +295,7 @@ fn targets() -> Vec<Target> {
         },
         Target {
             key: "server-oauth".into(),
-            label: "server, OAuth (cached key)".into(),
+            label: "server, OAuth".into(),
             binary: Some(server_binary()),
             oauth: true,
         },
