@@ -702,10 +702,7 @@ fn oauth_cost(rows: &[(&Target, Lifecycle, Load, Load)]) -> Value {
     let mut out = serde_json::Map::new();
     println!("\nOAuth token checking (server-oauth - server; target: seq p50 under 20 µs a call)");
     for (t, lc, s, c) in rows.iter().filter(|r| r.0.key == "server-oauth") {
-        let Some((_, _, bs, bc)) = rows
-            .iter()
-            .find(|r| r.0.key == "server" && r.1 == *lc)
-        else {
+        let Some((_, _, bs, bc)) = rows.iter().find(|r| r.0.key == "server" && r.1 == *lc) else {
             continue;
         };
         let added = s.p50 - bs.p50;
