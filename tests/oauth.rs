@@ -867,3 +867,94 @@ async fn oauth_and_the_static_token_are_exclusive_and_a_resource_is_required() {
         .to_string();
     assert!(e.contains("--oauth-resource"), "{e}");
 }
+
+#[tokio::test]
+async fn audit_caller_reads_one_callers_commands_from_the_sqlite_file() {
+    let dir = std::env::temp_dir().join(format!("oauth-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("audit.db");
+    let rig = rig_with(|s| s.serving.audit_db = Some(db.clone())).await;
+    rig.call(&rig.driver_a(), "lock_vehicle", json!({ "vehicle_id": EV }))
+        .await;
+    rig.call(
+        &rig.driver_b(),
+        "lock_vehicle",
+        json!({ "vehicle_id": ICE }),
+    )
+    .await;
+    let out = std::process::Command::new(common::binary())
+        .args(["audit", "--caller", "driver-b", "--json", "--audit-db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["vehicle_id"], ICE);
+    assert_eq!(rows[0]["principal"], "driver-b");
+    let text = std::process::Command::new(common::binary())
+        .args(["audit", "--audit-db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("sub=driver-a") && text.contains("sub=driver-b"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_file_whose_step_3_was_another_gets_the_caller_columns() {
+    // Branches developed side by side each appended a step 3; a file one of them numbered must
+    // still take this build's audit rows.
+    let dir = std::env::temp_dir().join(format!("oauth-step3-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("audit.db");
+    {
+        // Versions 1 and 2 as shipped, and another branch's step 3, without the caller columns.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE audit (id INTEGER PRIMARY KEY, at TEXT NOT NULL, tool TEXT NOT NULL,
+                 arguments TEXT NOT NULL, vehicle_id TEXT, user_id TEXT, caller TEXT NOT NULL,
+                 confirmation TEXT NOT NULL, state TEXT NOT NULL, outcome TEXT, http_status INTEGER,
+                 request_id TEXT, error TEXT, finished_at TEXT);
+             CREATE TABLE usage (day TEXT NOT NULL, vehicle_id TEXT NOT NULL, tool TEXT NOT NULL,
+                 upstream_calls INTEGER NOT NULL DEFAULT 0, coalesced INTEGER NOT NULL DEFAULT 0,
+                 cached INTEGER NOT NULL DEFAULT 0, pushed INTEGER NOT NULL DEFAULT 0,
+                 rate_limited INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (day, vehicle_id, tool));
+             CREATE TABLE daily_calls (day TEXT NOT NULL, vehicle TEXT NOT NULL,
+                 calls INTEGER NOT NULL, PRIMARY KEY (day, vehicle));
+             CREATE TABLE other_branch (id INTEGER PRIMARY KEY);
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let store = smartcar_mcp::store::Store::sqlite(&path).unwrap();
+    let args = serde_json::Map::new();
+    store
+        .begin(&smartcar_mcp::store::Entry {
+            tool: "lock_vehicle",
+            arguments: &args,
+            vehicle: Some(EV),
+            user: Some(ALICE),
+            caller: "http",
+            principal: Some("driver-a"),
+            principal_issuer: Some("https://as.example.test"),
+            confirmation: smartcar_mcp::store::Confirmation::NotRequired,
+        })
+        .await
+        .unwrap();
+    let rows = store
+        .rows(&smartcar_mcp::store::RowFilter {
+            principal: Some("driver-a"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    drop(store);
+    std::fs::remove_dir_all(&dir).ok();
+}

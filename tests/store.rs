@@ -535,12 +535,12 @@ async fn a_file_of_the_layout_before_migrations_opens_and_keeps_its_rows() {
         .await
         .unwrap();
     assert_eq!(id, rows[1].id + 1, "new rows follow the old");
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), 3);
     drop(store);
     // Opening again finds nothing to do and changes nothing.
     let again = Store::sqlite(&path).unwrap();
     assert_eq!(again.rows(&RowFilter::default()).await.unwrap().len(), 3);
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), 3);
     drop(again);
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
@@ -606,7 +606,7 @@ async fn handles_opening_a_new_file_together_migrate_it_once() {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), 3);
     assert_eq!(
         stores[0].rows(&RowFilter::default()).await.unwrap().len(),
         4

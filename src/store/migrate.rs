@@ -64,7 +64,7 @@ pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), String> {
     let err = |e: rusqlite::Error| e.to_string();
     // Read without the write lock first: every open after the first finds nothing to do.
-    if version(conn).map_err(err)? == latest() {
+    if version(conn).map_err(err)? == latest() && has_principal(conn).map_err(err)? {
         return Ok(());
     }
     let tx = conn
@@ -83,5 +83,24 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), String> {
         tx.pragma_update(None, "user_version", i as i64 + 1)
             .map_err(err)?;
     }
+    // A file numbered by a build whose step 3 was another (branches developed side by side each
+    // appended a step 3) claims the version without the columns; the audit rows need them.
+    if !has_principal(&tx).map_err(err)? {
+        tx.execute_batch(
+            "ALTER TABLE audit ADD COLUMN principal TEXT;
+             ALTER TABLE audit ADD COLUMN principal_issuer TEXT;",
+        )
+        .map_err(err)?;
+    }
     tx.commit().map_err(err)
+}
+
+/// Whether the audit table has the OAuth caller's columns (step 3).
+fn has_principal(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('audit') WHERE name = 'principal'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
