@@ -100,3 +100,113 @@ async fn another_claim_name_and_an_scp_array_are_read() {
         .await;
     assert_eq!(r.tool_error(), Some("FORBIDDEN"));
 }
+
+/// One stateless `tools/call` to a served binary; the structured content.
+async fn call_url(
+    url: &str,
+    token: &str,
+    tool: &str,
+    args: serde_json::Value,
+) -> serde_json::Value {
+    let msg = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": tool, "arguments": args, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": { "name": "tenancy", "version": "1" } } } });
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .header("authorization", format!("Bearer {token}"))
+        .body(msg.to_string())
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    crate::common::messages(&text)[0]["result"]["structuredContent"].clone()
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sighup_reads_the_tenants_table_again_in_the_served_binary() {
+    use tokio::io::AsyncBufReadExt;
+    let issuer = crate::common::issuer::Issuer::start().await;
+    let dir = std::env::temp_dir().join(format!("tenancy-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let table = dir.join("tenants.json");
+    std::fs::write(&table, "[]").unwrap();
+    let mut child = tokio::process::Command::new(crate::common::binary())
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--simulator",
+            "--audit-db",
+            "off",
+        ])
+        .args([
+            "--oauth-issuer",
+            &issuer.url(),
+            "--oauth-resource",
+            RESOURCE,
+            "--tenants",
+        ])
+        .arg(&table)
+        .env_remove("SMARTCAR_MCP_HTTP_TOKEN")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                return rest.trim().to_string();
+            }
+        }
+        panic!("the binary exited before listening");
+    })
+    .await
+    .expect("a `listening on` line");
+    // Keep reading stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let mut claims = issuer.claims(RESOURCE, "driver-a", DRIVER_SCOPES);
+    claims.as_object_mut().unwrap().remove("smartcar_user_id");
+    let token = issuer.sign("k1", &claims);
+    let before = call_url(&url, &token, "list_connections", json!({})).await;
+    assert_eq!(before["error"]["type"], "FORBIDDEN", "{before}");
+    std::fs::write(
+        &table,
+        json!([{ "issuer": issuer.url(), "subject": "driver-a", "user_ids": [ALICE] }]).to_string(),
+    )
+    .unwrap();
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let after = call_url(&url, &token, "list_connections", json!({})).await;
+        if after.to_string().contains(EV) {
+            assert!(!after.to_string().contains(ICE), "{after}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not reloaded: {after}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().await.ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
