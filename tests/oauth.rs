@@ -739,6 +739,22 @@ async fn resources_and_subscriptions_show_only_the_callers_vehicles() {
     let c = rig.post(Some(&a_token), Some(&session), &complete).await;
     let values = c.body["result"]["completion"]["values"].to_string();
     assert!(values.contains(EV) && !values.contains(ICE), "{c:?}");
+    // A prompt about B's car would name B's user: refused.
+    let prompt = |v: &str| {
+        json!({ "jsonrpc": "2.0", "id": 8, "method": "prompts/get", "params": {
+        "name": "vehicle_health", "arguments": { "vehicle_id": v } } })
+    };
+    let theirs = rig.post(Some(&a_token), Some(&session), &prompt(ICE)).await;
+    assert!(
+        theirs.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not one of your vehicles"),
+        "{theirs:?}"
+    );
+    assert!(!theirs.body.to_string().contains(BOB));
+    let ours = rig.post(Some(&a_token), Some(&session), &prompt(EV)).await;
+    assert!(ours.body["result"]["messages"].is_array(), "{ours:?}");
 }
 
 #[tokio::test]

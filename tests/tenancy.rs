@@ -131,7 +131,7 @@ async fn call_url(
 
 #[cfg(unix)]
 #[tokio::test]
-async fn sighup_reads_the_tenants_table_again_in_the_served_binary() {
+async fn sighup_reads_the_tenants_table_again_and_the_token_never_reaches_the_log() {
     use tokio::io::AsyncBufReadExt;
     let issuer = crate::common::issuer::Issuer::start().await;
     let dir = std::env::temp_dir().join(format!("tenancy-hup-{}", std::process::id()));
@@ -156,7 +156,7 @@ async fn sighup_reads_the_tenants_table_again_in_the_served_binary() {
         ])
         .arg(&table)
         .env_remove("SMARTCAR_MCP_HTTP_TOKEN")
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "trace")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -174,8 +174,14 @@ async fn sighup_reads_the_tenants_table_again_in_the_served_binary() {
     })
     .await
     .expect("a `listening on` line");
-    // Keep reading stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // Kept whole, so the end can check that the access token never reached the log.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push_str(&line);
+        }
+    });
     let mut claims = issuer.claims(RESOURCE, "driver-a", DRIVER_SCOPES);
     claims.as_object_mut().unwrap().remove("smartcar_user_id");
     let token = issuer.sign("k1", &claims);
@@ -208,5 +214,12 @@ async fn sighup_reads_the_tenants_table_again_in_the_served_binary() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     child.kill().await.ok();
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains("tenants table reloaded"), "{log}");
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(
+        !log.contains(signature),
+        "the access token reached the trace log"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

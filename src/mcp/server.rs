@@ -253,8 +253,26 @@ impl ServerHandler for SmartcarServer {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        // A prompt about another caller's vehicle would name that vehicle's user.
+        let vehicle = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("vehicle_id"))
+            .and_then(|v| v.as_str());
+        if let Some(v) = vehicle
+            && let Some(mine) = self.mine(&context).await
+            && !mine.iter().any(|m| m == v)
+        {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "vehicle `{}` is not one of your vehicles",
+                    crate::text::clip(v)
+                ),
+                None,
+            ));
+        }
         super::prompts::get(&self.shared.app, &request.name, request.arguments.as_ref())
             .map(Into::into)
     }
