@@ -321,6 +321,11 @@ pub async fn serve(o: &Options, http: Option<&str>) -> anyhow::Result<()> {
             "SMARTCAR_CLIENT_ID or SMARTCAR_CLIENT_SECRET is not set: tools are listed, and each call will say what is missing"
         );
     }
+    if http.is_none() && settings.serving.oauth.is_some() {
+        // stdio is the operator's own client (the MCP spec: stdio takes its credentials from the
+        // environment), so there is no token to check.
+        tracing::warn!("--oauth-issuer applies to `serve --http` only; stdio serving ignores it");
+    }
     let webhook_addr = settings.serving.webhook_addr.clone();
     let token = settings.serving.management_token.clone();
     let shared = Shared::new(settings, &enabled)?;

@@ -460,3 +460,57 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
         _ => "the access token cannot be read",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn jwk(v: serde_json::Value) -> Jwk {
+        serde_json::from_value(v).unwrap()
+    }
+
+    const X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    #[test]
+    fn only_signing_keys_of_asymmetric_types_are_used_each_for_what_it_declares() {
+        let ed = key_of(&jwk(
+            json!({ "kty": "OKP", "crv": "Ed25519", "x": X, "kid": "a" }),
+        ))
+        .expect("an Ed25519 key");
+        assert_eq!(ed.algs, [Algorithm::EdDSA]);
+        assert_eq!(ed.kid.as_deref(), Some("a"));
+        // A key declaring an algorithm its type cannot do is dropped, not trusted for either.
+        let lying = json!({ "kty": "OKP", "crv": "Ed25519", "x": X, "alg": "ES256" });
+        assert!(key_of(&jwk(lying)).is_none());
+        let encryption = json!({ "kty": "OKP", "crv": "Ed25519", "x": X, "use": "enc" });
+        assert!(key_of(&jwk(encryption)).is_none());
+        // A symmetric key in a JWKS would make its "secret" public: never used.
+        let oct = json!({ "kty": "oct", "k": "c2VjcmV0", "alg": "HS256" });
+        assert!(key_of(&jwk(oct)).is_none());
+    }
+
+    #[test]
+    fn settings_are_checked_before_serving() {
+        let ok = OAuthSettings {
+            issuer: "https://as.example.test".into(),
+            resource: "https://mcp.example.test/mcp".into(),
+            jwks_url: None,
+            user_claim: "smartcar_user_id".into(),
+            tenants: None,
+        };
+        assert!(Verifier::new(&ok).is_ok());
+        let bad = |edit: &dyn Fn(&mut OAuthSettings)| {
+            let mut s = ok.clone();
+            edit(&mut s);
+            Verifier::new(&s)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(bad(&|s| s.issuer = "as.example.test".into()).contains("--oauth-issuer"));
+        assert!(bad(&|s| s.resource = "ftp://x/mcp".into()).contains("--oauth-resource"));
+        assert!(bad(&|s| s.resource = "https://x/mcp#f".into()).contains("fragment"));
+        assert!(bad(&|s| s.user_claim = String::new()).contains("--oauth-user-claim"));
+    }
+}
