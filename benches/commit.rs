@@ -90,6 +90,7 @@ async fn lock(state: &AppState, spec: &'static ToolSpec, vehicle: &str) -> f64 {
         transport: "bench",
         client: None,
         session: None,
+        principal: None,
     };
     let t = Instant::now();
     let Step::Done(r) = call::run(state, spec, args.as_object(), &Yes, &caller).await;

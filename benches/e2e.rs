@@ -11,6 +11,10 @@
 //! `E2E_SERVERS=before=PATH,dist=PATH` adds other builds of the server to the same run (keys
 //! `before`, `dist`), so a change is measured against the binary it replaces, round by round.
 
+// The in-process transports poll the whole server future inside one async block, whose layout
+// is deeper than rustc's default query depth of 128.
+#![recursion_limit = "256"]
+
 mod relay;
 mod transport;
 mod upstream;

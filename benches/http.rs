@@ -8,6 +8,11 @@
 //! 2025-11-25 sessions (one session per connection). Every figure is a median over rounds, and
 //! the ratios to the floor are the targets of issue 26.
 //!
+//! The server is also measured as an OAuth resource server (`server-oauth`: a JWT access token
+//! on every request, its key cached), against the same binary without OAuth in the same run: what
+//! token checking adds per call (issue 24's target: under 20 µs). Every client sends the same
+//! `Authorization` header, so only the checking differs.
+//!
 //! Run: `cargo bench --bench http` (`BENCH_JSON=PATH` or `-- --json PATH` for JSON). Without
 //! `--bench` (as `cargo test --benches` runs it) it does a quick smoke pass. The server measured
 //! is the binary cargo builds for benches, or `SMARTCAR_MCP_BIN`; `HTTP_SERVERS=before=PATH,...`
@@ -16,6 +21,7 @@
 
 #[allow(dead_code)]
 mod mcp_http;
+mod oauth;
 #[allow(dead_code)]
 mod upstream;
 
@@ -220,7 +226,14 @@ struct Target {
     label: String,
     /// `None`: the floor.
     binary: Option<PathBuf>,
+    /// Served as an OAuth resource server trusting the bench's issuer.
+    oauth: bool,
 }
+
+/// The bench issuer's access token, sent by every client (ignored where OAuth is off).
+static BEARER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// The flags naming the bench issuer.
+static OAUTH_FLAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
 
 impl Target {
     fn lifecycles(&self) -> &'static [Lifecycle] {
@@ -232,7 +245,13 @@ impl Target {
 
     fn start(&self, port: u16, up: &upstream::Upstream) -> Child {
         let mut cmd = match &self.binary {
-            Some(bin) => mcp_http::serve_command(bin, port, up),
+            Some(bin) => {
+                let mut c = mcp_http::serve_command(bin, port, up);
+                if self.oauth {
+                    c.args(OAUTH_FLAGS.get().expect("the issuer started"));
+                }
+                c
+            }
             None => {
                 let mut c = Command::new(std::env::current_exe().expect("own path"));
                 c.env_clear()
@@ -266,11 +285,19 @@ fn targets() -> Vec<Target> {
             key: "floor".into(),
             label: "floor: bare axum relay".into(),
             binary: None,
+            oauth: false,
         },
         Target {
             key: "server".into(),
             label: "server".into(),
             binary: Some(server_binary()),
+            oauth: false,
+        },
+        Target {
+            key: "server-oauth".into(),
+            label: "server, OAuth".into(),
+            binary: Some(server_binary()),
+            oauth: true,
         },
     ];
     for (k, v) in std::env::var("HTTP_SERVERS")
@@ -282,6 +309,7 @@ fn targets() -> Vec<Target> {
             key: k.trim().into(),
             label: format!("server: {} binary", k.trim()),
             binary: Some(PathBuf::from(v.trim())),
+            oauth: false,
         });
     }
     t
@@ -348,6 +376,9 @@ impl Conn {
             .header("host", format!("127.0.0.1:{}", self.port))
             .header("accept", "application/json, text/event-stream")
             .header("content-type", "application/json");
+        if let Some(token) = BEARER.get() {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
         if let Some(s) = &self.session {
             req = req
                 .header("mcp-session-id", s.as_str())
@@ -552,6 +583,9 @@ fn harness() {
     let up = rt
         .block_on(upstream::start())
         .expect("127.0.0.1 can be bound");
+    let issuer = rt.block_on(oauth::Issuer::start());
+    BEARER.set(issuer.token.clone()).expect("set once");
+    OAUTH_FLAGS.set(issuer.flags()).expect("set once");
     let targets = targets();
     let load_before = loadavg();
     println!(
@@ -632,6 +666,7 @@ fn harness() {
             }),
         );
     }
+    let oauth = oauth_cost(&rows);
     let c = &up.counts;
     println!(
         "upstream requests: {} token, {} signal; load average {load_before} -> {load_after}",
@@ -650,6 +685,7 @@ fn harness() {
                 "sequential": load_json(s), "in_flight_64": load_json(c),
             })).collect::<Vec<_>>(),
             "ratios_to_floor": ratios,
+            "oauth_cost": oauth,
         });
         let text = serde_json::to_string_pretty(&report).expect("JSON serializes");
         match std::fs::write(&path, text + "\n") {
@@ -658,4 +694,33 @@ fn harness() {
         }
     }
     rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// What OAuth adds: `server-oauth` against `server`, lifecycle by lifecycle, in µs per call and as
+/// a ratio (target: under 20 µs at the sequential median).
+fn oauth_cost(rows: &[(&Target, Lifecycle, Load, Load)]) -> Value {
+    let mut out = serde_json::Map::new();
+    println!("\nOAuth token checking (server-oauth - server; target: seq p50 under 20 µs a call)");
+    for (t, lc, s, c) in rows.iter().filter(|r| r.0.key == "server-oauth") {
+        let Some((_, _, bs, bc)) = rows.iter().find(|r| r.0.key == "server" && r.1 == *lc) else {
+            continue;
+        };
+        let added = s.p50 - bs.p50;
+        println!(
+            "{:<44} seq p50 {added:>+7.1} µs ({:.2}x, {})  64 p50 {:>+7.1} µs  64 in flight {:>5.2}x",
+            format!("{}/{}", t.key, lc.key()),
+            ratio(s.p50, bs.p50),
+            if added < 20.0 { "met" } else { "missed" },
+            c.p50 - bc.p50,
+            ratio(c.calls_per_s, bc.calls_per_s),
+        );
+        out.insert(
+            lc.key().into(),
+            json!({ "sequential_p50_added_us": added, "sequential_p50_ratio": ratio(s.p50, bs.p50),
+                    "p50_64_in_flight_added_us": c.p50 - bc.p50,
+                    "throughput_64_in_flight_ratio": ratio(c.calls_per_s, bc.calls_per_s),
+                    "target_met": added < 20.0 }),
+        );
+    }
+    Value::Object(out)
 }

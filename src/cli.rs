@@ -157,6 +157,9 @@ pub enum Command {
         /// Only entries for this vehicle id.
         #[arg(long)]
         vehicle: Option<String>,
+        /// Only entries of this OAuth caller (the access token's `sub`).
+        #[arg(long)]
+        caller: Option<String>,
         /// Print JSON (one array) instead of lines.
         #[arg(long)]
         json: bool,
@@ -477,6 +480,25 @@ pub struct Options {
     /// Serve against the built-in simulator (overrides the URLs and credentials).
     #[arg(long, env = "SMARTCAR_SIMULATOR", global = true)]
     pub simulator: bool,
+    /// Serve HTTP as an OAuth 2.1 resource server: the authorization server (issuer URL) whose
+    /// JWT access tokens are accepted; each caller reaches only its own Smartcar users. Exclusive
+    /// with SMARTCAR_MCP_HTTP_TOKEN.
+    #[arg(long, env = "SMARTCAR_MCP_OAUTH_ISSUER", global = true)]
+    pub oauth_issuer: Option<String>,
+    /// This endpoint's canonical URL (e.g. https://mcp.example.com/mcp): the audience every token
+    /// must carry; required with --oauth-issuer.
+    #[arg(long, env = "SMARTCAR_MCP_OAUTH_RESOURCE", global = true)]
+    pub oauth_resource: Option<String>,
+    /// The issuer's JWKS URL, instead of the `jwks_uri` discovered from its metadata.
+    #[arg(long, env = "SMARTCAR_MCP_OAUTH_JWKS_URL", global = true)]
+    pub oauth_jwks_url: Option<String>,
+    /// The access-token claim holding the caller's Smartcar user ids (a string or an array).
+    #[arg(long, env = "SMARTCAR_MCP_OAUTH_USER_CLAIM", global = true, default_value = crate::settings::DEFAULT_OAUTH_USER_CLAIM)]
+    pub oauth_user_claim: String,
+    /// A JSON file mapping callers (issuer + subject) to Smartcar user ids, beside the claim;
+    /// reloaded on SIGHUP.
+    #[arg(long, env = "SMARTCAR_MCP_TENANTS", global = true)]
+    pub tenants: Option<String>,
 }
 
 impl Options {
@@ -523,6 +545,21 @@ impl Options {
         Err(format!(
             "--store takes sqlite:PATH, off or postgres://…; the scheme {scheme:?} is none of them"
         ))
+    }
+
+    /// Resource-server settings, when `--oauth-issuer` is given (its partner flags are checked
+    /// when serving starts, with the reason named).
+    pub fn oauth_settings(&self) -> Option<crate::settings::OAuthSettings> {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        }
+        Some(crate::settings::OAuthSettings {
+            issuer: given(&self.oauth_issuer)?.to_string(),
+            resource: given(&self.oauth_resource).unwrap_or_default().to_string(),
+            jwks_url: given(&self.oauth_jwks_url).map(str::to_string),
+            user_claim: self.oauth_user_claim.trim().to_string(),
+            tenants: given(&self.tenants).map(Into::into),
+        })
     }
 
     /// The settings these options ask for. The two secrets of HTTP serving are read from the
@@ -585,6 +622,7 @@ impl Options {
                     idle_timeout: Duration::from_secs(self.idle_timeout_s),
                     max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
                 },
+                oauth: self.oauth_settings(),
             },
         }
     }

@@ -4,8 +4,9 @@
 //! Three layers, each importing only the ones below it, and the store beside the lowest:
 //! - `mcp`: the MCP side, the only code naming rmcp (with `demo`): the handler (`mcp::server`),
 //!   confirmation by elicitation in both lifecycles (`mcp::confirm`), Streamable HTTP serving
-//!   (`mcp::http`) and its bounded, expiring session store (`mcp::sessions`), handshake sessions
-//!   saved in a shared store for another replica to restore (`mcp::session_store`), the request ids in
+//!   (`mcp::http`) with its OAuth resource-server gate and metadata (`mcp::guard`) and its
+//!   bounded, expiring session store (`mcp::sessions`), handshake sessions saved in a shared
+//!   store for another replica to restore (`mcp::session_store`), the request ids in
 //!   flight on each session (`mcp::flight`), the stdio
 //!   transport with its line filter (`mcp::stdio`) and the answers to malformed input
 //!   (`mcp::malformed`), resources and their subscriptions (`mcp::resources`), prompts and the
@@ -23,7 +24,9 @@
 //!   coalescing and per-vehicle lanes (`tool::traffic`), the one answer cache for reads and
 //!   Compatibility API answers (`tool::cache`), usage counters
 //!   (`tool::usage`), the daily allowance per vehicle as one reservation a call (`tool::cap`);
-//!   location privacy over every result (`tool::privacy`); what shows that a command took effect
+//!   location privacy over every result (`tool::privacy`); which scopes a tool needs and the
+//!   check that an OAuth caller names only its own users and vehicles (`tool::tenancy`) with its
+//!   cache of each user's connections (`tool::owners`); what shows that a command took effect
 //!   (`tool::verify`).
 //! - `upstream`: the Smartcar client: request building (`upstream::request`), sending with the
 //!   retry policy (`upstream::executor`), the token cache (`upstream::auth`), Smartcar's errors
@@ -44,6 +47,10 @@
 //!   `sync`: the one way to take a lock;
 //!   `text`: client input as messages and logs repeat it, cut to a bound; `logging`: log lines
 //!   that never block serving, and repeated events summarised.
+//! - `oauth`: inbound OAuth access tokens when HTTP serving is a resource server: the verified
+//!   caller and the fixed scopes, the token check against the issuer's keys (`oauth::verify`,
+//!   the only code naming jsonwebtoken) and the operator's table of callers to Smartcar users
+//!   (`oauth::tenants`).
 //! - `listen`: serving a router on a TCP listener with header, body and idle timeouts, a
 //!   connection cap and TCP_NODELAY; every HTTP listener (MCP, webhooks, the simulator) uses it.
 //!
@@ -57,8 +64,8 @@
 //! - `upstream` imports neither `tool` nor `mcp`; `tool` imports neither `mcp` nor `rmcp`;
 //!   `store` imports only `settings`, `secret`, `sync`, `text` and `logging`, never `upstream`,
 //!   `tool`, `mcp`, rmcp or axum;
-//!   `catalogue`, `settings`, `secret`, `sync`, `text`, `logging` and `listen` import none of the
-//!   three layers.
+//!   `catalogue`, `settings`, `secret`, `sync`, `text`, `logging`, `oauth` and `listen` import
+//!   none of the three layers.
 //! - `rmcp::` is named only under `src/mcp/` and in `src/demo.rs`.
 //! - No import runs upward and none goes round in a circle.
 pub mod catalogue;
@@ -68,6 +75,7 @@ pub mod doctor;
 pub mod listen;
 pub mod logging;
 pub mod mcp;
+pub mod oauth;
 pub mod run;
 pub mod secret;
 pub mod settings;

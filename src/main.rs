@@ -19,16 +19,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Audit {
             since,
             vehicle,
+            caller,
             json,
         }) => {
-            run::audit(
-                &mut stdout(),
-                o,
-                since.as_deref(),
-                vehicle.as_deref(),
-                *json,
-            )
-            .await?
+            let only = smartcar_mcp::store::RowFilter {
+                since: since.as_deref(),
+                vehicle: vehicle.as_deref(),
+                principal: caller.as_deref(),
+            };
+            run::audit(&mut stdout(), o, &only, *json).await?
         }
         Some(Command::Usage { json }) => run::usage(&mut stdout(), o, *json).await?,
         Some(Command::Doctor {

@@ -251,12 +251,11 @@ fn audit_file(o: &Options) -> anyhow::Result<std::path::PathBuf> {
 pub async fn audit(
     out: &mut impl Write,
     o: &Options,
-    since: Option<&str>,
-    vehicle: Option<&str>,
+    only: &RowFilter<'_>,
     json: bool,
 ) -> anyhow::Result<()> {
     let store = read_store(o)?;
-    let rows = store.rows(&RowFilter { since, vehicle }).await?;
+    let rows = store.rows(only).await?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
@@ -271,7 +270,10 @@ pub async fn audit(
             r.user_id.as_deref().unwrap_or("-"),
             r.confirmation,
             r.status(),
-            r.caller,
+            match &r.principal {
+                Some(sub) => format!("{} sub={sub}", r.caller),
+                None => r.caller.clone(),
+            },
             r.request_id
                 .as_deref()
                 .map(|id| format!(" request {id}"))
@@ -327,6 +329,11 @@ pub async fn serve(o: &Options, http: Option<&str>) -> anyhow::Result<()> {
         tracing::warn!(
             "SMARTCAR_CLIENT_ID or SMARTCAR_CLIENT_SECRET is not set: tools are listed, and each call will say what is missing"
         );
+    }
+    if http.is_none() && settings.serving.oauth.is_some() {
+        // stdio is the operator's own client (the MCP spec: stdio takes its credentials from the
+        // environment), so there is no token to check.
+        tracing::warn!("--oauth-issuer applies to `serve --http` only; stdio serving ignores it");
     }
     let webhook_addr = settings.serving.webhook_addr.clone();
     let token = settings.serving.management_token.clone();

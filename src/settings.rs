@@ -125,7 +125,27 @@ pub struct ServingSettings {
     pub session_idle: Duration,
     /// Timeouts and the connection cap of every HTTP listener (`listen`).
     pub listen: ListenLimits,
+    /// HTTP serving as an OAuth 2.1 resource server for many drivers (`--oauth-issuer`).
+    pub oauth: Option<OAuthSettings>,
 }
+
+/// Where inbound access tokens come from and whom they may name (`oauth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// The authorization server's issuer identifier, compared exactly with each token's `iss`.
+    pub issuer: String,
+    /// This endpoint's canonical URL: the metadata's `resource` and the `aud` tokens must carry.
+    pub resource: String,
+    /// The JWKS, when not discovered from the issuer's metadata.
+    pub jwks_url: Option<String>,
+    /// The claim holding the caller's Smartcar user ids (a string or an array).
+    pub user_claim: String,
+    /// A JSON table of issuer + subject -> Smartcar user ids, reloaded on SIGHUP.
+    pub tenants: Option<PathBuf>,
+}
+
+/// The claim an access token names its Smartcar user ids in, unless `--oauth-user-claim` says.
+pub const DEFAULT_OAUTH_USER_CLAIM: &str = "smartcar_user_id";
 
 /// What one HTTP listener allows a connection before closing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +224,7 @@ impl Default for ServingSettings {
             max_sessions: DEFAULT_MAX_SESSIONS,
             session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_S),
             listen: ListenLimits::default(),
+            oauth: None,
         }
     }
 }

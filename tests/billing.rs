@@ -733,6 +733,10 @@ async fn read_rows(
     vehicle: Option<&str>,
 ) -> Result<Vec<Row>, StoreError> {
     Store::read_sqlite(db)
-        .rows(&RowFilter { since, vehicle })
+        .rows(&RowFilter {
+            since,
+            vehicle,
+            principal: None,
+        })
         .await
 }

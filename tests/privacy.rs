@@ -97,7 +97,7 @@ async fn session(mode: LocationMode) -> (Simulator, Vec<(String, Value, String)>
         record(format!("list_connections raw={raw}"), r);
     }
     let uri = format!("smartcar://vehicles/{EV}/state");
-    let state = smartcar_mcp::mcp::resources::read(&shared.app, &uri)
+    let state = smartcar_mcp::mcp::resources::read(&shared.app, &uri, None)
         .await
         .expect("pushed state");
     let text = serde_json::to_value(&state).unwrap().to_string();

@@ -56,10 +56,11 @@ async fn a_store_unreachable_at_start_stops_the_server_naming_it_without_its_pas
     let url = format!("postgres://fleet:hunter2-secret@127.0.0.1:{port}/fleet?sslmode=disable");
     let out = tokio::time::timeout(
         Duration::from_secs(60),
-        tokio::process::Command::new(common::binary())
+        common::tokio_command()
             .args(["serve", "--http", "127.0.0.1:0", "--simulator"])
             .args(["--store", &url])
             .env_clear()
+            .env("XDG_DATA_HOME", common::data_home())
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output(),
@@ -84,9 +85,10 @@ async fn a_store_unreachable_at_start_stops_the_server_naming_it_without_its_pas
 
 #[tokio::test]
 async fn a_store_url_of_no_known_kind_is_refused_naming_the_flag() {
-    let out = tokio::process::Command::new(common::binary())
+    let out = common::tokio_command()
         .args(["audit", "--store", "mysql://root:pw@db/x"])
         .env_clear()
+        .env("XDG_DATA_HOME", common::data_home())
         .output()
         .await
         .unwrap();
@@ -327,10 +329,11 @@ async fn a_replica_killed_mid_command_leaves_outcome_unknown_marked_by_a_live_on
             .on("POST", "/security")
             .delay_ms(120_000),
     );
-    let mut child = tokio::process::Command::new(common::binary())
+    let mut child = common::tokio_command()
         .args(["serve", "--http", "127.0.0.1:0", "--confirm", "off"])
         .args(["--store", &db, "--replica-id", "doomed"])
         .env_clear()
+        .env("XDG_DATA_HOME", common::data_home())
         .env("SMARTCAR_CLIENT_ID", "client_test")
         .env("SMARTCAR_CLIENT_SECRET", common::CLIENT_SECRET)
         .env("SMARTCAR_AUTH_URL", sim.auth_url())
@@ -482,13 +485,16 @@ async fn audit_with_a_shared_store_prints_every_replicas_rows() {
             vehicle: Some("v-9"),
             user: Some(ALICE),
             caller: "test",
+            principal: None,
+            principal_issuer: None,
             confirmation: smartcar_mcp::store::Confirmation::Off,
         };
         store.begin(&entry).await.unwrap();
     }
-    let out = tokio::process::Command::new(common::binary())
+    let out = common::tokio_command()
         .args(["audit", "--json", "--store", &db])
         .env_clear()
+        .env("XDG_DATA_HOME", common::data_home())
         .output()
         .await
         .unwrap();
@@ -512,9 +518,10 @@ async fn store_sqlite_path_and_off_are_the_forms_of_audit_db() {
     let dir = std::env::temp_dir().join(format!("smartcar-mcp-store-flag-{}", std::process::id()));
     let file = dir.join("missing.sqlite3");
     let audit = |store: String| async move {
-        tokio::process::Command::new(common::binary())
+        common::tokio_command()
             .args(["audit", "--store", &store])
             .env_clear()
+            .env("XDG_DATA_HOME", common::data_home())
             .output()
             .await
             .unwrap()

@@ -36,6 +36,8 @@ fn entry<'a>(tool: &'a str, args: &'a Map<String, Value>, c: Confirmation) -> En
         vehicle: args.get("vehicle_id").and_then(Value::as_str),
         user: args.get("user_id").and_then(Value::as_str),
         caller: "stdio client=test",
+        principal: None,
+        principal_issuer: None,
         confirmation: c,
     }
 }
@@ -170,6 +172,7 @@ async fn audit_rows(store: &Store) {
     let only = |vehicle| RowFilter {
         since: None,
         vehicle: Some(vehicle),
+        principal: None,
     };
     assert_eq!(store.rows(&only("v-1")).await.unwrap().len(), 1);
     assert_eq!(store.rows(&only("v-2")).await.unwrap().len(), 3);
@@ -177,11 +180,13 @@ async fn audit_rows(store: &Store) {
     let later = RowFilter {
         since: Some("2999-01-01"),
         vehicle: None,
+        principal: None,
     };
     assert!(store.rows(&later).await.unwrap().is_empty());
     let earlier = RowFilter {
         since: Some("2000-01-01"),
         vehicle: None,
+        principal: None,
     };
     assert_eq!(store.rows(&earlier).await.unwrap().len(), 4);
 }
@@ -584,12 +589,12 @@ async fn a_file_of_the_layout_before_migrations_opens_and_keeps_its_rows() {
         .await
         .unwrap();
     assert_eq!(id, rows[1].id + 1, "new rows follow the old");
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), 4);
     drop(store);
     // Opening again finds nothing to do and changes nothing.
     let again = Store::sqlite(&path).unwrap();
     assert_eq!(again.rows(&RowFilter::default()).await.unwrap().len(), 3);
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), 4);
     drop(again);
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
@@ -655,7 +660,7 @@ async fn handles_opening_a_new_file_together_migrate_it_once() {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), 4);
     assert_eq!(
         stores[0].rows(&RowFilter::default()).await.unwrap().len(),
         4

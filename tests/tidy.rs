@@ -166,6 +166,11 @@ fn layers_import_only_downward_and_rmcp_stays_in_mcp() {
         ("sync", &[][..]),
         ("logging", &["sync"][..]),
         ("listen", &["settings", "sync", "logging"][..]),
+        // Inbound OAuth tokens: under the layers, so the pipeline can name the caller's type.
+        (
+            "oauth",
+            &["settings", "secret", "sync", "text", "logging"][..],
+        ),
         (
             "upstream",
             &["catalogue", "settings", "secret", "sync", "text", "logging"][..],
@@ -186,6 +191,7 @@ fn layers_import_only_downward_and_rmcp_stays_in_mcp() {
                 "logging",
                 "upstream",
                 "store",
+                "oauth",
             ][..],
         ),
         (
@@ -201,6 +207,7 @@ fn layers_import_only_downward_and_rmcp_stays_in_mcp() {
                 "upstream",
                 "store",
                 "tool",
+                "oauth",
             ][..],
         ),
     ]);

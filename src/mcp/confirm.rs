@@ -26,6 +26,8 @@ pub struct Elicit<'a> {
     /// Where answers already taken are remembered: each is accepted once, across replicas
     /// sharing the store and across restarts on one SQLite file.
     pub store: &'a crate::store::Store,
+    /// The OAuth caller (issuer + subject) the answer must come from; empty without OAuth.
+    pub bound_to: String,
 }
 
 impl Confirm for Elicit<'_> {
@@ -37,8 +39,12 @@ impl Confirm for Elicit<'_> {
         question: &str,
         args: &JsonObject,
     ) -> Result<Verdict<InputRequiredResult>, ToolError> {
-        // The sealed state binds the answer to this tool and these exact canonical arguments.
-        let bound = format!("{}\n{}", spec.name, serde_json::Value::Object(args.clone()));
+        // The sealed state binds the answer to this tool, these exact canonical arguments and,
+        // over OAuth, this caller: replayed under another caller's token it does not open.
+        let mut bound = format!("{}\n{}", spec.name, serde_json::Value::Object(args.clone()));
+        if !self.bound_to.is_empty() {
+            bound = format!("{}\n{bound}", self.bound_to);
+        }
         if self.ctx.protocol_version() == Some(ProtocolVersion::V_2026_07_28) {
             return self.input_round(spec, question, &bound).await;
         }

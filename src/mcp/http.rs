@@ -20,6 +20,7 @@ use axum::routing::get;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 
+use super::guard::Guard;
 use super::malformed::{self, Incoming};
 use super::server::{Shared, SmartcarServer};
 use super::sessions::{self, BoundedSessions};
@@ -47,8 +48,9 @@ pub async fn serve(
         })?
         .collect();
     // Checked before binding, so an exposed address is never open even for a moment.
+    let serving = &shared.app.serving;
     for a in &addrs {
-        check_exposure(a, shared.app.serving.http_token.as_ref())?;
+        check_exposure(a, serving.http_token.is_some() || serving.oauth.is_some())?;
     }
     let listener = TcpListener::bind(&addrs[..])
         .await
@@ -65,7 +67,8 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let token = shared.app.serving.http_token.clone();
-    check_exposure(&addr, token.as_ref())?;
+    let guard = resource_server(&shared)?;
+    check_exposure(&addr, token.is_some() || guard.is_some())?;
     let hosts = host_allow_list(allowed_hosts)?;
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts.clone())
@@ -85,15 +88,20 @@ pub async fn serve_on(
     }
     let sessions_and_streams = config.cancellation_token.clone();
     let shared_for_log = shared.clone();
-    let app = router(shared, token.clone(), config);
+    let app = router(shared, token.clone(), guard.clone(), config);
 
     tracing::info!(
         %addr,
         bearer_token_required = token.is_some(),
+        oauth = guard.is_some(),
         allowed_hosts = %hosts.join(","),
         "serving MCP over Streamable HTTP"
     );
     crate::logging::banner(&format!("listening on http://{addr}{MCP_PATH}"));
+    if let Some(g) = &guard {
+        tracing::info!("{}", super::guard::describe(g));
+        reload_tenants_on_sighup(g.clone());
+    }
     super::webhook::announce(
         &shared_for_log,
         &format!("http://{addr}{}", super::webhook::WEBHOOK_PATH),
@@ -126,9 +134,42 @@ pub async fn serve_on(
     Ok(())
 }
 
+/// The OAuth resource server, when `--oauth-issuer` asks for one.
+fn resource_server(shared: &Shared) -> anyhow::Result<Option<Arc<Guard>>> {
+    let serving = &shared.app.serving;
+    let Some(oauth) = &serving.oauth else {
+        return Ok(None);
+    };
+    let guard = Guard::new(
+        oauth,
+        serving.http_token.is_some(),
+        serving.max_sessions,
+        MAX_BODY_BYTES,
+    )?;
+    Ok(Some(Arc::new(guard)))
+}
+
+/// SIGHUP reads the tenants table again (the webhook VERIFY window listens for it too).
+fn reload_tenants_on_sighup(guard: Arc<Guard>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: the tenants table is read once");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            guard.verifier().reload_tenants();
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = guard;
+}
+
 fn router(
     shared: Arc<Shared>,
     token: Option<Secret>,
+    guard: Option<Arc<Guard>>,
     config: StreamableHttpServerConfig,
 ) -> Router {
     let health = serde_json::json!({
@@ -151,11 +192,24 @@ fn router(
     let mut app = Router::new()
         .route_service(MCP_PATH, mcp)
         .route_layer(middleware::from_fn_with_state(sessions, mcp_rules));
-    if let Some(token) = token {
+    if let Some(guard) = &guard {
+        app = app.route_layer(middleware::from_fn_with_state(
+            guard.clone(),
+            super::guard::require_token,
+        ));
+    } else if let Some(token) = token {
         app = app.route_layer(middleware::from_fn_with_state(
             Arc::new(token),
             require_bearer,
         ));
+    }
+    // RFC 9728 metadata, public like /healthz: a client reads it before it holds a token.
+    if let Some(guard) = guard {
+        let mut metadata = Router::new();
+        for path in super::guard::METADATA_PATHS {
+            metadata = metadata.route(path, get(super::guard::metadata));
+        }
+        app = app.merge(metadata.with_state(guard));
     }
     // Added after the auth layer so load balancers and probes need no token, and Smartcar, which
     // cannot send one, reaches the (signed) webhook route.
@@ -254,14 +308,14 @@ async fn mcp_rules(
     }
 }
 
-/// Refuses to expose the server beyond this machine without a bearer token.
-fn check_exposure(addr: &SocketAddr, token: Option<&Secret>) -> anyhow::Result<()> {
-    if token.is_none() && !addr.ip().to_canonical().is_loopback() {
+/// Refuses to expose the server beyond this machine without a bearer token or OAuth.
+fn check_exposure(addr: &SocketAddr, authenticated: bool) -> anyhow::Result<()> {
+    if !authenticated && !addr.ip().to_canonical().is_loopback() {
         anyhow::bail!(
             "refusing to serve MCP on {addr} without SMARTCAR_MCP_HTTP_TOKEN: that address is reachable \
              from other machines, and anyone reaching it could drive the vehicles. Set \
              SMARTCAR_MCP_HTTP_TOKEN to a long random value (clients send `Authorization: Bearer <token>`), \
-             or serve on 127.0.0.1"
+             serve as an OAuth resource server (--oauth-issuer), or serve on 127.0.0.1"
         );
     }
     Ok(())
@@ -417,16 +471,15 @@ mod tests {
 
     #[test]
     fn only_loopback_may_go_without_a_token() {
-        let token = Secret::new("t");
         for ok in ["127.0.0.1:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
             let a: SocketAddr = ok.parse().unwrap();
-            assert!(check_exposure(&a, None).is_ok(), "{ok}");
+            assert!(check_exposure(&a, false).is_ok(), "{ok}");
         }
         for exposed in ["0.0.0.0:1", "[::]:1", "192.168.1.20:1"] {
             let a: SocketAddr = exposed.parse().unwrap();
-            let e = check_exposure(&a, None).unwrap_err().to_string();
+            let e = check_exposure(&a, false).unwrap_err().to_string();
             assert!(e.contains("SMARTCAR_MCP_HTTP_TOKEN"), "{e}");
-            assert!(check_exposure(&a, Some(&token)).is_ok());
+            assert!(check_exposure(&a, true).is_ok());
         }
     }
 

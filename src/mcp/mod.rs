@@ -1,10 +1,11 @@
 //! The MCP side, and with `demo.rs` the only code naming rmcp: the handler, confirmation by
-//! elicitation, Streamable HTTP serving, resources, prompts, the MCP Apps view and the webhook
+//! elicitation, Streamable HTTP serving (with the OAuth resource server, `guard`), resources, prompts, the MCP Apps view and the webhook
 //! receiver.
 
 pub mod apps;
 pub mod confirm;
 pub mod flight;
+pub mod guard;
 pub mod http;
 pub mod malformed;
 pub mod prompts;

@@ -48,7 +48,8 @@ fn signal_json(s: &Signal) -> Value {
     })
 }
 
-pub async fn list(app: &AppState) -> ListResourcesResult {
+/// `mine`: the vehicles an OAuth caller reaches (`tool::tenancy::vehicles_of`); `None`, all.
+pub async fn list(app: &AppState, mine: Option<&[String]>) -> ListResourcesResult {
     let mut items = vec![
         Resource::new(USAGE, "usage")
             .with_title("Upstream calls made and saved")
@@ -62,6 +63,9 @@ pub async fn list(app: &AppState) -> ListResourcesResult {
             .with_mime_type("application/json"),
     ];
     for v in app.store.pushed_vehicles().await {
+        if mine.is_some_and(|m| !m.contains(&v)) {
+            continue;
+        }
         items.push(
             Resource::new(state_uri(&v), format!("state of {v}"))
                 .with_description("The latest state Smartcar pushed for this vehicle by webhook; subscribe to hear of changes.")
@@ -96,10 +100,17 @@ pub fn templates() -> ListResourceTemplatesResult {
     .with_cache_scope(CacheScope::Public)
 }
 
-pub async fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, ErrorData> {
+pub async fn read(
+    app: &AppState,
+    uri: &str,
+    mine: Option<&[String]>,
+) -> Result<ReadResourceResult, ErrorData> {
     let not_found = |why: String| Err(ErrorData::resource_not_found(why, None));
     if uri == USAGE {
-        let usage = app.usage.snapshot().await;
+        let mut usage = app.usage.snapshot().await;
+        if let Some(mine) = mine {
+            only_mine(&mut usage, mine);
+        }
         return Ok(ReadResourceResult::new(vec![json_contents(uri, &usage)])
             .with_ttl_ms(0)
             .with_cache_scope(CacheScope::Private));
@@ -135,7 +146,12 @@ pub async fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, Error
     if let Some(vehicle) = vehicle_of(uri) {
         // Operator-level, like the other resources: whoever may connect to this server sees every
         // vehicle's pushed state. Tool reads, which name a user, go through `Store::fresh`.
-        return match app.store.pushed_state(vehicle).await {
+        // Another caller's vehicle reads exactly as one with no pushed state.
+        let pushed = match mine {
+            Some(m) if !m.iter().any(|v| v == vehicle) => None,
+            _ => app.store.pushed_state(vehicle).await,
+        };
+        return match pushed {
             Some(state) => Ok({
                 let mut json = state.to_json();
                 let location = app.serving.location;
@@ -156,6 +172,21 @@ pub async fn read(app: &AppState, uri: &str) -> Result<ReadResourceResult, Error
         "no resource `{}` (this server serves {USAGE}, {SIGNALS_URI}, smartcar://signals/{{code}} and smartcar://vehicles/{{vehicle_id}}/state)",
         clip(uri)
     ))
+}
+
+/// The usage report cut to a caller's vehicles: the application-wide totals are not its to see.
+fn only_mine(usage: &mut Value, mine: &[String]) {
+    if let Some(rows) = usage.get_mut("vehicles").and_then(Value::as_array_mut) {
+        rows.retain(|r| {
+            r["vehicle_id"]
+                .as_str()
+                .is_some_and(|v| mine.iter().any(|m| m == v))
+        });
+    }
+    if let Some(o) = usage.as_object_mut() {
+        o.remove("total");
+        o.remove("saved");
+    }
 }
 
 /// Most subscriptions one session may hold.
@@ -217,7 +248,19 @@ pub fn subscribe(
     uri: &str,
     session: &SessionMark,
     peer: Peer<RoleServer>,
+    mine: Option<&[String]>,
 ) -> Result<(), ErrorData> {
+    if let (Some(m), Some(v)) = (mine, vehicle_of(uri))
+        && !m.iter().any(|x| x == v)
+    {
+        return Err(ErrorData::invalid_params(
+            format!(
+                "vehicle `{}` is not one of your vehicles, so its state cannot be subscribed",
+                clip(v)
+            ),
+            None,
+        ));
+    }
     if vehicle_of(uri).is_none() {
         return Err(ErrorData::invalid_params(
             format!(
@@ -302,12 +345,20 @@ pub fn accepted(requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
 }
 
 /// 2026-07-28: one `subscriptions/listen` stream, until the client ends it.
-pub async fn listen(store: &Store, ctx: SubscriptionContext) -> Result<(), ErrorData> {
-    let wanted: Vec<String> = ctx
+pub async fn listen(
+    store: &Store,
+    ctx: SubscriptionContext,
+    mine: Option<Vec<String>>,
+) -> Result<(), ErrorData> {
+    let mut wanted: Vec<String> = ctx
         .accepted()
         .resource_subscriptions
         .clone()
         .unwrap_or_default();
+    // Another caller's vehicles are dropped silently: their changes are not this caller's news.
+    if let Some(mine) = mine {
+        wanted.retain(|u| vehicle_of(u).is_some_and(|v| mine.iter().any(|m| m == v)));
+    }
     let mut updates = store.subscribe();
     loop {
         tokio::select! {

@@ -19,8 +19,9 @@ use super::apps;
 use super::confirm::{Elicit, sealer};
 use super::resources::{self, SessionMark, Subscribers};
 use crate::catalogue::{TOOLS, ToolSpec};
+use crate::oauth::Principal;
 use crate::settings::{LocationMode, Settings};
-use crate::tool::{AppState, Caller, Step, ToolResult, call, privacy};
+use crate::tool::{AppState, Caller, Step, ToolResult, call, privacy, tenancy};
 
 /// What every session and request shares: the application state, the prepared tools/list
 /// entries and the codec sealing confirmation rounds.
@@ -179,6 +180,19 @@ impl SmartcarServer {
         let session = Arc::new(shared.subscribers.mark());
         SmartcarServer { shared, session }
     }
+
+    /// The vehicles an OAuth caller reaches; `None` when it reaches all (no OAuth, `app:admin`).
+    async fn mine(&self, ctx: &RequestContext<RoleServer>) -> Option<Vec<String>> {
+        let p = principal(ctx)?;
+        tenancy::vehicles_of(&self.shared.app, Some(&p)).await
+    }
+}
+
+/// The OAuth caller `mcp::guard` verified for this request, if it is one.
+fn principal(ctx: &RequestContext<RoleServer>) -> Option<Arc<Principal>> {
+    ctx.extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(super::guard::principal_of)
 }
 
 impl ServerHandler for SmartcarServer {
@@ -205,15 +219,27 @@ impl ServerHandler for SmartcarServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        let principal = principal(&context);
         let mut tools = self.shared.tools.clone();
+        if let Some(p) = &principal {
+            tools.retain(|t| {
+                crate::catalogue::tool(&t.name).is_some_and(|spec| tenancy::visible(spec, Some(p)))
+            });
+        }
         // Per request: a 2026-07-28 client declares its capabilities on each one.
         if apps::declared(context.client_capabilities().as_ref()) {
             tools = tools.into_iter().map(apps::with_view).collect();
         }
-        // The catalogue is compiled in, so any client may cache the list for a long time.
+        // The catalogue is compiled in, so any client may cache the list for a long time; a list
+        // cut to a caller's scopes is that caller's alone.
+        let scope = if principal.is_some() {
+            CacheScope::Private
+        } else {
+            CacheScope::Public
+        };
         Ok(ListToolsResult::with_all_items(tools)
             .with_ttl_ms(3_600_000)
-            .with_cache_scope(CacheScope::Public))
+            .with_cache_scope(scope))
     }
 
     async fn list_prompts(
@@ -227,8 +253,26 @@ impl ServerHandler for SmartcarServer {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        // A prompt about another caller's vehicle would name that vehicle's user.
+        let vehicle = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("vehicle_id"))
+            .and_then(|v| v.as_str());
+        if let Some(v) = vehicle
+            && let Some(mine) = self.mine(&context).await
+            && !mine.iter().any(|m| m == v)
+        {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "vehicle `{}` is not one of your vehicles",
+                    crate::text::clip(v)
+                ),
+                None,
+            ));
+        }
         super::prompts::get(&self.shared.app, &request.name, request.arguments.as_ref())
             .map(Into::into)
     }
@@ -236,9 +280,23 @@ impl ServerHandler for SmartcarServer {
     async fn complete(
         &self,
         request: CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        super::prompts::complete(&self.shared.app, &request)
+        let mut result = super::prompts::complete(&self.shared.app, &request)?;
+        if let Some(p) = principal(&context).filter(|p| !p.is_admin()) {
+            let keep: Vec<String> = match request.argument.name.as_str() {
+                "vehicle_id" => tenancy::vehicles_of(&self.shared.app, Some(&p))
+                    .await
+                    .unwrap_or_default(),
+                "user_id" => p.users.clone(),
+                _ => return Ok(result),
+            };
+            let values = &mut result.completion.values;
+            values.retain(|v| keep.contains(v));
+            result.completion.total = Some(values.len() as u32);
+            result.completion.has_more = Some(false);
+        }
+        Ok(result)
     }
 
     async fn list_resources(
@@ -246,7 +304,8 @@ impl ServerHandler for SmartcarServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let mut list = resources::list(&self.shared.app).await;
+        let mine = self.mine(&context).await;
+        let mut list = resources::list(&self.shared.app, mine.as_deref()).await;
         if apps::declared(context.client_capabilities().as_ref()) {
             list.resources.push(apps::resource());
         }
@@ -264,13 +323,14 @@ impl ServerHandler for SmartcarServer {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         // The view is read whoever asks: it holds no data, and a host may fetch it ahead.
         if apps::is_view(&request.uri) {
             return Ok(apps::read().into());
         }
-        resources::read(&self.shared.app, &request.uri)
+        let mine = self.mine(&context).await;
+        resources::read(&self.shared.app, &request.uri, mine.as_deref())
             .await
             .map(Into::into)
     }
@@ -281,12 +341,14 @@ impl ServerHandler for SmartcarServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        let mine = self.mine(&context).await;
         resources::subscribe(
             &self.shared.subscribers,
             &self.shared.app.store,
             &request.uri,
             &self.session,
             context.peer,
+            mine.as_deref(),
         )
     }
 
@@ -308,7 +370,8 @@ impl ServerHandler for SmartcarServer {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        resources::listen(&self.shared.app.store, context).await
+        let mine = self.mine(context.request_context()).await;
+        resources::listen(&self.shared.app.store, context, mine).await
     }
 
     async fn on_custom_request(
@@ -342,14 +405,19 @@ impl ServerHandler for SmartcarServer {
                 None,
             ));
         };
+        let caller = caller(&context);
         let confirm = Elicit {
+            bound_to: caller
+                .principal
+                .as_ref()
+                .map(|p| p.key())
+                .unwrap_or_default(),
             ctx: &context,
             request: &request,
             sealer: &self.shared.sealer,
             ttl: self.shared.app.serving.confirm_ttl,
             store: &self.shared.app.store,
         };
-        let caller = caller(&context);
         // Boxed: the pipeline's state machine is large, and rmcp moves the handler's future by
         // value into the task it spawns per request; without the box those copies cost about
         // 80,000 instructions a call (callgrind: memcpy under tokio::spawn).
@@ -411,6 +479,7 @@ fn caller(ctx: &RequestContext<RoleServer>) -> Caller {
             .and_then(|p| p.headers.get("mcp-session-id"))
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        principal: parts.and_then(super::guard::principal_of),
     }
 }
 

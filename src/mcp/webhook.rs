@@ -156,6 +156,9 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         .get("eventType")
         .and_then(Value::as_str)
         .unwrap_or("?");
+    // A signed event may tell of a connection made or removed: OAuth callers' ownership is read
+    // again from Smartcar on their next call.
+    shared.app.owners.forget();
     match shared.app.store.ingest(&event).await {
         Ingested::Updated { vehicle_id } => {
             tracing::info!(event = %crate::text::clip(kind), vehicle = %vehicle_id, "webhook stored");

@@ -109,6 +109,9 @@ pub struct Entry<'a> {
     pub user: Option<&'a str>,
     /// Who asked: transport, MCP client and session where known.
     pub caller: &'a str,
+    /// The OAuth caller's subject and issuer, when serving as a resource server.
+    pub principal: Option<&'a str>,
+    pub principal_issuer: Option<&'a str>,
     pub confirmation: Confirmation,
 }
 
@@ -127,6 +130,8 @@ pub struct Finish<'a> {
 pub struct RowFilter<'a> {
     pub since: Option<&'a str>,
     pub vehicle: Option<&'a str>,
+    /// The OAuth caller's subject (`audit --caller`).
+    pub principal: Option<&'a str>,
 }
 
 /// One row, as `smartcar-mcp audit` prints it.
@@ -139,6 +144,9 @@ pub struct Row {
     pub vehicle_id: Option<String>,
     pub user_id: Option<String>,
     pub caller: String,
+    /// The OAuth caller's subject and issuer, when there was one.
+    pub principal: Option<String>,
+    pub principal_issuer: Option<String>,
     pub confirmation: Confirmation,
     pub state: AuditState,
     pub outcome: Option<String>,
@@ -180,6 +188,8 @@ impl Row {
         f.since.is_none_or(|s| self.at.as_str() >= s)
             && f.vehicle
                 .is_none_or(|v| self.vehicle_id.as_deref() == Some(v))
+            && f.principal
+                .is_none_or(|c| self.principal.as_deref() == Some(c))
     }
 }
 

@@ -33,6 +33,8 @@ fn row_bytes(r: &Row) -> usize {
         + opt(&r.vehicle_id)
         + opt(&r.user_id)
         + opt(&r.error)
+        + opt(&r.principal)
+        + opt(&r.principal_issuer)
 }
 
 #[derive(Default)]
@@ -57,6 +59,8 @@ impl Memory {
             vehicle_id: e.vehicle.map(Into::into),
             user_id: e.user.map(Into::into),
             caller: e.caller.into(),
+            principal: e.principal.map(Into::into),
+            principal_issuer: e.principal_issuer.map(Into::into),
             confirmation: e.confirmation.clone(),
             state,
             outcome: None,
@@ -171,6 +175,8 @@ mod tests {
             vehicle: Some("v-1"),
             user: None,
             caller: "stdio",
+            principal: None,
+            principal_issuer: None,
             confirmation: Confirmation::NotRequired,
         }
     }

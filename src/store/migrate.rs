@@ -49,6 +49,10 @@ pub(crate) const STEPS: &[&str] = &[
         key TEXT PRIMARY KEY,
         until TEXT NOT NULL
     );",
+    // 4: the OAuth caller (subject and issuer) of each audited call; null for the operator's own.
+    "ALTER TABLE audit ADD COLUMN principal TEXT;
+    ALTER TABLE audit ADD COLUMN principal_issuer TEXT;
+    CREATE INDEX IF NOT EXISTS audit_principal ON audit (principal, at);",
 ];
 
 /// The version a file is at after `migrate`.

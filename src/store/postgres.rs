@@ -91,6 +91,8 @@ fn row_of(r: &tokio_postgres::Row) -> Row {
         error: text(12),
         finished_at: text(13),
         replica: text(14),
+        principal: text(15),
+        principal_issuer: text(16),
     }
 }
 
@@ -219,8 +221,9 @@ impl Postgres {
         let c = self.client().await?;
         let stmt = c
             .prepare_cached(
-                "INSERT INTO audit (at, tool, arguments, vehicle_id, user_id, caller, confirmation, state, error, replica)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                "INSERT INTO audit (at, tool, arguments, vehicle_id, user_id, caller, confirmation, state, error, replica,
+                                    principal, principal_issuer)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
             )
             .await
             .map_err(|e| self.error(e))?;
@@ -239,6 +242,8 @@ impl Postgres {
                     &state.as_str(),
                     &error,
                     &self.replica,
+                    &e.principal,
+                    &e.principal_issuer,
                 ],
             )
             .await
@@ -291,11 +296,13 @@ impl Postgres {
         let rows = c
             .query(
                 "SELECT id, at, tool, arguments, vehicle_id, user_id, caller, confirmation, state,
-                        outcome, http_status, request_id, error, finished_at, replica
+                        outcome, http_status, request_id, error, finished_at, replica,
+                        principal, principal_issuer
                  FROM audit
                  WHERE ($1::text IS NULL OR at >= $1) AND ($2::text IS NULL OR vehicle_id = $2)
+                   AND ($3::text IS NULL OR principal = $3)
                  ORDER BY id",
-                &[&f.since, &f.vehicle],
+                &[&f.since, &f.vehicle, &f.principal],
             )
             .await
             .map_err(|e| self.error(e))?;

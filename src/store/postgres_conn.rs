@@ -241,6 +241,10 @@ const STEPS: &[&str] = &[
         state TEXT NOT NULL,
         touched TIMESTAMPTZ NOT NULL DEFAULT now()
     );",
+    // 2: the OAuth caller (subject and issuer) of each audited call; null for the operator's own.
+    "ALTER TABLE audit ADD COLUMN principal TEXT;
+    ALTER TABLE audit ADD COLUMN principal_issuer TEXT;
+    CREATE INDEX audit_principal ON audit (principal, at);",
 ];
 
 /// Brings the database to the latest version under a transaction-scoped advisory lock; a database

@@ -50,6 +50,8 @@ enum Op {
         vehicle: Option<String>,
         user: Option<String>,
         caller: String,
+        principal: Option<String>,
+        principal_issuer: Option<String>,
         confirmation: String,
         state: String,
         error: Option<String>,
@@ -74,6 +76,8 @@ impl Op {
             vehicle: e.vehicle.map(Into::into),
             user: e.user.map(Into::into),
             caller: e.caller.into(),
+            principal: e.principal.map(Into::into),
+            principal_issuer: e.principal_issuer.map(Into::into),
             confirmation: e.confirmation.as_str().into(),
             state: state.as_str().into(),
             error: error.map(Into::into),
@@ -102,15 +106,17 @@ impl Op {
                 vehicle,
                 user,
                 caller,
+                principal,
+                principal_issuer,
                 confirmation,
                 state,
                 error,
             } => {
                 conn.prepare_cached(
-                    "INSERT INTO audit (at, tool, arguments, vehicle_id, user_id, caller, confirmation, state, error)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO audit (at, tool, arguments, vehicle_id, user_id, caller, confirmation, state, error, principal, principal_issuer)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
-                .execute(params![at, tool, arguments, vehicle, user, caller, confirmation, state, error])?;
+                .execute(params![at, tool, arguments, vehicle, user, caller, confirmation, state, error, principal, principal_issuer])?;
                 Ok(conn.last_insert_rowid())
             }
             Op::Finish {
@@ -630,15 +636,35 @@ fn read_rows(path: &Path, f: &RowFilter) -> Result<Vec<Row>, StoreError> {
     if has_table.is_none() {
         return Ok(Vec::new());
     }
-    let mut s = conn
-        .prepare(
-            "SELECT id, at, tool, arguments, vehicle_id, user_id, caller, confirmation, state, outcome,
-                    http_status, request_id, error, finished_at
-             FROM audit WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR vehicle_id = ?2) ORDER BY id",
+    // A file from before migration 4 (read, never migrated, by `audit`) has no principal columns.
+    let has_principal: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('audit') WHERE name = 'principal'",
+            [],
+            |r| r.get::<_, i64>(0),
         )
+        .map_err(fail)?
+        > 0;
+    let principal = if has_principal {
+        "principal, principal_issuer"
+    } else {
+        "NULL, NULL"
+    };
+    let principal_filter = if has_principal {
+        "(?3 IS NULL OR principal = ?3)"
+    } else {
+        "?3 IS NULL"
+    };
+    let mut s = conn
+        .prepare(&format!(
+            "SELECT id, at, tool, arguments, vehicle_id, user_id, caller, confirmation, state, outcome,
+                    http_status, request_id, error, finished_at, {principal}
+             FROM audit WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR vehicle_id = ?2)
+               AND {principal_filter} ORDER BY id"
+        ))
         .map_err(fail)?;
     let rows = s
-        .query_map(params![f.since, f.vehicle], |r| {
+        .query_map(params![f.since, f.vehicle, f.principal], |r| {
             let args: String = r.get(3)?;
             Ok(Row {
                 id: r.get(0)?,
@@ -648,6 +674,8 @@ fn read_rows(path: &Path, f: &RowFilter) -> Result<Vec<Row>, StoreError> {
                 vehicle_id: r.get(4)?,
                 user_id: r.get(5)?,
                 caller: r.get(6)?,
+                principal: r.get(14)?,
+                principal_issuer: r.get(15)?,
                 confirmation: super::Confirmation::parse(&r.get::<_, String>(7)?),
                 state: AuditState::parse(&r.get::<_, String>(8)?),
                 outcome: r.get(9)?,
@@ -673,7 +701,14 @@ mod tests {
         since: Option<&str>,
         vehicle: Option<&str>,
     ) -> Result<Vec<Row>, StoreError> {
-        read_rows(path, &RowFilter { since, vehicle })
+        read_rows(
+            path,
+            &RowFilter {
+                since,
+                vehicle,
+                principal: None,
+            },
+        )
     }
 
     fn entry<'a>(args: &'a Map<String, Value>) -> Entry<'a> {
@@ -683,6 +718,8 @@ mod tests {
             vehicle: Some("v-1"),
             user: Some("u-1"),
             caller: "stdio client=test",
+            principal: None,
+            principal_issuer: None,
             confirmation: Confirmation::Confirmed,
         }
     }

@@ -44,6 +44,10 @@ pub enum ToolError {
     /// The operator turned location off (`--location off`) and the call names a location signal.
     #[error("location is off on this server, so {code} is not read")]
     LocationOff { code: String },
+    /// Beyond what the caller's access token allows (`tool::tenancy`): another driver's vehicle
+    /// or user, or a scope not granted. Reads the same whether or not the id exists.
+    #[error("{detail}")]
+    Forbidden { detail: String },
     /// A 2xx command answer whose body says the command failed.
     #[error("the command's status is ERROR")]
     CommandFailed {
@@ -80,6 +84,7 @@ impl ToolError {
             ToolError::AuditUnavailable { .. } => ErrorKind::AuditUnavailable,
             ToolError::CommandFailed { .. } => ErrorKind::CommandFailed,
             ToolError::LocationOff { .. } => ErrorKind::LocationOff,
+            ToolError::Forbidden { .. } => ErrorKind::Forbidden,
         }
     }
 
@@ -112,6 +117,9 @@ impl ToolError {
             ToolError::LocationOff { code } => format!(
                 "{tool} was not sent: the operator turned location off on this server (--location off, SMARTCAR_LOCATION=off), so {code} is not read. Nothing was sent to Smartcar."
             ),
+            ToolError::Forbidden { detail } => {
+                format!("{tool} was not sent: {detail}. Nothing was sent to Smartcar.")
+            }
             ToolError::CommandFailed { status, detail, .. } => format!(
                 "{tool} failed: Smartcar answered HTTP {status} but the command's status is ERROR{}.",
                 detail
@@ -188,6 +196,12 @@ impl ToolError {
                 "type": self.kind().as_str(),
                 "detail": self.to_string(),
                 "hint": "Do not retry: the operator's --location off setting (SMARTCAR_LOCATION) forbids location signals; read other signals instead.",
+                "retriable": false,
+            }),
+            ToolError::Forbidden { .. } => json!({
+                "type": self.kind().as_str(),
+                "detail": self.to_string(),
+                "hint": "Use ids from your own list_connections; another driver's vehicles and users are out of reach of your access token.",
                 "retriable": false,
             }),
             ToolError::CommandFailed {

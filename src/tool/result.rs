@@ -87,6 +87,7 @@ pub enum ErrorKind {
     AuditUnavailable,
     CommandFailed,
     LocationOff,
+    Forbidden,
 }
 
 impl ErrorKind {
@@ -103,6 +104,7 @@ impl ErrorKind {
             ErrorKind::AuditUnavailable => "AUDIT_UNAVAILABLE",
             ErrorKind::CommandFailed => "COMMAND_FAILED",
             ErrorKind::LocationOff => "LOCATION_OFF",
+            ErrorKind::Forbidden => "FORBIDDEN",
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct AppState {
     /// What outlives a call: the audit log, usage, the daily allowance and pushed state; in
     /// memory with `--audit-db off`.
     pub store: Arc<Store>,
+    /// OAuth callers' users' connections, for the ownership check (`tool::tenancy`).
+    pub owners: super::owners::Owners,
     /// Indices into `TOOLS`, in catalogue order.
     enabled: Vec<usize>,
     on: Vec<bool>,
@@ -90,6 +92,7 @@ impl AppState {
             cap: super::cap::Cap::new(serving.max_calls_per_vehicle_per_day, store.clone()),
             verify_window: VerifyWindow::new(serving.webhook_verify_window),
             seen: Seen::default(),
+            owners: Default::default(),
             store,
             exec,
             serving,

@@ -3,6 +3,7 @@
 //! (raw TCP and HTTP/1.1 by hand) and `postgres` (the test PostgreSQL) beside them.
 
 pub mod catalogue;
+pub mod issuer;
 pub mod net;
 pub mod postgres;
 pub mod readers;
@@ -89,6 +90,7 @@ pub async fn run_spec(shared: &Shared, spec: &'static ToolSpec, args: Value) -> 
         transport: "test",
         client: Some("tests/1".into()),
         session: None,
+        principal: None,
     };
     let Step::Done(r) = pipeline::run(&shared.app, spec, args.as_object(), &NoHuman, &caller).await;
     r

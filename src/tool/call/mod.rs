@@ -60,6 +60,8 @@ pub struct Caller {
     pub client: Option<String>,
     /// The MCP session, where there is one.
     pub session: Option<String>,
+    /// The verified OAuth caller, when HTTP serving is a resource server (`--oauth-issuer`).
+    pub principal: Option<std::sync::Arc<crate::oauth::Principal>>,
 }
 
 impl Caller {
@@ -89,10 +91,17 @@ pub async fn run<C: Confirm + Sync>(
     confirm: &C,
     caller: &Caller,
 ) -> Step<C::Ask> {
-    let args = match validate(spec, raw) {
+    // An OAuth caller with one Smartcar user may leave `user_id` out, even where it is required.
+    let filled = super::tenancy::fill_in(spec, raw, caller.principal.as_deref());
+    let raw = filled.as_ref().or(raw);
+    let mut args = match validate(spec, raw) {
         Ok(a) => a,
         Err(e) => return Step::Done(e.into_result(spec.name)),
     };
+    if let Err(e) = super::tenancy::admit(state, spec, &mut args, caller.principal.as_deref()).await
+    {
+        return Step::Done(e.into_result(spec.name));
+    }
     if let Err(e) = privacy::refuse(state.serving.location, spec, &args) {
         return Step::Done(e.into_result(spec.name));
     }
@@ -108,6 +117,8 @@ pub async fn run<C: Confirm + Sync>(
         vehicle: spec.vehicle(&args),
         user: spec.user(&args),
         caller: &who,
+        principal: caller.principal.as_ref().map(|p| p.subject.as_str()),
+        principal_issuer: caller.principal.as_ref().map(|p| p.issuer.as_str()),
         confirmation,
     };
     if state.serving.dry_run {

@@ -35,6 +35,10 @@ pub(super) async fn write(
     // Whatever the answer, what was cached or pushed about this vehicle may no longer be true.
     state.cache.invalidate(spec.vehicle(args));
     state.store.mark_stale(spec.vehicle(args)).await;
+    // A deletion changes which vehicles belong to which users.
+    if spec.output == crate::catalogue::Shape::Deletion {
+        state.owners.forget();
+    }
     let mut r = send(state, spec, args).await;
     {
         let error = &r.structured["error"];
