@@ -110,8 +110,8 @@ fn unknown_types_locations_toolsets_and_methods_are_named() {
     assert_has(&p, "param `vehicleMode`: unknown type `text`");
     assert_has(&p, "param `vehicleMode`: `enum` is only for type string");
     let (p, _) = tools_problems(
-        "    toolset: management\n    title: List applications\n",
-        "    toolset: admin\n    title: List applications\n",
+        "    toolset: management\n    scope: app:admin\n    title: List applications\n",
+        "    toolset: admin\n    scope: app:admin\n    title: List applications\n",
     );
     assert_has(
         &p,
@@ -165,8 +165,8 @@ fn every_problem_is_reported_at_once() {
         )
         .replacen("        minimum: 50\n", "        minimum: 150\n", 1)
         .replacen(
-            "    toolset: management\n    title: List applications\n",
-            "    toolset: admin\n    title: List applications\n",
+            "    toolset: management\n    scope: app:admin\n    title: List applications\n",
+            "    toolset: admin\n    scope: app:admin\n    title: List applications\n",
             1,
         );
     let problems = codegen::lower::check(&text, SIGNALS_YAML).unwrap_err();
@@ -318,7 +318,7 @@ fn roles_are_required_where_the_pipeline_looks_them_up_and_held_once() {
     assert_has(
         &p,
         &format!(
-            "tools.yaml:{line}:15: tool `delete_user`: param `id`: role `owner` is not one of vehicle, user, webhook"
+            "tools.yaml:{line}:15: tool `delete_user`: param `id`: role `owner` is not one of vehicle, user, webhook, connection"
         ),
     );
     let (p, _) = tools_problems(
@@ -329,4 +329,17 @@ fn roles_are_required_where_the_pipeline_looks_them_up_and_held_once() {
         &p,
         "tool `list_connections`: param `vehicleId`: role `user` is already `userId`'s",
     );
+}
+
+#[test]
+fn every_tool_names_a_known_scope() {
+    let (p, line) = tools_problems("    scope: vehicle:unlock\n", "    scope: vehicle:open\n");
+    assert_has(
+        &p,
+        &format!(
+            "tools.yaml:{line}:12: tool `unlock_vehicle`: scope `vehicle:open` is not one of vehicle:read, vehicle:command, vehicle:unlock, account:delete, app:admin"
+        ),
+    );
+    let (p, _) = tools_problems("    scope: vehicle:unlock\n", "");
+    assert_has(&p, "missing field `scope`");
 }

@@ -96,6 +96,29 @@ fn readme_tables_are_fresh() {
         &[("configuration", &smartcar_mcp::cli::configuration_table())],
     );
     ensure_doc_regions("docs/tools.md", &[("verify", &verify_table())]);
+    ensure_doc_regions("docs/oauth.md", &[("scopes", &scope_table())]);
+}
+
+/// Which tools each OAuth scope allows, from each tool's `scope` in tools.yaml.
+fn scope_table() -> String {
+    use smartcar_mcp::catalogue::{Scope, TOOLS};
+    let mut out = String::from(
+        "<!-- Generated from each tool's `scope` in tools.yaml by `cargo test --test tests snapshots::`. -->\n\n\
+         | Scope | Tools |\n|---|---|\n",
+    );
+    for scope in Scope::ALL {
+        let tools: Vec<String> = TOOLS
+            .iter()
+            .filter(|t| t.scope == *scope)
+            .map(|t| format!("`{}`", t.name))
+            .collect();
+        out.push_str(&format!(
+            "| `{}` | {} |\n",
+            scope.as_str(),
+            tools.join(", ")
+        ));
+    }
+    out
 }
 
 /// The commands `--verify-commands` checks, from each tool's `verify` in tools.yaml.

@@ -169,7 +169,7 @@ fn layers_import_only_downward_and_rmcp_stays_in_mcp() {
         // Inbound OAuth tokens: under the layers, so the pipeline can name the caller's type.
         (
             "oauth",
-            &["settings", "secret", "sync", "text", "logging"][..],
+            &["catalogue", "settings", "secret", "sync", "text", "logging"][..],
         ),
         (
             "upstream",

@@ -134,6 +134,25 @@ words! {
         User = "user",
         /// A webhook's id.
         Webhook = "webhook",
+        /// A connection's id (not the vehicle's).
+        Connection = "connection",
+    }
+}
+
+words! {
+    /// The OAuth scope a call of a tool needs when HTTP serving is a resource server
+    /// (`--oauth-issuer`); each tool names one in tools.yaml.
+    Scope {
+        /// Signals, get_vehicle, the caller's own connections, check_compatibility.
+        VehicleRead = "vehicle:read",
+        /// Lock, charging, charge limit, navigation, schedules.
+        VehicleCommand = "vehicle:command",
+        /// Unlocking, alone: the one command that opens a car.
+        VehicleUnlock = "vehicle:unlock",
+        /// Deleting the caller's own connections and user.
+        AccountDelete = "account:delete",
+        /// The management and webhooks toolsets, and every user's connections.
+        AppAdmin = "app:admin",
     }
 }
 
@@ -250,6 +269,8 @@ pub struct ToolSpec {
     pub confirm_signal: Option<&'static str>,
     /// What that signal reads once the command took effect; `None`: not verifiable.
     pub verify: Option<Verify>,
+    /// The OAuth scope a call needs.
+    pub scope: Scope,
     /// Location privacy leaves this tool's results as they are (a destination the user chose
     /// is not where the vehicle is).
     pub location_exempt: bool,

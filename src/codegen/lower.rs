@@ -348,6 +348,17 @@ fn lower_tool(
     check_sentences(t, &params, &ctx, sink);
     check_roles(t, &params, &segments, &ctx, sink);
     let (confirm_signal, verify) = tool_verify(t, file, &params, codes, &ctx, sink);
+    let scope = Scope::parse(&t.scope.value);
+    if scope.is_none() {
+        sink.at(
+            &t.scope,
+            format!(
+                "{ctx}: scope `{}` is not one of {}",
+                t.scope.value,
+                Scope::words()
+            ),
+        );
+    }
     let a = &t.annotations.value;
     ToolSpec {
         name: leak(name.as_str()),
@@ -367,6 +378,7 @@ fn lower_tool(
         confirm_signal,
         verify,
         location_exempt: t.location_exempt,
+        scope: scope.unwrap_or(Scope::AppAdmin),
         search_hint: t.search_hint.as_ref().map(|s| leak(s.value.trim())),
         always_load: t.always_load,
         redact: leak_all(t.redact.iter().map(|r| leak(r.value.as_str())).collect()),

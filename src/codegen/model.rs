@@ -72,6 +72,7 @@ pub struct ToolDef {
     pub verify: Option<Spanned<VerifyDef>>,
     #[serde(default)]
     pub location_exempt: bool,
+    pub scope: Spanned<String>,
     pub params: Vec<ParamDef>,
 }
 

@@ -115,6 +115,7 @@ fn tool_spec(tool: &ToolSpec) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let location_exempt = tool.location_exempt;
+    let scope = variant("Scope", tool.scope);
     let search_hint = opt_str(tool.search_hint);
     let always_load = tool.always_load;
     quote! {
@@ -146,6 +147,7 @@ fn tool_spec(tool: &ToolSpec) -> TokenStream {
             confirm_signal: #confirm_signal,
             verify: #verify,
             location_exempt: #location_exempt,
+            scope: #scope,
             search_hint: #search_hint,
             always_load: #always_load,
         }

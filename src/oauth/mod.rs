@@ -8,47 +8,12 @@ pub mod verify;
 
 pub use verify::{Refusal, Verifier};
 
-/// One of the fixed scopes this server understands (docs/oauth.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Signals, get_vehicle, the caller's own connections, check_compatibility.
-    VehicleRead,
-    /// Lock, charging, charge limit, navigation, schedules.
-    VehicleCommand,
-    /// Unlocking, alone: the one command that opens a car.
-    VehicleUnlock,
-    /// delete_connection and delete_user of the caller's own.
-    AccountDelete,
-    /// The management and webhooks toolsets, and every user's connections.
-    AppAdmin,
-}
+/// The fixed scopes this server understands (docs/oauth.md): each tool names its own in
+/// tools.yaml, so the words live with the catalogue.
+pub use crate::catalogue::Scope;
 
-impl Scope {
-    pub const ALL: [Scope; 5] = [
-        Scope::VehicleRead,
-        Scope::VehicleCommand,
-        Scope::VehicleUnlock,
-        Scope::AccountDelete,
-        Scope::AppAdmin,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::VehicleRead => "vehicle:read",
-            Scope::VehicleCommand => "vehicle:command",
-            Scope::VehicleUnlock => "vehicle:unlock",
-            Scope::AccountDelete => "account:delete",
-            Scope::AppAdmin => "app:admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
+fn bit(s: Scope) -> u8 {
+    1 << (s as u8)
 }
 
 /// A set of scopes (a bit each): copying and testing one costs nothing on the call path.
@@ -59,7 +24,7 @@ impl Scopes {
     pub const NONE: Scopes = Scopes(0);
 
     pub fn of(scopes: &[Scope]) -> Scopes {
-        Scopes(scopes.iter().fold(0, |acc, s| acc | s.bit()))
+        Scopes(scopes.iter().fold(0, |acc, s| acc | bit(*s)))
     }
 
     /// The known names of a space-separated `scope` claim; unknown names are ignored (an
@@ -69,12 +34,12 @@ impl Scopes {
             names
                 .into_iter()
                 .filter_map(Scope::parse)
-                .fold(0, |acc, s| acc | s.bit()),
+                .fold(0, |acc, s| acc | bit(s)),
         )
     }
 
     pub fn has(self, s: Scope) -> bool {
-        self.0 & s.bit() != 0
+        self.0 & bit(s) != 0
     }
 
     pub fn contains(self, other: Scopes) -> bool {
@@ -92,7 +57,8 @@ impl Scopes {
     /// The names, space-separated, as a `scope` parameter writes them.
     pub fn names(self) -> String {
         Scope::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|s| self.has(*s))
             .map(Scope::as_str)
             .collect::<Vec<_>>()
@@ -141,7 +107,7 @@ mod tests {
         assert!(!s.contains(Scopes::of(&[Scope::VehicleRead, Scope::AppAdmin])));
         assert!(Scopes::NONE.is_empty());
         for x in Scope::ALL {
-            assert_eq!(Scope::parse(x.as_str()), Some(x));
+            assert_eq!(Scope::parse(x.as_str()), Some(*x));
         }
     }
 }

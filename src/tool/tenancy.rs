@@ -13,22 +13,15 @@ use super::error::ToolError;
 use super::owners::Owned;
 use super::state::AppState;
 use super::usage::Counts;
-use crate::catalogue::{ToolSpec, Toolset};
-use crate::oauth::{Principal, Scope, Scopes};
+use crate::catalogue::{Role, ToolSpec};
+use crate::oauth::{Principal, Scopes};
 
 /// Pages of one user's connections read at most (100 a page): a bound on what one check costs.
 const MAX_PAGES: u64 = 10;
 
-/// The scopes a call of this tool needs.
+/// The scopes a call of this tool needs: its `scope` in tools.yaml.
 pub fn required(spec: &ToolSpec) -> Scopes {
-    let one = |s| Scopes::of(&[s]);
-    match (spec.toolset, spec.name) {
-        (_, "unlock_vehicle") => one(Scope::VehicleUnlock),
-        (_, "delete_connection" | "delete_user") => one(Scope::AccountDelete),
-        (Toolset::Connections | Toolset::Signals, _) => one(Scope::VehicleRead),
-        (Toolset::Commands | Toolset::Schedules, _) => one(Scope::VehicleCommand),
-        (Toolset::Management | Toolset::Webhooks, _) => one(Scope::AppAdmin),
-    }
+    Scopes::of(&[spec.scope])
 }
 
 /// Whether `tools/list` shows this tool to this caller (everyone sees everything without OAuth).
@@ -42,12 +35,21 @@ async fn connections_of(state: &AppState, user: &str) -> Result<Vec<Owned>, Tool
         return Ok(owned);
     }
     let spec = crate::catalogue::tool("list_connections").expect("list_connections is catalogued");
+    // Its arguments by role and by Smartcar's paging keys, so their names are YAML's to change.
+    let by_wire = |wire: &str| spec.params.iter().find(|p| p.wire == wire).map(|p| p.name);
+    let (Some(user_param), Some(size), Some(number)) = (
+        spec.param(Role::User).map(|p| p.name),
+        by_wire("page[size]"),
+        by_wire("page[number]"),
+    ) else {
+        return Err(forbidden("list_connections cannot be filtered by user"));
+    };
     let mut owned = Vec::new();
     for page in 1..=MAX_PAGES {
         let mut args = Map::new();
-        args.insert("userId".into(), json!(user));
-        args.insert("pageSize".into(), json!(100));
-        args.insert("pageNumber".into(), json!(page));
+        args.insert(user_param.into(), json!(user));
+        args.insert(size.into(), json!(100));
+        args.insert(number.into(), json!(page));
         let req = state.exec.request(spec, &args);
         let outcome = state.exec.send(spec, &req).await;
         let counts = Counts {
@@ -143,13 +145,12 @@ pub fn fill_in(
     principal: Option<&Principal>,
 ) -> Option<Map<String, Value>> {
     let p = principal.filter(|p| !p.is_admin() && p.users.len() == 1)?;
-    if !spec.params.iter().any(|x| x.name == "user_id")
-        || raw.is_some_and(|r| r.contains_key("user_id"))
-    {
+    let user = spec.param(Role::User)?;
+    if raw.is_some_and(|r| r.contains_key(user.name)) {
         return None;
     }
     let mut args = raw.cloned().unwrap_or_default();
-    args.insert("user_id".into(), json!(p.users[0]));
+    args.insert(user.name.into(), json!(p.users[0]));
     Some(args)
 }
 
@@ -181,99 +182,84 @@ pub async fn admit(
     if p.is_admin() {
         return Ok(());
     }
-    let touches = spec.vehicle(args).is_some()
-        || matches!(spec.toolset, Toolset::Connections)
-        || spec.params.iter().any(|x| x.name == "user_id");
-    if !touches {
+    // Only arguments that stand for a user, vehicle or connection reach anyone's data.
+    if !spec.params.iter().any(|x| x.role.is_some()) {
         return Ok(());
     }
     if p.users.is_empty() {
-        return Err(forbidden(format!(
-            "your access token names no Smartcar user (the `{}` claim, or the operator's tenants table), so no vehicle can be reached; connect a vehicle through Smartcar Connect and sign in again",
-            "smartcar_user_id"
-        )));
+        return Err(forbidden(
+            "your access token names no Smartcar user (in its user claim, or in the operator's tenants table), so no vehicle can be reached; connect a vehicle through Smartcar Connect and sign in again",
+        ));
     }
     let mine = |u: &str| p.users.iter().any(|x| x == u);
-    match spec.name {
-        "list_connections" => {
-            match args.get("userId").and_then(Value::as_str) {
-                Some(u) if !mine(u) => {
-                    return Err(forbidden(format!(
-                        "userId `{}` is not one of your Smartcar users",
-                        crate::text::clip(u)
-                    )));
-                }
-                Some(_) => {}
-                None if p.users.len() == 1 => {
-                    args.insert("userId".into(), json!(p.users[0]));
-                }
-                None => {
-                    return Err(forbidden(format!(
-                        "your access token names several Smartcar users; give userId, one of {}",
-                        p.users.join(", ")
-                    )));
-                }
-            }
-            return Ok(());
-        }
-        "delete_user" => {
-            let id = args.get("id").and_then(Value::as_str).unwrap_or("");
-            if !mine(id) {
-                return Err(forbidden(format!(
-                    "id `{}` is not one of your Smartcar users",
-                    crate::text::clip(id)
-                )));
-            }
-            return Ok(());
-        }
-        "get_connection" | "delete_connection" => {
-            let id = args.get("id").and_then(Value::as_str).unwrap_or("");
-            if owner_of(state, p, |o| o.connection == id).await?.is_none() {
-                return Err(forbidden(format!(
-                    "connection `{}` is not one of your connections",
-                    crate::text::clip(id)
-                )));
-            }
-            return Ok(());
-        }
-        _ => {}
+    let text = |role, args: &Map<String, Value>| {
+        spec.arg(role, args)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    if let (Some(param), Some(id)) = (spec.param(Role::Connection), text(Role::Connection, args))
+        && owner_of(state, p, |o| o.connection == id).await?.is_none()
+    {
+        return Err(forbidden(format!(
+            "{} `{}` is not one of your connections",
+            param.name,
+            crate::text::clip(&id)
+        )));
     }
-    let user = args
-        .get("user_id")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    if let Some(u) = &user
+    let user_param = spec.param(Role::User);
+    let user = text(Role::User, args);
+    if let (Some(param), Some(u)) = (user_param, &user)
         && !mine(u)
     {
         return Err(forbidden(format!(
-            "user_id `{}` is not one of your Smartcar users",
+            "{} `{}` is not one of your Smartcar users",
+            param.name,
             crate::text::clip(u)
         )));
     }
-    if let Some(vehicle) = spec.vehicle(args).map(str::to_string) {
-        let owner = match &user {
-            // Named: that user must hold the vehicle.
-            Some(u) => connections_of(state, u)
-                .await?
-                .iter()
-                .any(|o| o.vehicle == vehicle)
-                .then(|| u.clone()),
-            None => owner_of(state, p, |o| o.vehicle == vehicle).await?,
-        };
-        let Some(owner) = owner else {
-            return Err(forbidden(format!(
-                "vehicle_id `{}` is not one of your vehicles",
-                crate::text::clip(&vehicle)
-            )));
-        };
-        if user.is_none() && spec.params.iter().any(|x| x.name == "user_id") {
-            args.insert("user_id".into(), json!(owner));
+    // The vehicle a call acts on, or one it filters by.
+    let vehicle = spec
+        .vehicle(args)
+        .map(str::to_string)
+        .or_else(|| text(Role::Vehicle, args));
+    let owner = match &vehicle {
+        Some(vehicle) => {
+            let owner = match &user {
+                // Named: that user must hold the vehicle.
+                Some(u) => connections_of(state, u)
+                    .await?
+                    .iter()
+                    .any(|o| &o.vehicle == vehicle)
+                    .then(|| u.clone()),
+                None => owner_of(state, p, |o| &o.vehicle == vehicle).await?,
+            };
+            let Some(owner) = owner else {
+                let name = spec.param(Role::Vehicle).map_or("vehicle_id", |x| x.name);
+                return Err(forbidden(format!(
+                    "{name} `{}` is not one of your vehicles",
+                    crate::text::clip(vehicle)
+                )));
+            };
+            Some(owner)
         }
-    } else if user.is_none()
-        && p.users.len() == 1
-        && spec.params.iter().any(|x| x.name == "user_id")
-    {
-        args.insert("user_id".into(), json!(p.users[0]));
+        None if p.users.len() == 1 => Some(p.users[0].clone()),
+        None => None,
+    };
+    if let (Some(param), None) = (user_param, &user) {
+        match owner {
+            Some(owner) => {
+                args.insert(param.name.into(), json!(owner));
+            }
+            // Left out, a user filter would reach every user's connections.
+            None if spec.params.iter().all(|x| x.role != Some(Role::Connection)) => {
+                return Err(forbidden(format!(
+                    "your access token names several Smartcar users; give {}, one of {}",
+                    param.name,
+                    p.users.join(", ")
+                )));
+            }
+            None => {}
+        }
     }
     Ok(())
 }
