@@ -84,10 +84,21 @@ impl Rig {
 
     /// One POST to /mcp: stateless 2026-07-28 unless a session is given.
     pub async fn post(&self, token: Option<&str>, session: Option<&str>, msg: &Value) -> Answer {
+        self.post_to(&self.served.mcp(), token, session, msg).await
+    }
+
+    /// `post` to another server's MCP endpoint (another replica).
+    pub async fn post_to(
+        &self,
+        mcp: &str,
+        token: Option<&str>,
+        session: Option<&str>,
+        msg: &Value,
+    ) -> Answer {
         let mut msg = msg.clone();
         let mut rq = self
             .http
-            .post(self.served.mcp())
+            .post(mcp)
             .header("accept", "application/json, text/event-stream")
             .header("content-type", "application/json");
         match session {
@@ -920,4 +931,64 @@ async fn audit_caller_reads_one_callers_commands_from_the_sqlite_file() {
         "{text}"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Replicas sharing one PostgreSQL: a session opened by driver A on one replica is restored on
+/// another for A, and refused there under B's token as an unknown session.
+#[tokio::test]
+async fn a_sessions_caller_binding_holds_on_every_replica() {
+    let Some(url) = crate::common::postgres::url("oauth_session_binding") else {
+        return;
+    };
+    let db = crate::common::postgres::fresh_database(&url).await;
+    let shared_db = db.clone();
+    let rig = rig_with(move |s| {
+        s.serving.postgres = Some(smartcar_mcp::secret::Secret::new(shared_db));
+        s.serving.replica_id = "oauth-a".into();
+    })
+    .await;
+    rig.shared.app.store.ready().await.unwrap();
+    let mut s = common::settings(&rig.sim);
+    s.serving.oauth = rig.shared.app.serving.oauth.clone();
+    s.serving.postgres = Some(smartcar_mcp::secret::Secret::new(db));
+    s.serving.replica_id = "oauth-b".into();
+    let b = common::shared(s);
+    b.app.store.ready().await.unwrap();
+    let served_b = common::serve_http(b).await;
+
+    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": { "name": "oauth-test", "version": "1" } } });
+    let opened = rig.post(Some(&rig.driver_a()), None, &init).await;
+    let session = opened.session.expect("a session");
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let a = rig
+        .post(Some(&rig.driver_a()), Some(&session), &initialized)
+        .await;
+    assert_eq!(a.status, 202);
+    let on_b = |token: String| {
+        let (rig, mcp, session) = (&rig, served_b.mcp(), session.clone());
+        async move {
+            rig.post_to(&mcp, Some(&token), Some(&session), &list_tools())
+                .await
+        }
+    };
+    let b_token = on_b(rig.driver_b()).await;
+    assert_eq!(
+        (b_token.status, b_token.challenge.as_deref()),
+        (404, None),
+        "B's token on the other replica: {b_token:?}"
+    );
+    let a_token = on_b(rig.driver_a()).await;
+    assert_eq!(
+        a_token.status, 200,
+        "A's session restored on B: {a_token:?}"
+    );
+    assert!(
+        a_token.body["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "{a_token:?}"
+    );
+    assert_eq!(rig.upstream(), 0);
 }

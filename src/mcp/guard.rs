@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::oauth::{Principal, Scope, Scopes, Verifier};
 use crate::settings::OAuthSettings;
+use crate::store::Store;
 use crate::sync::Locked;
 use crate::tool::tenancy;
 
@@ -37,6 +38,8 @@ pub struct Guard {
     verifier: Verifier,
     metadata_url: String,
     metadata: serde_json::Value,
+    /// Where bindings are shared with other replicas (a no-op unless the store is shared).
+    store: Arc<Store>,
     sessions: Mutex<Bindings>,
     max_bindings: usize,
     /// The largest POST body read (the HTTP server's own bound, `mcp::http`).
@@ -53,6 +56,7 @@ struct Bindings {
 impl Guard {
     /// Checks the settings; `static_token` set too is an error: one gate or the other.
     pub fn new(
+        store: Arc<Store>,
         settings: &OAuthSettings,
         static_token: bool,
         max_sessions: usize,
@@ -92,6 +96,7 @@ impl Guard {
             verifier,
             metadata_url,
             metadata,
+            store,
             sessions: Mutex::new(Bindings::default()),
             max_bindings: max_sessions.saturating_mul(2).max(1024),
             max_body,
@@ -107,7 +112,12 @@ impl Guard {
         self.metadata.clone()
     }
 
-    fn bind(&self, session: &str, who: String) {
+    /// Binds a new session to its caller, here and, when the store is shared, for every replica
+    /// that may restore the session.
+    async fn bind(&self, session: &str, who: String) {
+        if let Err(e) = self.store.session_save(&binding_key(session), &who).await {
+            tracing::warn!("session binding not shared with other replicas: {e}");
+        }
         let mut b = self.sessions.locked();
         while b.by_id.len() >= self.max_bindings {
             // The oldest binding goes; its session, if still open, is then refused (fail closed).
@@ -120,8 +130,17 @@ impl Guard {
         b.by_id.insert(session.to_string(), who);
     }
 
-    fn bound_to(&self, session: &str) -> Option<String> {
-        self.sessions.locked().by_id.get(session).cloned()
+    /// The caller a session was opened by: known here, or (for a session another replica
+    /// opened) from the shared store.
+    async fn bound_to(&self, session: &str) -> Option<String> {
+        if let Some(who) = self.sessions.locked().by_id.get(session).cloned() {
+            return Some(who);
+        }
+        self.store
+            .session_load(&binding_key(session))
+            .await
+            .ok()
+            .flatten()
     }
 
     /// `WWW-Authenticate` for a refusal; values are quoted-string escaped (RFC 9110 §5.6.4).
@@ -211,7 +230,7 @@ pub async fn require_token(State(guard): State<Arc<Guard>>, req: Request, next: 
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     if let Some(id) = &session
-        && guard.bound_to(id).as_deref() != Some(who.as_str())
+        && guard.bound_to(id).await.as_deref() != Some(who.as_str())
     {
         // The same answer as for a session that does not exist: a session id is not a credential.
         return (
@@ -263,9 +282,14 @@ pub async fn require_token(State(guard): State<Arc<Guard>>, req: Request, next: 
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
     {
-        guard.bind(id, who);
+        guard.bind(id, who).await;
     }
     response
+}
+
+/// The shared store's key for a session's caller, beside the session's own row.
+fn binding_key(session: &str) -> String {
+    format!("{session}\ncaller")
 }
 
 /// The scopes a `tools/call` body needs (a tool this server knows); `None` for anything else,

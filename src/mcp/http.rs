@@ -141,6 +141,7 @@ fn resource_server(shared: &Shared) -> anyhow::Result<Option<Arc<Guard>>> {
         return Ok(None);
     };
     let guard = Guard::new(
+        shared.app.store.clone(),
         oauth,
         serving.http_token.is_some(),
         serving.max_sessions,
