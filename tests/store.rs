@@ -256,20 +256,16 @@ async fn reservations(store: &Store) {
     assert_eq!(store.calls_today("nobody").await.unwrap(), 0);
 }
 
-/// At `limit - 1`, twenty concurrent reservations let exactly one through.
-async fn last_slot_race(store: Arc<Store>) {
-    const LIMIT: u64 = 5;
-    for _ in 0..LIMIT - 1 {
-        let r = store.reserve_call("race", LIMIT).await.unwrap().unwrap();
-        r.settle(1, true).await;
-    }
+/// Twenty reservations of `vehicle` at once, spread over `stores` in turn, each settled with one
+/// call; how many got through.
+pub async fn race_for_a_slot(stores: &[Arc<Store>], vehicle: &'static str, limit: u64) -> u32 {
     let barrier = Arc::new(tokio::sync::Barrier::new(20));
     let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (store, barrier) = (store.clone(), barrier.clone());
+        .map(|i| {
+            let (store, barrier) = (stores[i % stores.len()].clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                match store.reserve_call("race", LIMIT).await.unwrap() {
+                match store.reserve_call(vehicle, limit).await.unwrap() {
                     Some(r) => {
                         r.settle(1, true).await;
                         1
@@ -283,6 +279,17 @@ async fn last_slot_race(store: Arc<Store>) {
     for t in tasks {
         through += t.await.unwrap();
     }
+    through
+}
+
+/// At `limit - 1`, twenty concurrent reservations let exactly one through.
+async fn last_slot_race(store: Arc<Store>) {
+    const LIMIT: u64 = 5;
+    for _ in 0..LIMIT - 1 {
+        let r = store.reserve_call("race", LIMIT).await.unwrap().unwrap();
+        r.settle(1, true).await;
+    }
+    let through = race_for_a_slot(std::slice::from_ref(&store), "race", LIMIT).await;
     assert_eq!(through, 1, "exactly one took the last slot");
     assert_eq!(store.calls_today("race").await.unwrap(), LIMIT);
 }

@@ -195,15 +195,7 @@ struct PeekParams<'a> {
 
 /// The bearer check in front of `/mcp`.
 pub async fn require_token(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .filter(|t| !t.is_empty());
+    let presented = bearer(&req).filter(|t| !t.is_empty());
     let Some(token) = presented else {
         return guard.refuse(StatusCode::UNAUTHORIZED, None, Scopes::of(&[DEFAULT_SCOPE]));
     };
@@ -285,6 +277,18 @@ pub async fn require_token(State(guard): State<Arc<Guard>>, req: Request, next: 
         guard.bind(id, who).await;
     }
     response
+}
+
+/// The token of an `Authorization: Bearer` header (the scheme in any case), if any: for the
+/// resource server here and the static token's check in `mcp::http`.
+pub(super) fn bearer(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
 }
 
 /// The shared store's key for a session's caller, beside the session's own row.

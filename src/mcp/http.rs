@@ -371,15 +371,7 @@ fn origin_allow_list(hosts: &[String]) -> Vec<String> {
 static WRONG_TOKENS: crate::logging::Repeated = crate::logging::Repeated::new();
 
 async fn require_bearer(State(token): State<Arc<Secret>>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        });
-    match presented {
+    match super::guard::bearer(&req) {
         Some(p) if constant_time_eq(token.expose().as_bytes(), p.as_bytes()) => next.run(req).await,
         Some(_) => {
             if let Some(n) = WRONG_TOKENS.hit() {
