@@ -465,6 +465,13 @@ fn server_binary() -> PathBuf {
     target.join("release").join("smartcar-mcp")
 }
 
+/// A data directory for one target's runs, under the system's temporary directory.
+fn data_home(key: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("smartcar-mcp-e2e-{}/{key}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a data directory for the bench");
+    dir
+}
+
 fn command(target: Target, bin: &PathBuf, up: &upstream::Upstream) -> Command {
     let mut cmd = match target {
         Target::Server => Command::new(bin),
@@ -482,7 +489,10 @@ fn command(target: Target, bin: &PathBuf, up: &upstream::Upstream) -> Command {
         .env("SMARTCAR_AUTH_URL", up.auth_url())
         .env("SMARTCAR_API_URL", up.api_url())
         .env("SMARTCAR_MANAGEMENT_API_URL", up.management_url())
-        .env("SMARTCAR_CONFIRM", "off");
+        .env("SMARTCAR_CONFIRM", "off")
+        // The audit log in a directory of the run's own, one per build measured: never the
+        // user's, and never one a newer build's migration has moved past an older one.
+        .env("XDG_DATA_HOME", data_home(target.key()));
     if !matches!(target, Target::Server | Target::Other(_)) {
         cmd.env(ROLE_ENV, target.key());
     }

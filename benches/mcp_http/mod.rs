@@ -17,12 +17,26 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+fn data_home(binary: &Path, port: u16) -> std::path::PathBuf {
+    let name = binary
+        .file_name()
+        .map_or("server".into(), |n| n.to_string_lossy());
+    let dir = std::env::temp_dir().join(format!(
+        "smartcar-mcp-bench-{}/{name}-{port}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("a data directory for the bench");
+    dir
+}
+
 /// `serve --http 127.0.0.1:PORT` of `binary` against the canned upstream, with nothing of this
 /// process's environment; stdin and stdout closed, stderr for the caller to set.
 pub fn serve_command(binary: &Path, port: u16, up: &crate::upstream::Upstream) -> Command {
     let mut c = Command::new(binary);
     c.args(["serve", "--http", &format!("127.0.0.1:{port}")])
         .env_clear()
+        // Each server's audit log in a directory of its own, never the user's.
+        .env("XDG_DATA_HOME", data_home(binary, port))
         .env("SMARTCAR_CLIENT_ID", "bench-client")
         .env("SMARTCAR_CLIENT_SECRET", "bench-client-secret")
         .env("SMARTCAR_AUTH_URL", up.auth_url())
