@@ -15,6 +15,7 @@
 // is deeper than rustc's default query depth of 128.
 #![recursion_limit = "256"]
 
+mod harness;
 mod relay;
 mod transport;
 mod upstream;
@@ -622,15 +623,6 @@ fn machine() -> Value {
     })
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn ratio(a: f64, b: f64) -> Value {
     if b > 0.0 && a.is_finite() {
         json!((a / b * 100.0).round() / 100.0)
@@ -762,31 +754,15 @@ fn ratios(direct: &Row, rows: &[(Target, Row)]) -> Value {
 }
 
 fn harness() {
-    std::thread::spawn(|| {
-        std::thread::sleep(DEADLINE);
-        eprintln!("e2e: over {DEADLINE:?}, giving up");
-        std::process::exit(3);
-    });
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let json_path = args
-        .iter()
-        .position(|a| a == "--json")
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| std::env::var("BENCH_JSON").ok().filter(|s| !s.is_empty()));
-    // cargo passes --bench only from `cargo bench`; `cargo test --benches` gets a smoke pass.
-    let full = args.iter().any(|a| a == "--bench" || a == "--full");
+    let harness::Run { full, json_path } = harness::start("e2e", DEADLINE);
     let plan = if full { FULL } else { QUICK };
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts");
+    let rt = harness::runtime();
     let up = rt
         .block_on(upstream::start())
         .expect("127.0.0.1 can be bound");
     let bin = server_binary();
-    let load_before = loadavg();
+    let load_before = harness::loadavg();
     println!(
         "e2e: {} pass, upstream {}, server {}",
         if full { "full" } else { "quick" },
@@ -819,7 +795,7 @@ fn harness() {
         .into_iter()
         .zip(target_rounds.iter().map(|r| Row::combine(r)))
         .collect();
-    let load_after = loadavg();
+    let load_after = harness::loadavg();
     print_table(&direct, &rows);
     let ratios = ratios(&direct, &rows);
     println!(

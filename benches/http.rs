@@ -19,6 +19,7 @@
 //! adds other builds of the server to the same run. The floor is this executable started again
 //! with `SMARTCAR_MCP_BENCH_ROLE=http-floor`.
 
+mod harness;
 #[allow(dead_code)]
 mod mcp_http;
 mod oauth;
@@ -547,39 +548,14 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn load_json(l: &Load) -> Value {
     json!({ "p50_us": l.p50, "p99_us": l.p99, "calls_per_s": l.calls_per_s, "calls": l.calls })
 }
 
 fn harness() {
-    std::thread::spawn(|| {
-        std::thread::sleep(DEADLINE);
-        eprintln!("http: over {DEADLINE:?}, giving up");
-        std::process::exit(3);
-    });
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let json_path = args
-        .iter()
-        .position(|a| a == "--json")
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| std::env::var("BENCH_JSON").ok().filter(|s| !s.is_empty()));
-    // cargo passes --bench only from `cargo bench`; `cargo test --benches` gets a smoke pass.
-    let full = args.iter().any(|a| a == "--bench" || a == "--full");
+    let harness::Run { full, json_path } = harness::start("http", DEADLINE);
     let plan = if full { FULL } else { QUICK };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts");
+    let rt = harness::runtime();
     let up = rt
         .block_on(upstream::start())
         .expect("127.0.0.1 can be bound");
@@ -587,7 +563,7 @@ fn harness() {
     BEARER.set(issuer.token.clone()).expect("set once");
     OAUTH_FLAGS.set(issuer.flags()).expect("set once");
     let targets = targets();
-    let load_before = loadavg();
+    let load_before = harness::loadavg();
     println!(
         "http: {} pass, upstream {}, server {}",
         if full { "full" } else { "quick" },
@@ -606,7 +582,7 @@ fn harness() {
             started.elapsed()
         );
     }
-    let load_after = loadavg();
+    let load_after = harness::loadavg();
     // (target, lifecycle, sequential, concurrent), each the median over rounds.
     let mut rows: Vec<(&Target, Lifecycle, Load, Load)> = Vec::new();
     for (t, rs) in targets.iter().zip(&rounds) {

@@ -265,17 +265,22 @@ impl Verifier {
                 u
             }
         };
-        let set: JwkSet = self
+        let set: JwkSet = self.get_json(&url).await?;
+        let keys: Vec<Key> = set.keys.iter().filter_map(key_of).collect();
+        tracing::info!(keys = keys.len(), "fetched the OAuth issuer's keys");
+        Ok(keys)
+    }
+
+    /// A JSON document of the issuer's, a non-2xx answer being an error.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> anyhow::Result<T> {
+        Ok(self
             .http
-            .get(&url)
+            .get(url)
             .send()
             .await?
             .error_for_status()?
             .json()
-            .await?;
-        let keys: Vec<Key> = set.keys.iter().filter_map(key_of).collect();
-        tracing::info!(keys = keys.len(), "fetched the OAuth issuer's keys");
-        Ok(keys)
+            .await?)
     }
 
     /// The issuer's `jwks_uri`: RFC 8414 metadata first, then OpenID discovery; the document's
@@ -291,19 +296,7 @@ impl Verifier {
         ];
         let mut last = anyhow::anyhow!("no metadata");
         for url in candidates {
-            let answer = async {
-                let v: Value = self
-                    .http
-                    .get(&url)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-                anyhow::Ok(v)
-            }
-            .await;
-            match answer {
+            match self.get_json::<Value>(&url).await {
                 Ok(meta) => {
                     if meta["issuer"].as_str() != Some(self.settings.issuer.as_str()) {
                         anyhow::bail!("{url} names another issuer than --oauth-issuer");
